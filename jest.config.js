@@ -1,0 +1,19 @@
+// Three tiers (see ../shared/DESIGN.md): unit needs nothing; integration needs root and a
+// containerd started by test/support; e2e needs the cluster from test/cluster.
+const tier = (name, extra = {}) => ({
+  displayName: name,
+  testMatch: [`<rootDir>/test/${name}/**/*.test.ts`],
+  preset: 'ts-jest/presets/default-esm',
+  testEnvironment: 'node',
+  moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
+  transform: { '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: 'tsconfig.json', diagnostics: { ignoreCodes: [151002] } }] },
+  ...extra,
+});
+
+export default {
+  projects: [
+    tier('unit'),
+    tier('integration', { globalSetup: '<rootDir>/test/integration/global-setup.ts', globalTeardown: '<rootDir>/test/integration/global-teardown.ts', testTimeout: 60000 }),
+    tier('e2e', { testTimeout: 120000 }),
+  ],
+};

@@ -1,0 +1,524 @@
+/*
+ * libnsdebug: start a program inside another process's namespaces.
+ *
+ * Process tree of one session (see ../shared/DESIGN.md):
+ *
+ *   agent (Node, multithreaded)
+ *    └─ supervisor   forked here: joins the session cgroup, then the target's namespaces;
+ *        │           waits for the command, reports its exit code, kills the session.
+ *        └─ command  forked again (a PID namespace applies only to children): the shell or argv.
+ *
+ * Everything between fork and exec is async-signal-safe: the agent is multithreaded, so the
+ * children may only use syscalls (no malloc, no stdio) until they exec or _exit. Forks use
+ * _Fork(), which skips pthread_atfork handlers: libuv's would close and reopen its signal pipe
+ * in the child, taking fd numbers the child has since given to its own pipes.
+ */
+#define _GNU_SOURCE
+#include "libnsdebug.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+#ifndef TIOCGPTPEER
+#define TIOCGPTPEER _IO('T', 0x41)
+#endif
+
+#define EXPORT __attribute__((visibility("default")))
+
+/* One message from a child to its parent: the failed step and errno, or a note. */
+struct report {
+	int32_t step;
+	int32_t error;
+	int32_t flags;
+};
+
+static int write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* In a child: tell the parent which step failed, and exit. */
+static void __attribute__((noreturn)) fail(int fd, int32_t step, int err, int status)
+{
+	struct report r = { .step = step, .error = err, .flags = 0 };
+	(void)write_all(fd, &r, sizeof(r));
+	_exit(status);
+}
+
+/* Close every fd from 3 up except those in keep[] (sorted ascending, all >= 3). */
+static void close_fds_except(const int *keep, int n)
+{
+	unsigned int lo = 3;
+	for (int i = 0; i < n; i++) {
+		if (keep[i] < 0 || (unsigned int)keep[i] < lo)
+			continue;
+		if ((unsigned int)keep[i] > lo)
+			syscall(SYS_close_range, lo, (unsigned int)keep[i] - 1, 0);
+		lo = (unsigned int)keep[i] + 1;
+	}
+	syscall(SYS_close_range, lo, ~0U, 0);
+}
+
+/* "/proc/<pid>/<name>" without snprintf, which is not async-signal-safe. */
+static void proc_path(char *buf, size_t size, int32_t pid, const char *name)
+{
+	char digits[16];
+	int n = 0;
+	do
+		digits[n++] = (char)('0' + pid % 10);
+	while ((pid /= 10) > 0 && n < (int)sizeof(digits));
+	size_t len = 0;
+	const char *prefix = "/proc/";
+	while (*prefix && len + 1 < size)
+		buf[len++] = *prefix++;
+	while (n > 0 && len + 1 < size)
+		buf[len++] = digits[--n];
+	if (len + 1 < size)
+		buf[len++] = '/';
+	while (*name && len + 1 < size)
+		buf[len++] = *name++;
+	buf[len] = '\0';
+}
+
+static void sort_fds(int *fds, int n)
+{
+	for (int i = 1; i < n; i++)
+		for (int j = i; j > 0 && fds[j - 1] > fds[j]; j--) {
+			int t = fds[j];
+			fds[j] = fds[j - 1];
+			fds[j - 1] = t;
+		}
+}
+
+/* The value of NAME in a NULL-terminated envp, or NULL. */
+static const char *env_get(const char *const *envp, const char *name)
+{
+	size_t len = strlen(name);
+	for (; envp && *envp; envp++)
+		if (strncmp(*envp, name, len) == 0 && (*envp)[len] == '=')
+			return *envp + len + 1;
+	return NULL;
+}
+
+/* execvpe without malloc: search argv[0] in the PATH of envp. Returns only on failure (-errno). */
+static int exec_in_path(const char *const *argv, const char *const *envp)
+{
+	char path[4096];
+	const char *file = argv[0];
+	int err = ENOENT;
+
+	if (strchr(file, '/')) {
+		execve(file, (char *const *)argv, (char *const *)envp);
+		return -errno;
+	}
+	const char *search = env_get(envp, "PATH");
+	if (!search)
+		search = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+	size_t flen = strlen(file);
+	for (const char *dir = search;; dir++) {
+		const char *end = strchrnul(dir, ':');
+		size_t dlen = (size_t)(end - dir);
+		if (dlen + 1 + flen + 1 <= sizeof(path)) {
+			memcpy(path, dir, dlen);
+			path[dlen] = '/';
+			memcpy(path + (dlen ? dlen + 1 : 0), file, flen + 1);
+			execve(path, (char *const *)argv, (char *const *)envp);
+			/* Like execvp: keep searching past missing files, remember a permission error. */
+			if (errno == EACCES)
+				err = EACCES;
+			else if (errno != ENOENT && errno != ENOTDIR)
+				return -errno;
+		}
+		if (*end == '\0')
+			break;
+		dir = end;
+	}
+	return -err;
+}
+
+static void reset_signals(void)
+{
+	sigset_t none;
+	struct sigaction dfl = { .sa_handler = SIG_DFL };
+	/* Node ignores SIGPIPE and SIGXFSZ and blocks others; exec keeps both, so undo them. */
+	for (int sig = 1; sig < NSIG; sig++)
+		(void)sigaction(sig, &dfl, NULL);
+	sigemptyset(&none);
+	(void)sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+/* Make fd the new process's fd `to`, inheritable and blocking. */
+static int install_stdio(int fd, int to)
+{
+	if (fd != to && dup2(fd, to) < 0)
+		return -errno;
+	/* dup2 onto itself keeps FD_CLOEXEC, which Node sets on 0-2: clear it explicitly. */
+	if (fcntl(to, F_SETFD, 0) < 0)
+		return -errno;
+	int fl = fcntl(to, F_GETFL);
+	if (fl < 0 || fcntl(to, F_SETFL, fl & ~O_NONBLOCK) < 0)
+		return -errno;
+	return 0;
+}
+
+/* The command: runs in the target's PID namespace as its own session leader. Never returns. */
+static void __attribute__((noreturn))
+run_command(const struct nsd_spawn_request *req, int slave_fd, int report_fd)
+{
+	static const char *const shells[] = { "/bin/bash", "/bin/sh" };
+
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+		fail(report_fd, NSD_STEP_PDEATHSIG, errno, 126);
+	if (setsid() < 0)
+		fail(report_fd, NSD_STEP_SETSID, errno, 126);
+	if (slave_fd >= 0) {
+		if (ioctl(slave_fd, TIOCSCTTY, 0) < 0)
+			fail(report_fd, NSD_STEP_CONTROLLING_TTY, errno, 126);
+		for (int i = 0; i < 3; i++)
+			if (install_stdio(slave_fd, i) < 0)
+				fail(report_fd, NSD_STEP_STDIO, errno, 126);
+	} else {
+		/* Move the sources out of 0-2 first so one dup2 cannot clobber another's source. */
+		int src[3];
+		for (int i = 0; i < 3; i++) {
+			src[i] = fcntl(req->stdio_fds[i], F_DUPFD_CLOEXEC, 3);
+			if (src[i] < 0)
+				fail(report_fd, NSD_STEP_STDIO, errno, 126);
+		}
+		for (int i = 0; i < 3; i++)
+			if (install_stdio(src[i], i) < 0)
+				fail(report_fd, NSD_STEP_STDIO, errno, 126);
+	}
+	/* Everything else closes on exec; the toolbox fd too (execveat still runs it). */
+	syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC);
+	reset_signals();
+
+	const char *const *envp = req->envp;
+	if (req->mode == NSD_EXEC_COMMAND) {
+		int err = exec_in_path(req->argv, envp);
+		fail(report_fd, NSD_STEP_EXEC, -err, err == -ENOENT ? 127 : 126);
+	}
+	if (req->mode == NSD_EXEC_SHELL) {
+		for (size_t i = 0; i < sizeof(shells) / sizeof(shells[0]); i++) {
+			const char *const argv[] = { shells[i], NULL };
+			execve(shells[i], (char *const *)argv, (char *const *)envp);
+			if (errno != ENOENT && errno != ENOTDIR)
+				fail(report_fd, NSD_STEP_EXEC, errno, 126);
+		}
+		if (req->toolbox_fd < 0)
+			fail(report_fd, NSD_STEP_EXEC, ENOENT, 127);
+		struct report note = { .step = NSD_STEP_NONE, .error = 0, .flags = NSD_USED_TOOLBOX };
+		(void)write_all(report_fd, &note, sizeof(note));
+		const char *const argv[] = { "sh", NULL };
+		syscall(SYS_execveat, req->toolbox_fd, "", argv, envp, AT_EMPTY_PATH);
+		fail(report_fd, NSD_STEP_EXEC, errno, 126);
+	}
+	syscall(SYS_execveat, req->toolbox_fd, "", req->argv, envp, AT_EMPTY_PATH);
+	fail(report_fd, NSD_STEP_EXEC, errno, 126);
+}
+
+/* Kill every process of the session: the whole cgroup at once, else the command's group. */
+static void kill_session(const struct nsd_spawn_request *req, pid_t command)
+{
+	if (req->cgroup_kill_fd >= 0 && write_all(req->cgroup_kill_fd, "1", 1) == 0)
+		return;
+	if (command > 0)
+		(void)kill(-command, SIGKILL);
+}
+
+/* Send the first report (and the pty master) to the agent. */
+static int send_report(int sock, const struct report *r, int fd)
+{
+	char control[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = { .iov_base = (void *)r, .iov_len = sizeof(*r) };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+	if (fd >= 0) {
+		memset(control, 0, sizeof(control));
+		msg.msg_control = control;
+		msg.msg_controllen = sizeof(control);
+		struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	}
+	while (sendmsg(sock, &msg, MSG_NOSIGNAL) < 0)
+		if (errno != EINTR)
+			return -errno;
+	return 0;
+}
+
+/* The supervisor: joins the target, starts the command, waits for it. Never returns. */
+static void __attribute__((noreturn))
+supervise(const struct nsd_spawn_request *req, pid_t agent, int sock, int exit_fd)
+{
+	sigset_t waited;
+	int root_fd = -1, cwd_fd = -1, master_fd = -1, slave_fd = -1;
+	int pipe_fds[2];
+
+	/* Signals that end the session are taken synchronously by sigwaitinfo below. */
+	sigemptyset(&waited);
+	sigaddset(&waited, SIGCHLD);
+	sigaddset(&waited, SIGTERM);
+	sigaddset(&waited, SIGINT);
+	sigaddset(&waited, SIGHUP);
+	if (sigprocmask(SIG_SETMASK, &waited, NULL) < 0)
+		fail(sock, NSD_STEP_PDEATHSIG, errno, 1);
+	/* The agent may be killed with SIGKILL: its death must still end the session. */
+	if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0)
+		fail(sock, NSD_STEP_PDEATHSIG, errno, 1);
+	if (getppid() != agent)
+		_exit(1);
+
+	{
+		int keep[] = { req->pidfd, req->stdio_fds[0], req->stdio_fds[1], req->stdio_fds[2],
+			       req->toolbox_fd, req->cgroup_procs_fd, req->cgroup_kill_fd, sock, exit_fd };
+		int n = (int)(sizeof(keep) / sizeof(keep[0]));
+		sort_fds(keep, n);
+		close_fds_except(keep, n);
+	}
+
+	/* Join the session cgroup before the target's cgroup namespace hides it from us. */
+	if (req->cgroup_procs_fd >= 0 && write_all(req->cgroup_procs_fd, "0", 1) < 0)
+		fail(sock, NSD_STEP_JOIN_SESSION_CGROUP, errno, 1);
+
+	/* Paths in our mount namespace must be opened before setns takes it away. */
+	if (req->ns_flags & CLONE_NEWNS) {
+		char path[64];
+		proc_path(path, sizeof(path), req->pid, "root");
+		root_fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (root_fd < 0)
+			fail(sock, NSD_STEP_OPEN_ROOT, errno, 1);
+		proc_path(path, sizeof(path), req->pid, "cwd");
+		cwd_fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (cwd_fd < 0)
+			fail(sock, NSD_STEP_OPEN_CWD, errno, 1);
+	}
+	/* The /proc paths above named the pidfd's process only if it is still alive now. */
+	if (syscall(SYS_pidfd_send_signal, req->pidfd, 0, NULL, 0) < 0)
+		fail(sock, NSD_STEP_TARGET_GONE, errno, 1);
+
+	/* One setns with every flag: atomic, and the kernel orders the user namespace itself. */
+	if (req->ns_flags && setns(req->pidfd, req->ns_flags) < 0)
+		fail(sock, NSD_STEP_SETNS, errno, 1);
+	/* In a shifted user namespace we arrive unmapped; become the container's root. */
+	if (req->ns_flags & CLONE_NEWUSER) {
+		if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)
+			fail(sock, NSD_STEP_BECOME_ROOT, errno, 1);
+		(void)setgroups(0, NULL);
+	}
+	/* setns(CLONE_NEWNS) puts us at the namespace's root; targets that chroot'ed need theirs. */
+	if (root_fd >= 0) {
+		if (fchdir(root_fd) < 0 || chroot(".") < 0)
+			fail(sock, NSD_STEP_CHROOT, errno, 1);
+		if (fchdir(cwd_fd) < 0 && chdir("/") < 0)
+			fail(sock, NSD_STEP_CHROOT, errno, 1);
+		close(root_fd);
+		close(cwd_fd);
+	}
+	/* A pty from the target's own devpts, so that tty(1) inside names a device that exists. */
+	if (req->tty) {
+		int unlock = 0;
+		master_fd = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+		if (master_fd < 0)
+			fail(sock, NSD_STEP_OPEN_PTY, errno, 1);
+		if (ioctl(master_fd, TIOCSPTLCK, &unlock) < 0)
+			fail(sock, NSD_STEP_OPEN_PTY, errno, 1);
+		slave_fd = ioctl(master_fd, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+		if (slave_fd < 0)
+			fail(sock, NSD_STEP_OPEN_PTY, errno, 1);
+	}
+
+	if (pipe2(pipe_fds, O_CLOEXEC) < 0)
+		fail(sock, NSD_STEP_FORK_COMMAND, errno, 1);
+	pid_t command = _Fork();
+	if (command < 0)
+		fail(sock, NSD_STEP_FORK_COMMAND, errno, 1);
+	if (command == 0) {
+		close(pipe_fds[0]);
+		run_command(req, slave_fd, pipe_fds[1]);
+	}
+	close(pipe_fds[1]);
+	if (slave_fd >= 0)
+		close(slave_fd);
+
+	/* The command reports a failed exec, or a note; EOF means exec succeeded. */
+	struct report first = { NSD_STEP_NONE, 0, 0 }, r;
+	ssize_t n;
+	while ((n = read(pipe_fds[0], &r, sizeof(r))) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n != (ssize_t)sizeof(r))
+			break;
+		first.flags |= r.flags;
+		if (r.step != NSD_STEP_NONE) {
+			first.step = r.step;
+			first.error = r.error;
+		}
+	}
+	close(pipe_fds[0]);
+	if (send_report(sock, &first, first.step == NSD_STEP_NONE ? master_fd : -1) < 0 ||
+	    first.step != NSD_STEP_NONE) {
+		kill_session(req, command);
+		while (waitpid(command, NULL, 0) < 0 && errno == EINTR)
+			;
+		_exit(1);
+	}
+	close(sock);
+	if (master_fd >= 0)
+		close(master_fd);
+
+	/* Wait for the command; a signal from the agent (or its death) ends the session early. */
+	int status = 0;
+	for (;;) {
+		siginfo_t info;
+		int sig = sigwaitinfo(&waited, &info);
+		if (sig < 0)
+			continue;
+		if (sig != SIGCHLD) {
+			kill_session(req, command);
+			_exit(128 + sig);
+		}
+		pid_t w = waitpid(command, &status, WNOHANG);
+		if (w == command)
+			break;
+	}
+	int32_t code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	(void)write_all(exit_fd, &code, sizeof(code));
+	/* Whatever the user left running in the background goes with the session. */
+	kill_session(req, command);
+	_exit(0);
+}
+
+EXPORT int nsd_spawn(const struct nsd_spawn_request *req, struct nsd_spawn_result *res)
+{
+	int sv[2], exit_pipe[2];
+
+	res->supervisor_pid = -1;
+	res->pty_master_fd = -1;
+	res->exit_fd = -1;
+	res->flags = 0;
+	res->step = NSD_STEP_NONE;
+	res->error = 0;
+
+	/* SEQPACKET keeps the one report a message; CLOEXEC keeps it out of Node's other children. */
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+		res->step = NSD_STEP_SOCKETPAIR;
+		res->error = errno;
+		return -res->error;
+	}
+	if (pipe2(exit_pipe, O_CLOEXEC) < 0) {
+		res->step = NSD_STEP_SOCKETPAIR;
+		res->error = errno;
+		close(sv[0]);
+		close(sv[1]);
+		return -res->error;
+	}
+	pid_t agent = getpid();
+	pid_t pid = _Fork();
+	if (pid < 0) {
+		res->step = NSD_STEP_FORK_SUPERVISOR;
+		res->error = errno;
+		close(sv[0]);
+		close(sv[1]);
+		close(exit_pipe[0]);
+		close(exit_pipe[1]);
+		return -res->error;
+	}
+	if (pid == 0) {
+		close(sv[0]);
+		close(exit_pipe[0]);
+		supervise(req, agent, sv[1], exit_pipe[1]);
+	}
+	close(sv[1]);
+	close(exit_pipe[1]);
+	res->supervisor_pid = pid;
+
+	struct report r = { NSD_STEP_REPORT, EPIPE, 0 };
+	char control[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = { .iov_base = &r, .iov_len = sizeof(r) };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
+			      .msg_controllen = sizeof(control) };
+	ssize_t n;
+	do
+		n = recvmsg(sv[0], &msg, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	close(sv[0]);
+	if (n != (ssize_t)sizeof(r)) {
+		/* The supervisor died before reporting. */
+		r.step = NSD_STEP_REPORT;
+		r.error = n < 0 ? errno : EPIPE;
+	}
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); n > 0 && c; c = CMSG_NXTHDR(&msg, c))
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+			memcpy(&res->pty_master_fd, CMSG_DATA(c), sizeof(int));
+	res->flags = r.flags;
+	if (r.step != NSD_STEP_NONE) {
+		res->step = r.step;
+		res->error = r.error;
+		if (res->pty_master_fd >= 0)
+			close(res->pty_master_fd);
+		res->pty_master_fd = -1;
+		close(exit_pipe[0]);
+		return -r.error;
+	}
+	res->exit_fd = exit_pipe[0];
+	return 0;
+}
+
+EXPORT int nsd_pidfd_open(int32_t pid)
+{
+	int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+	return fd < 0 ? -errno : fd;
+}
+
+EXPORT int nsd_reap(int32_t pid)
+{
+	int status;
+	pid_t w = waitpid(pid, &status, WNOHANG);
+	if (w < 0)
+		return -errno;
+	if (w == 0)
+		return -EAGAIN;
+	return status;
+}
+
+EXPORT int nsd_set_winsize(int32_t fd, int32_t rows, int32_t cols)
+{
+	struct winsize ws = { .ws_row = (unsigned short)rows, .ws_col = (unsigned short)cols };
+	return ioctl(fd, TIOCSWINSZ, &ws) < 0 ? -errno : 0;
+}
+
+EXPORT int nsd_get_winsize(int32_t fd)
+{
+	struct winsize ws;
+	if (ioctl(fd, TIOCGWINSZ, &ws) < 0)
+		return -errno;
+	return (int)ws.ws_row << 16 | ws.ws_col;
+}

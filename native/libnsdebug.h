@@ -1,0 +1,83 @@
+/*
+ * libnsdebug: start a program inside another process's namespaces.
+ *
+ * Loaded by src/native/libnsdebug.ts through koffi; the structs and constants below are
+ * mirrored there, in the same order. Every function returns 0 (or a value) on success and
+ * -errno on failure; the library never exits the calling (Node) process.
+ */
+#ifndef LIBNSDEBUG_H
+#define LIBNSDEBUG_H
+
+#include <stdint.h>
+
+/* What the command is. */
+enum nsd_exec_mode {
+	NSD_EXEC_COMMAND = 0, /* argv[0] searched in the PATH of envp, inside the target */
+	NSD_EXEC_SHELL = 1,   /* the target's /bin/bash, else /bin/sh, else the toolbox's sh */
+	NSD_EXEC_TOOLBOX = 2, /* argv run by the toolbox (busybox) opened as toolbox_fd */
+};
+
+/* Steps that can fail, reported with errno. Mirrored by STEPS in src/native/libnsdebug.ts. */
+enum nsd_step {
+	NSD_STEP_NONE = 0,
+	NSD_STEP_SOCKETPAIR,
+	NSD_STEP_FORK_SUPERVISOR,
+	NSD_STEP_PDEATHSIG,
+	NSD_STEP_JOIN_SESSION_CGROUP,
+	NSD_STEP_OPEN_ROOT,
+	NSD_STEP_OPEN_CWD,
+	NSD_STEP_TARGET_GONE,
+	NSD_STEP_SETNS,
+	NSD_STEP_BECOME_ROOT,
+	NSD_STEP_CHROOT,
+	NSD_STEP_OPEN_PTY,
+	NSD_STEP_FORK_COMMAND,
+	NSD_STEP_SETSID,
+	NSD_STEP_CONTROLLING_TTY,
+	NSD_STEP_STDIO,
+	NSD_STEP_EXEC,
+	NSD_STEP_REPORT,
+};
+
+/* Flags in nsd_spawn_result.flags. */
+#define NSD_USED_TOOLBOX 1 /* the target had no shell; the toolbox's sh runs instead */
+
+struct nsd_spawn_request {
+	int32_t pid;             /* target's PID (our PID namespace), for /proc/PID/{root,cwd} */
+	int32_t pidfd;           /* pidfd_open(pid): what we join, immune to PID reuse */
+	int32_t ns_flags;        /* CLONE_NEW* of the namespaces to join */
+	int32_t stdio_fds[3];    /* become the command's 0, 1, 2 when tty == 0 */
+	int32_t tty;             /* 1: open a pty inside the target, return its master */
+	int32_t mode;            /* enum nsd_exec_mode */
+	int32_t toolbox_fd;      /* static busybox opened before joining, or -1 */
+	int32_t cgroup_procs_fd; /* the session cgroup's cgroup.procs (write), or -1 */
+	int32_t cgroup_kill_fd;  /* the session cgroup's cgroup.kill (write), or -1 */
+	const char *const *argv; /* NULL-terminated */
+	const char *const *envp; /* NULL-terminated */
+};
+
+struct nsd_spawn_result {
+	int32_t supervisor_pid; /* our child; reap it with nsd_reap() */
+	int32_t pty_master_fd;  /* with tty: the master side, else -1 */
+	int32_t exit_fd;        /* readable: a 4-byte exit code when the command ends; EOF if killed */
+	int32_t flags;          /* NSD_USED_TOOLBOX */
+	int32_t step;           /* on failure: enum nsd_step */
+	int32_t error;          /* on failure: errno */
+};
+
+/* Start argv inside the namespaces of req->pid. 0, or -errno with res->step/res->error set. */
+int nsd_spawn(const struct nsd_spawn_request *req, struct nsd_spawn_result *res);
+
+/* pidfd_open(2) with O_CLOEXEC semantics (pidfds are always close-on-exec). fd or -errno. */
+int nsd_pidfd_open(int32_t pid);
+
+/* Non-blocking waitpid: the exit status (>= 0) if reaped, -EAGAIN if still running, or -errno. */
+int nsd_reap(int32_t pid);
+
+/* Copy a terminal size to fd (TIOCSWINSZ), which signals SIGWINCH to its foreground group. */
+int nsd_set_winsize(int32_t fd, int32_t rows, int32_t cols);
+
+/* Read the terminal size of fd (TIOCGWINSZ) as rows << 16 | cols, or -errno. */
+int nsd_get_winsize(int32_t fd);
+
+#endif

@@ -1,0 +1,122 @@
+// The agent's argv: the versioned contract of src/contract.ts, parsed and validated before
+// anything runs.
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+
+import { CONTRACT_VERSION, ExitCode, NAMESPACE_KINDS, type NamespaceKind } from '../contract.js';
+import { NsdebugError, usageError } from '../errors.js';
+import { CONTAINER_ID, POD_UID } from './cgroups.js';
+
+export const USAGE = `usage: nsdebug-agent enter --container-id ID [--pod-uid UID] [--ns LIST] [--tools] [--tty] [-- ARGV...]
+       nsdebug-agent ps --container-id ID [--pod-uid UID] [--output table|json]
+       nsdebug-agent info [--output table|json] [--check]
+       nsdebug-agent serve
+Every subcommand accepts --contract=N (the CLI always sends it; this agent speaks ${CONTRACT_VERSION}).`;
+
+const common = {
+  contract: { type: 'string' },
+  'container-id': { type: 'string' },
+  'pod-uid': { type: 'string' },
+  pod: { type: 'string' },
+  container: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+const SUBCOMMANDS = {
+  enter: { ...common, ns: { type: 'string' }, tools: { type: 'boolean' }, tty: { type: 'boolean' } },
+  ps: { ...common, output: { type: 'string', short: 'o' } },
+  info: { contract: common.contract, help: common.help, output: { type: 'string', short: 'o' }, check: { type: 'boolean' } },
+  serve: { help: common.help },
+} satisfies Record<string, ParseArgsConfig['options']>;
+
+type Subcommand = keyof typeof SUBCOMMANDS;
+
+/** Parse argv for one subcommand; every value is validated before anything runs. */
+export function parseAgentArgs(argv: string[]) {
+  const [sub, ...rest] = argv;
+  if (sub === '--help' || sub === '-h' || sub === 'help') return { ...emptyArgs, help: true };
+  if (!sub || !(sub in SUBCOMMANDS)) throw usageError(sub ? `unknown subcommand "${sub}"\n${USAGE}` : USAGE);
+  const subcommand = sub as Subcommand;
+  let parsed;
+  try {
+    parsed = parseArgs({ args: rest, options: SUBCOMMANDS[subcommand], allowPositionals: subcommand === 'enter', strict: true, tokens: true });
+  } catch (err) {
+    // Node's wording ("Unknown option '--x'. To specify a positional…") made one short line.
+    const message = (err as Error).message.replace(/\. To specify.*$/s, '').replace(/'/g, '');
+    throw usageError(`${message.charAt(0).toLowerCase()}${message.slice(1)}; see nsdebug-agent --help`);
+  }
+  const values = parsed.values as Record<string, string | boolean | undefined>;
+  const str = (name: string) => values[name] as string | undefined;
+
+  const contract = str('contract');
+  if (contract !== undefined && contract !== String(CONTRACT_VERSION)) {
+    throw new NsdebugError(
+      `this agent speaks contract version ${CONTRACT_VERSION}, the CLI sent ${JSON.stringify(contract)}: use a CLI and an agent from the same release (kubectl nsdebug status)`,
+      ExitCode.CONTRACT_MISMATCH,
+    );
+  }
+  const containerId = str('container-id');
+  if ((subcommand === 'enter' || subcommand === 'ps') && !values.help) {
+    if (!containerId) throw usageError('--container-id is required');
+  }
+  if (containerId !== undefined && !CONTAINER_ID.test(containerId)) {
+    throw usageError(`--container-id must be 64 lowercase hex digits, got ${JSON.stringify(containerId.slice(0, 80))}`);
+  }
+  const podUid = str('pod-uid');
+  if (podUid !== undefined && !POD_UID.test(podUid)) throw usageError(`--pod-uid must be a UUID, got ${JSON.stringify(podUid.slice(0, 80))}`);
+  const output = str('output') ?? 'table';
+  if (!['table', 'json'].includes(output)) throw usageError(`--output must be table or json, got ${JSON.stringify(output)}`);
+  // Positionals are only allowed after "--": a stray word is more likely a typo than a command.
+  const dashDash = parsed.tokens?.find((t) => t.kind === 'option-terminator');
+  const stray = parsed.positionals.length && (!dashDash || parsed.tokens.some((t) => t.kind === 'positional' && t.index < dashDash.index));
+  if (stray) throw usageError(`unexpected argument ${JSON.stringify(parsed.positionals[0])}: put the command after --`);
+  const pod = str('pod');
+  if (pod !== undefined && !/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\/[a-z0-9]([-.a-z0-9]{0,251}[a-z0-9])?$/.test(pod)) {
+    throw usageError(`--pod must be NAMESPACE/NAME, got ${JSON.stringify(pod.slice(0, 80))}`);
+  }
+  const container = str('container');
+  if (container !== undefined && !/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(container)) {
+    throw usageError(`--container must be a container name, got ${JSON.stringify(container.slice(0, 80))}`);
+  }
+  return {
+    subcommand,
+    pod,
+    container,
+    help: values.help === true,
+    containerId: containerId ?? '',
+    podUid,
+    namespaces: parseNamespaceList(str('ns')),
+    tools: values.tools === true,
+    tty: values.tty === true,
+    output: output as 'table' | 'json',
+    check: values.check === true,
+    command: parsed.positionals,
+  };
+}
+
+export function parseNamespaceList(list: string | undefined): NamespaceKind[] | undefined {
+  if (list === undefined) return undefined;
+  const kinds = list.split(',').map((k) => k.trim());
+  const unknown = kinds.filter((k) => !(NAMESPACE_KINDS as readonly string[]).includes(k));
+  if (unknown.length || kinds.length === 0) {
+    throw usageError(`--ns: unknown namespace ${JSON.stringify(unknown[0] ?? '')}; choose from ${NAMESPACE_KINDS.join(',')}`);
+  }
+  return [...new Set(kinds)] as NamespaceKind[];
+}
+
+
+export type AgentArgs = ReturnType<typeof parseAgentArgs>;
+
+const emptyArgs = {
+  subcommand: 'enter' as Subcommand,
+  pod: undefined,
+  container: undefined,
+  help: false,
+  containerId: '',
+  podUid: undefined,
+  namespaces: undefined,
+  tools: false,
+  tty: false,
+  output: 'table' as const,
+  check: false,
+  command: [] as string[],
+};

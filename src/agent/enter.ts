@@ -1,0 +1,232 @@
+// `nsdebug-agent enter`: join a container's namespaces and run a shell or a command there,
+// with the agent's stdio as the command's (or relayed through a pty with --tty).
+import { closeSync, existsSync, openSync } from 'node:fs';
+import { Socket } from 'node:net';
+import { ReadStream } from 'node:tty';
+
+import { ExitCode, NAMESPACE_KINDS, type NamespaceKind } from '../contract.js';
+import { NsdebugError } from '../errors.js';
+import { CLONE_FLAGS, ExecMode, NativeError, type NativeLibrary, type SpawnResult } from '../native/libnsdebug.js';
+import { namespaceId, readEnviron } from './procfs.js';
+import { resolveContainer, shortId, type ResolvedContainer } from './resolve.js';
+import { createSessionCgroup, removeSessionCgroup } from './session-cgroup.js';
+
+export interface EnterOptions {
+  containerId: string;
+  podUid?: string;
+  /** namespaces to join; default every one the target does not share with us */
+  namespaces?: NamespaceKind[];
+  tools: boolean;
+  tty: boolean;
+  /** empty: an interactive shell */
+  command: string[];
+}
+
+/** What the caller learns of a session, for the audit line. */
+export interface SessionOutcome {
+  exitCode: number;
+  target: ResolvedContainer;
+  joined: NamespaceKind[];
+  usedToolbox: boolean;
+}
+
+export const TOOLBOX_CANDIDATES = ['/usr/lib/nsdebug/busybox', '/bin/busybox'];
+const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+export interface EnterDeps {
+  native: NativeLibrary;
+  /** one-line notes for the user (stderr) */
+  note: (line: string) => void;
+  /** called once the command runs */
+  onStart?: (target: ResolvedContainer, joined: NamespaceKind[]) => void;
+  /** resolves when the session must end early (agent shutdown); the reason goes to the user */
+  abort?: Promise<string>;
+  toolboxCandidates?: string[];
+}
+
+/** Namespaces of pid that differ from ours, among those asked for (setns into our own user ns is EINVAL). */
+export function namespacesToJoin(pid: number, wanted: readonly NamespaceKind[] = NAMESPACE_KINDS): NamespaceKind[] {
+  return wanted.filter((kind) => {
+    try {
+      return namespaceId(pid, kind) !== namespaceId('self', kind);
+    } catch {
+      return false; // a kind this kernel does not have
+    }
+  });
+}
+
+/** The target's environment, with what a shell needs when the container set none. */
+export function sessionEnvironment(targetEnv: string[], tty: boolean, term = process.env.TERM): string[] {
+  const env = [...targetEnv];
+  const has = (name: string) => env.some((e) => e.startsWith(`${name}=`));
+  if (!has('PATH')) env.push(`PATH=${DEFAULT_PATH}`);
+  if (tty && !has('TERM')) env.push(`TERM=${term || 'xterm'}`);
+  return env;
+}
+
+function openToolbox(candidates: string[], required: boolean): number {
+  const path = candidates.find((p) => existsSync(p));
+  if (path) return openSync(path, 'r');
+  if (required) {
+    throw new NsdebugError(`no toolbox found (looked for ${candidates.join(', ')}); set NSDEBUG_TOOLBOX`, ExitCode.ENTER_FAILED);
+  }
+  return -1;
+}
+
+export async function enter(opts: EnterOptions, deps: EnterDeps): Promise<SessionOutcome> {
+  const target = resolveContainer(opts.containerId, opts.podUid);
+  const { native } = deps;
+  const pidfd = native.pidfdOpen(target.pid);
+  const fds: number[] = [pidfd];
+  try {
+    // The PID may have been recycled between resolving and pidfd_open: check the pidfd's process.
+    resolveAgain(target, opts);
+    const joined = namespacesToJoin(target.pid, opts.namespaces);
+    const env = sessionEnvironment(readEnviron(target.pid), opts.tty);
+    const toolboxFd = openToolbox(deps.toolboxCandidates ?? toolboxCandidates(), opts.tools);
+    if (toolboxFd >= 0) fds.push(toolboxFd);
+    const mode = opts.tools ? ExecMode.Toolbox : opts.command.length ? ExecMode.Command : ExecMode.Shell;
+    // busybox's sh runs its own applets first, then the target's PATH: `exec "$@"` picks either.
+    const argv = mode !== ExecMode.Toolbox ? opts.command : opts.command.length ? ['sh', '-c', 'exec "$@"', 'sh', ...opts.command] : ['sh'];
+    const session = createSessionCgroup();
+    let spawned: SpawnResult;
+    try {
+      spawned = native.spawn({
+        pid: target.pid,
+        pidfd,
+        nsFlags: joined.reduce((flags, kind) => flags | CLONE_FLAGS[kind], 0),
+        stdio: [0, 1, 2],
+        tty: opts.tty,
+        mode,
+        toolboxFd,
+        cgroupProcsFd: session?.procsFd ?? -1,
+        cgroupKillFd: session?.killFd ?? -1,
+        argv: mode === ExecMode.Shell ? ['sh'] : argv,
+        env,
+      });
+    } catch (err) {
+      if (session) await removeSessionCgroup(session);
+      throw explainSpawnFailure(err, target, joined, opts);
+    }
+    if (spawned.usedToolbox) deps.note("the container has no shell: running nsdebug's busybox sh (nothing is written into the container)");
+    deps.onStart?.(target, joined);
+    const exitCode = await runSession(spawned, opts.tty, deps);
+    if (session) await removeSessionCgroup(session);
+    return { exitCode, target, joined, usedToolbox: spawned.usedToolbox };
+  } finally {
+    for (const fd of fds) closeSync(fd);
+  }
+}
+
+function toolboxCandidates(): string[] {
+  return process.env.NSDEBUG_TOOLBOX ? [process.env.NSDEBUG_TOOLBOX] : TOOLBOX_CANDIDATES;
+}
+
+function resolveAgain(target: ResolvedContainer, opts: EnterOptions): void {
+  const again = resolveContainer(opts.containerId, opts.podUid);
+  if (!again.pids.includes(target.pid)) {
+    throw new NsdebugError(`container ${shortId(opts.containerId)} restarted while nsdebug was entering it; try again`, ExitCode.NOT_FOUND);
+  }
+}
+
+function explainSpawnFailure(err: unknown, target: ResolvedContainer, joined: NamespaceKind[], opts: EnterOptions): unknown {
+  if (!(err instanceof NativeError)) return err;
+  if (err.step === 'run the command') {
+    const what = opts.command[0] ?? 'a shell';
+    if (err.code === 'ENOENT') {
+      const hint = opts.command.length ? (opts.tools ? '' : '; the toolbox has more commands: add --tools') : ': it has no /bin/bash or /bin/sh; use --tools';
+      return new NsdebugError(`${what}: not found in container ${shortId(opts.containerId)}${hint}`, ExitCode.COMMAND_NOT_FOUND);
+    }
+    return new NsdebugError(`cannot run ${what} in the container: ${err.message.replace(/^cannot run the command: /, '')}`, ExitCode.COMMAND_NOT_EXECUTABLE);
+  }
+  const which = err.step === 'join the namespaces' ? ` (${joined.join(', ')})` : '';
+  return new NsdebugError(`${err.message.replace(/^cannot ([^:]*)/, `cannot $1${which} of pid ${target.pid}`)}`, ExitCode.ENTER_FAILED);
+}
+
+/** Relay the pty (with --tty), wait for the exit code, reap the supervisor. */
+async function runSession(spawned: SpawnResult, tty: boolean, deps: EnterDeps): Promise<number> {
+  let aborted: string | undefined;
+  const endSession = (reason: string) => {
+    aborted ??= reason;
+    try {
+      process.kill(spawned.supervisorPid, 'SIGTERM');
+    } catch {
+      // already gone
+    }
+  };
+  const relayDone = tty ? relayTerminal(spawned.ptyMasterFd, deps.native, () => endSession('the client closed the stream')) : Promise.resolve();
+  const exitCode = readExitCode(spawned.exitFd);
+  void deps.abort?.then(endSession);
+  const [code] = await Promise.all([exitCode, relayDone]);
+  await reap(spawned.supervisorPid, deps.native);
+  if (aborted) deps.note(`session ended: ${aborted}`);
+  // No exit code: the supervisor was told to end the session (or killed); report it as killed.
+  return code ?? 128 + 9;
+}
+
+/** The 4-byte exit code the supervisor writes when the command ends; null on EOF without one. */
+function readExitCode(fd: number): Promise<number | null> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    const pipe = new Socket({ fd, readable: true, writable: false });
+    pipe.on('data', (chunk: Buffer) => chunks.push(chunk));
+    pipe.on('error', () => resolve(null));
+    pipe.on('close', () => {
+      const data = Buffer.concat(chunks);
+      resolve(data.length >= 4 ? data.readInt32LE(0) : null);
+    });
+  });
+}
+
+async function reap(pid: number, native: NativeLibrary): Promise<void> {
+  // The supervisor exits right after the exit code (or is killed with the session): never long.
+  for (let i = 0; i < 500; i++) {
+    if (native.reap(pid) !== null) return;
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  process.kill(pid, 'SIGKILL');
+}
+
+/**
+ * Relay between our stdio and the pty master in raw mode, following our terminal's size. Ends
+ * when the container side of the pty is closed by everyone (EIO on the master).
+ */
+function relayTerminal(masterFd: number, native: NativeLibrary, onHangup: () => void): Promise<void> {
+  const master = new ReadStream(masterFd);
+  const stdin = process.stdin;
+  const ownTty = stdin.isTTY === true;
+  const syncSize = () => {
+    try {
+      const { rows, cols } = native.getWinsize(0);
+      native.setWinsize(masterFd, rows, cols);
+    } catch {
+      // stdin is not a terminal: keep the pty's default size
+    }
+  };
+  if (ownTty) (stdin as ReadStream).setRawMode(true);
+  syncSize();
+  process.on('SIGWINCH', syncSize);
+  stdin.on('data', (chunk) => master.write(chunk));
+  // Our side of the stream is gone: nobody is left to type into or read the session.
+  stdin.on('end', onHangup);
+  process.stdout.on('error', onHangup);
+  return new Promise((resolve) => {
+    let finished = false;
+    const finish = () => {
+      if (finished) return;
+      finished = true;
+      process.off('SIGWINCH', syncSize);
+      stdin.off('end', onHangup);
+      if (ownTty) (stdin as ReadStream).setRawMode(false);
+      stdin.pause();
+      stdin.destroy();
+      master.destroy();
+      resolve();
+    };
+    master.on('data', (chunk) => process.stdout.write(chunk));
+    // EIO on the master: the last holder of the container side closed it.
+    master.on('error', finish);
+    master.on('end', finish);
+    master.on('close', finish);
+  });
+}

@@ -1,0 +1,73 @@
+// `nsdebug-agent ps`: the container's processes, each with its PID on the host and in every
+// nested PID namespace (NSpid) — the same process, two PIDs.
+import { readFileSync } from 'node:fs';
+
+import type { ProcessInfo } from '../contract.js';
+import { bootTimeMs, PROC, readCmdline, readStat, readStatus, startTimeMs } from './procfs.js';
+import { resolveContainer } from './resolve.js';
+
+/** uid → name from an /etc/passwd text. */
+export function parsePasswd(text: string): Map<number, string> {
+  const users = new Map<number, string>();
+  for (const line of text.split('\n')) {
+    const [name, , uid] = line.split(':');
+    if (name && uid && /^\d+$/.test(uid)) users.set(Number(uid), name);
+  }
+  return users;
+}
+
+export function listProcesses(containerId: string, podUid?: string): ProcessInfo[] {
+  const target = resolveContainer(containerId, podUid);
+  const bootMs = bootTimeMs();
+  let users = new Map<number, string>();
+  try {
+    // The container's own user names, read through its root.
+    users = parsePasswd(readFileSync(`${PROC}/${target.pid}/root/etc/passwd`, 'utf8'));
+  } catch {
+    // no /etc/passwd (distroless): numeric users
+  }
+  const baseDepth = readStatus(target.pid).nsPids.length;
+  const processes: ProcessInfo[] = [];
+  for (const pid of target.pids) {
+    try {
+      const status = readStatus(pid);
+      const stat = readStat(pid);
+      const argv = readCmdline(pid);
+      processes.push({
+        hostPid: pid,
+        nsPids: status.nsPids,
+        nestLevel: status.nsPids.length - baseDepth,
+        ppid: status.ppid,
+        uid: status.uid,
+        user: users.get(status.uid) ?? String(status.uid),
+        state: stat.state,
+        startTime: new Date(startTimeMs(stat.startTicks, bootMs)).toISOString(),
+        command: argv.length ? argv.join(' ') : `[${stat.comm}]`,
+      });
+    } catch {
+      // exited while listing
+    }
+  }
+  return processes.sort((a, b) => a.hostPid - b.hostPid);
+}
+
+/** Columns like ps(1): host PID, the PID inside the container, deeper PIDs when nested. */
+export function formatProcessTable(processes: ProcessInfo[]): string {
+  const rows = processes.map((p) => [
+    String(p.hostPid),
+    String(p.nsPids[p.nsPids.length - 1 - p.nestLevel] ?? p.nsPids.at(-1)),
+    p.nestLevel > 0 ? p.nsPids.slice(-p.nestLevel).join('>') : '-',
+    p.user,
+    p.state,
+    p.startTime.replace(/\.\d+Z$/, 'Z'),
+    p.command,
+  ]);
+  return formatTable(['HOST PID', 'PID', 'NESTED PID', 'USER', 'STAT', 'START', 'COMMAND'], rows);
+}
+
+/** Left-aligned columns separated by two spaces; the last column is not padded. */
+export function formatTable(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ');
+  return [header, ...rows].map(line).join('\n') + '\n';
+}

@@ -1,0 +1,124 @@
+// The CLI ↔ agent contract: the argv the CLI runs in the agent pod, the exit codes both sides
+// use, and the JSON the agent prints. Versioned: an agent refuses a contract version it does not
+// know, naming both versions, so a CLI and an agent from different releases fail in one clear line.
+
+/** Bumped whenever the argv or JSON shapes below change incompatibly. */
+export const CONTRACT_VERSION = 1;
+
+/** Path of the agent executable inside the agent image. */
+export const AGENT_EXECUTABLE = 'nsdebug-agent';
+
+/** Namespace kinds in the order the kernel wants them joined (see native/libnsdebug.c). */
+export const NAMESPACE_KINDS = ['user', 'cgroup', 'ipc', 'uts', 'net', 'pid', 'mnt', 'time'] as const;
+export type NamespaceKind = (typeof NAMESPACE_KINDS)[number];
+
+/**
+ * Exit codes. 0–255 otherwise belong to the remote command (as with `kubectl exec`), so nsdebug's
+ * own failures use a small documented block, like env(1) and nsenter(1) use 125–127.
+ */
+export const ExitCode = {
+  OK: 0,
+  /** a flag, argument or value is invalid; nothing was run */
+  USAGE: 64,
+  /** the pod, container or process was not found */
+  NOT_FOUND: 65,
+  /** the user may not do this (RBAC, access review) */
+  FORBIDDEN: 66,
+  /** no ready agent on the target's node */
+  AGENT_UNAVAILABLE: 67,
+  /** CLI and agent speak different contract versions */
+  CONTRACT_MISMATCH: 68,
+  /** joining the target's namespaces or starting the command failed */
+  ENTER_FAILED: 69,
+  /** the target container is not running */
+  NOT_RUNNING: 70,
+  /** the API server could not be reached or timed out */
+  API_UNREACHABLE: 71,
+  /** a bug or an unexpected condition in nsdebug itself */
+  INTERNAL: 72,
+  /** the command was found but could not be executed (as in shells) */
+  COMMAND_NOT_EXECUTABLE: 126,
+  /** the command was not found inside the target (as in shells) */
+  COMMAND_NOT_FOUND: 127,
+} as const;
+export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
+
+/** A process of the target container, as `nsdebug-agent ps -o json` prints it (one array). */
+export interface ProcessInfo {
+  /** PID in the host (agent's) PID namespace */
+  hostPid: number;
+  /** NSpid chain from /proc/PID/status: [host, container, nested…]; last is the innermost */
+  nsPids: number[];
+  /** PID namespace nesting depth below the container's (0 = the container's own) */
+  nestLevel: number;
+  ppid: number;
+  uid: number;
+  user: string;
+  /** one-letter state from /proc/PID/stat (R, S, D, Z, T…) */
+  state: string;
+  /** start time, ISO 8601 */
+  startTime: string;
+  /** argv joined with spaces, or [comm] for kernel-less argv (zombies) */
+  command: string;
+}
+
+/** Options of `nsdebug-agent enter`; the CLI builds its argv with {@link enterArgv}. */
+export interface EnterRequest {
+  containerId: string;
+  podUid?: string;
+  /** "namespace/name" and the container's name: recorded in the agent's audit line */
+  pod?: string;
+  container?: string;
+  namespaces?: NamespaceKind[];
+  tools?: boolean;
+  tty?: boolean;
+  /** the command; empty = an interactive shell */
+  command: string[];
+}
+
+/** argv for `nsdebug-agent enter`, without the executable. Passed as argv, never a shell string. */
+export function enterArgv(req: EnterRequest): string[] {
+  const argv = ['enter', `--contract=${CONTRACT_VERSION}`, `--container-id=${req.containerId}`];
+  if (req.podUid) argv.push(`--pod-uid=${req.podUid}`);
+  if (req.pod) argv.push(`--pod=${req.pod}`);
+  if (req.container) argv.push(`--container=${req.container}`);
+  if (req.namespaces?.length) argv.push(`--ns=${req.namespaces.join(',')}`);
+  if (req.tools) argv.push('--tools');
+  if (req.tty) argv.push('--tty');
+  argv.push('--', ...req.command);
+  return argv;
+}
+
+/** argv for `nsdebug-agent ps -o json`, without the executable. */
+export function psArgv(req: { containerId: string; podUid?: string }): string[] {
+  const argv = ['ps', `--contract=${CONTRACT_VERSION}`, `--container-id=${req.containerId}`];
+  if (req.podUid) argv.push(`--pod-uid=${req.podUid}`);
+  argv.push('--output=json');
+  return argv;
+}
+
+/** One start-up check of the agent (`nsdebug-agent info`), e.g. "host PID namespace visible". */
+export interface AgentCheck {
+  name: string;
+  ok: boolean;
+  detail: string;
+}
+
+/** What `nsdebug-agent info --output=json` prints; `kubectl nsdebug status` shows it per node. */
+export interface AgentInfo {
+  version: string;
+  contractVersion: number;
+  /** containerd, cri-o, docker, or unknown */
+  runtime: string;
+  /** v1, v2 or hybrid */
+  cgroupVersion: string;
+  /** cgroupfs or systemd */
+  cgroupDriver: string;
+  kernel: string;
+  checks: AgentCheck[];
+}
+
+/** argv for `nsdebug-agent info --output=json`, without the executable. */
+export function infoArgv(): string[] {
+  return ['info', `--contract=${CONTRACT_VERSION}`, '--output=json'];
+}

@@ -1,0 +1,226 @@
+// The FFI boundary: the one module that loads native/libnsdebug.so with koffi, knows its C
+// types, and turns -errno into an Error naming the step that failed. Nothing else imports koffi;
+// callers depend on the NativeLibrary interface, so tests can pass a fake of it.
+import { existsSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { getSystemErrorMap } from 'node:util';
+
+import koffi from 'koffi';
+
+/** What the command is; mirrors enum nsd_exec_mode in native/libnsdebug.h. */
+export enum ExecMode {
+  /** argv[0] searched in the PATH of env, inside the target */
+  Command = 0,
+  /** the target's /bin/bash, else /bin/sh, else the toolbox's sh */
+  Shell = 1,
+  /** argv run by the toolbox (busybox) */
+  Toolbox = 2,
+}
+
+/**
+ * Steps of nsd_spawn that can fail, in the order of enum nsd_step in native/libnsdebug.h, each
+ * worded to follow "cannot …".
+ */
+const STEPS = [
+  'do nothing',
+  'create the session channel',
+  'start the session supervisor',
+  'tie the session to the agent',
+  'join the session cgroup',
+  "open the target's root directory",
+  "open the target's working directory",
+  'find the target process (it has exited)',
+  'join the namespaces',
+  "become root in the container's user namespace",
+  "enter the container's root directory",
+  'open a terminal in the container',
+  'start the command',
+  'start a new session',
+  'set the controlling terminal',
+  'set up standard input and output',
+  'run the command',
+  'receive the session report',
+] as const;
+export type SpawnStep = (typeof STEPS)[number];
+
+/** Namespace flags for setns(2), from <linux/sched.h>. */
+export const CLONE_FLAGS = {
+  time: 0x00000080,
+  mnt: 0x00020000,
+  cgroup: 0x02000000,
+  uts: 0x04000000,
+  ipc: 0x08000000,
+  user: 0x10000000,
+  pid: 0x20000000,
+  net: 0x40000000,
+} as const;
+
+export interface SpawnRequest {
+  /** target PID in our PID namespace */
+  pid: number;
+  /** from pidfdOpen(pid), after the process was verified */
+  pidfd: number;
+  /** OR of CLONE_FLAGS */
+  nsFlags: number;
+  /** the command's stdin, stdout, stderr when tty is false */
+  stdio: [number, number, number];
+  tty: boolean;
+  mode: ExecMode;
+  /** the static toolbox, opened before joining; -1 for none */
+  toolboxFd: number;
+  /** the session cgroup's cgroup.procs and cgroup.kill, opened for writing; -1 for none */
+  cgroupProcsFd: number;
+  cgroupKillFd: number;
+  argv: string[];
+  env: string[];
+}
+
+export interface SpawnResult {
+  supervisorPid: number;
+  /** with tty: the pty master; else -1 */
+  ptyMasterFd: number;
+  /** yields a 4-byte little-endian exit code when the command ends; EOF if the session was killed */
+  exitFd: number;
+  /** the target had no shell and the toolbox's sh runs instead */
+  usedToolbox: boolean;
+}
+
+/** A failed system call: `code` is the errno name (ENOENT…), `step` what nsdebug was doing. */
+export class NativeError extends Error {
+  constructor(
+    readonly step: string,
+    readonly errno: number,
+  ) {
+    super(`cannot ${step}: ${errnoMessage(errno)}`);
+    this.name = 'NativeError';
+  }
+
+  get code(): string {
+    return errnoName(this.errno);
+  }
+}
+
+export interface NativeLibrary {
+  spawn(req: SpawnRequest): SpawnResult;
+  pidfdOpen(pid: number): number;
+  /** the wait status once the child has exited, or null while it runs */
+  reap(pid: number): number | null;
+  setWinsize(fd: number, rows: number, cols: number): void;
+  getWinsize(fd: number): { rows: number; cols: number };
+}
+
+const errnoMap = getSystemErrorMap();
+
+export function errnoName(errno: number): string {
+  return errnoMap.get(-errno)?.[0] ?? `errno ${errno}`;
+}
+
+export function errnoMessage(errno: number): string {
+  return errnoMap.get(-errno)?.[1] ?? `errno ${errno}`;
+}
+
+/** Where the library may be: $NSDEBUG_NATIVE_LIB, the package's native/, the image's lib dir. */
+export function libraryCandidates(env = process.env): string[] {
+  const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+  return [env.NSDEBUG_NATIVE_LIB, join(packageRoot, 'native', 'libnsdebug.so'), '/usr/lib/nsdebug/libnsdebug.so'].filter(
+    (p): p is string => Boolean(p),
+  );
+}
+
+let loaded: NativeLibrary | undefined;
+
+/** Load libnsdebug.so once; the error lists every path tried and why each failed. */
+export function loadNativeLibrary(candidates = libraryCandidates()): NativeLibrary {
+  if (loaded) return loaded;
+  const failures: string[] = [];
+  for (const path of candidates) {
+    if (!existsSync(path)) {
+      failures.push(`${path}: not found`);
+      continue;
+    }
+    try {
+      loaded = bind(koffi.load(path));
+      return loaded;
+    } catch (err) {
+      failures.push(`${path}: ${(err as Error).message}`);
+    }
+  }
+  throw new Error(`cannot load libnsdebug.so (run \`npm run build\`); tried ${failures.join('; ')}`);
+}
+
+function bind(lib: koffi.IKoffiLib): NativeLibrary {
+  // Registered by name for the prototypes below.
+  koffi.struct('nsd_spawn_request', {
+    pid: 'int32_t',
+    pidfd: 'int32_t',
+    ns_flags: 'int32_t',
+    stdio_fds: koffi.array('int32_t', 3),
+    tty: 'int32_t',
+    mode: 'int32_t',
+    toolbox_fd: 'int32_t',
+    cgroup_procs_fd: 'int32_t',
+    cgroup_kill_fd: 'int32_t',
+    argv: 'const char **',
+    envp: 'const char **',
+  });
+  koffi.struct('nsd_spawn_result', {
+    supervisor_pid: 'int32_t',
+    pty_master_fd: 'int32_t',
+    exit_fd: 'int32_t',
+    flags: 'int32_t',
+    step: 'int32_t',
+    error: 'int32_t',
+  });
+  const nsdSpawn = lib.func('int nsd_spawn(const nsd_spawn_request *req, _Out_ nsd_spawn_result *res)');
+  const nsdPidfdOpen = lib.func('int nsd_pidfd_open(int32_t pid)');
+  const nsdReap = lib.func('int nsd_reap(int32_t pid)');
+  const nsdSetWinsize = lib.func('int nsd_set_winsize(int32_t fd, int32_t rows, int32_t cols)');
+  const nsdGetWinsize = lib.func('int nsd_get_winsize(int32_t fd)');
+
+  const check = (rc: number, step: string): number => {
+    if (rc < 0) throw new NativeError(step, -rc);
+    return rc;
+  };
+
+  return {
+    spawn(req) {
+      const res: Record<string, number> = {};
+      const rc = nsdSpawn(
+        {
+          pid: req.pid,
+          pidfd: req.pidfd,
+          ns_flags: req.nsFlags,
+          stdio_fds: req.stdio,
+          tty: req.tty ? 1 : 0,
+          mode: req.mode,
+          toolbox_fd: req.toolboxFd,
+          cgroup_procs_fd: req.cgroupProcsFd,
+          cgroup_kill_fd: req.cgroupKillFd,
+          argv: [...req.argv, null],
+          envp: [...req.env, null],
+        },
+        res,
+      ) as number;
+      if (rc < 0) throw new NativeError(STEPS[res.step] ?? `step ${res.step}`, res.error || -rc);
+      return {
+        supervisorPid: res.supervisor_pid,
+        ptyMasterFd: res.pty_master_fd,
+        exitFd: res.exit_fd,
+        usedToolbox: (res.flags & 1) !== 0,
+      };
+    },
+    pidfdOpen: (pid) => check(nsdPidfdOpen(pid) as number, `open a pidfd for pid ${pid}`),
+    reap(pid) {
+      const rc = nsdReap(pid) as number;
+      if (rc === -osConstants.errno.EAGAIN) return null;
+      return check(rc, `wait for pid ${pid}`);
+    },
+    setWinsize: (fd, rows, cols) => void check(nsdSetWinsize(fd, rows, cols) as number, 'set the terminal size'),
+    getWinsize(fd) {
+      const packed = check(nsdGetWinsize(fd) as number, 'read the terminal size');
+      return { rows: packed >>> 16, cols: packed & 0xffff };
+    },
+  };
+}
