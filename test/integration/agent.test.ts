@@ -1,0 +1,282 @@
+// nsdebug-agent against real containers: pods made through containerd's CRI the way kubelet
+// makes them (test/support/pods.ts), entered by the built agent exactly as the CLI will run it.
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+import { execa, type ResultPromise } from 'execa';
+
+import { CONTRACT_VERSION, ExitCode, type ProcessInfo } from '../../src/contract.js';
+import { CriClient } from '../support/cri.js';
+import { IMAGES, MARKERS, createPod, stopContainer, type Pod } from '../support/pods.js';
+
+const AGENT = new URL('../../bin/nsdebug-agent.js', import.meta.url).pathname;
+
+let cri: CriClient;
+let web: Pod; // busybox, besteffort
+let distroless: Pod; // no shell at all
+let readonly: Pod; // readOnlyRootFilesystem, burstable, runs as uid 1000
+let shared: Pod; // shareProcessNamespace, guaranteed, two containers
+
+beforeAll(async () => {
+  cri = new CriClient();
+  [web, distroless, readonly, shared] = await Promise.all([
+    createPod(cri, { name: 'web', containers: [{ name: 'app', image: IMAGES.busybox, env: { GREETING: 'hello' }, workingDir: '/tmp' }] }),
+    createPod(cri, { name: 'distroless', image: IMAGES.distroless }),
+    createPod(cri, { name: 'readonly', image: IMAGES.busybox, qos: 'burstable', readOnlyRootfs: true, runAsUser: 1000 }),
+    createPod(cri, {
+      name: 'shared',
+      qos: 'guaranteed',
+      shareProcessNamespace: true,
+      containers: [
+        { name: 'app', image: IMAGES.busybox },
+        { name: 'sidecar', image: IMAGES.busybox, command: ['sleep', '3600'] },
+      ],
+    }),
+  ]);
+});
+
+afterAll(async () => {
+  await Promise.all([web, distroless, readonly, shared].filter(Boolean).map((p) => p.remove().catch(() => undefined)));
+  cri.close();
+});
+
+const target = (pod: Pod, container?: string) => [`--container-id=${pod.container(container).id}`, `--pod-uid=${pod.podUid}`];
+
+/** Run `nsdebug-agent enter` with a command, as the CLI does through the exec stream. */
+function enter(pod: Pod, command: string[], extra: string[] = [], input?: Buffer | string) {
+  return execa('node', [AGENT, 'enter', `--contract=${CONTRACT_VERSION}`, ...target(pod), ...extra, '--', ...command], {
+    reject: false,
+    encoding: 'buffer',
+    stripFinalNewline: false,
+    ...(input === undefined ? { stdin: 'ignore' as const } : { input }),
+  });
+}
+
+const text = (b: unknown) => Buffer.from(b as Uint8Array).toString('utf8');
+
+describe('entering a running container', () => {
+  test('the container sees itself: small PIDs, only its processes, its files and its hostname', async () => {
+    const r = await enter(web, ['sh', '-c', 'echo pid=$$; ps -o pid,comm; cat /marker.txt; hostname']);
+    expect(r.exitCode).toBe(0);
+    const out = text(r.stdout);
+    expect(Number(/pid=(\d+)/.exec(out)?.[1])).toBeLessThan(10);
+    // ps inside lists the container's init as PID 1 and nothing of the host's.
+    const pids = out.split('\n').filter((l) => /^\s*\d+\s/.test(l)).map((l) => Number(l.trim().split(/\s+/)[0]));
+    expect(pids).toContain(1);
+    expect(pids.every((p) => p < 20)).toBe(true);
+    expect(out).toContain(MARKERS.busybox);
+    expect(out.trim().split('\n').at(-1)).toBe('web');
+  });
+
+  test("the command gets the target's environment and working directory", async () => {
+    const r = await enter(web, ['sh', '-c', 'echo "$GREETING:$(pwd)"']);
+    expect(text(r.stdout)).toBe('hello:/tmp\n');
+  });
+
+  test("the command's exit code is the agent's exit code", async () => {
+    expect((await enter(web, ['sh', '-c', 'exit 7'])).exitCode).toBe(7);
+    expect((await enter(web, ['sh', '-c', 'kill -TERM $$'])).exitCode).toBe(128 + 15);
+  });
+
+  test('10 MB of random bytes through cat arrive intact, and stdin EOF reaches the command', async () => {
+    const data = randomBytes(10 * 1024 * 1024);
+    const r = await enter(web, ['cat'], [], data);
+    expect(r.exitCode).toBe(0);
+    expect(Buffer.compare(Buffer.from(r.stdout as Uint8Array), data)).toBe(0);
+  });
+
+  test('stderr stays stderr', async () => {
+    const r = await enter(web, ['sh', '-c', 'echo out; echo err >&2']);
+    expect(text(r.stdout)).toBe('out\n');
+    expect(text(r.stderr)).toBe('err\n');
+  });
+
+  test('--ns joins only the listed namespaces', async () => {
+    const r = await enter(web, ['sh', '-c', 'hostname; readlink /proc/self/ns/pid'], ['--ns=pid,mnt']);
+    expect(r.exitCode).toBe(0);
+    const [hostname, pidNs] = text(r.stdout).trim().split('\n');
+    expect(hostname).not.toBe('web'); // the UTS namespace stayed the node's
+    expect(pidNs).toBe(readlinkSync(`/proc/${web.container().pid}/ns/pid`)); // the PID namespace is the container's
+  });
+
+  test('a read-only root filesystem: entering works, writes fail as in the container', async () => {
+    const r = await enter(readonly, ['sh', '-c', 'cat /marker.txt; touch /x 2>&1; id -u']);
+    expect(r.exitCode).toBe(0);
+    expect(text(r.stdout)).toContain(MARKERS.busybox);
+    expect(text(r.stdout)).toMatch(/Read-only file system/);
+    // The session is root even though the container runs as 1000: this is a debugger.
+    expect(text(r.stdout).trim().split('\n').at(-1)).toBe('0');
+  });
+
+  test('shareProcessNamespace: the pod shares PIDs, each container keeps its own filesystem', async () => {
+    const sidecar = shared.container('sidecar');
+    const r = await execa('node', [AGENT, 'enter', ...target(shared, 'sidecar'), '--', 'sh', '-c', 'readlink /proc/self/ns/mnt; ps -o args']);
+    const [mntInside, ...ps] = r.stdout.split('\n');
+    // Entered the sidecar's own mount namespace, though pause is PID 1 of the shared namespace.
+    expect(mntInside).toBe(readlinkSync(`/proc/${sidecar.pid}/ns/mnt`));
+    expect(ps.join('\n')).toContain('sleep 3600');
+    expect(ps.join('\n')).toContain('sleep infinity'); // the app container's init, same PID namespace
+  });
+});
+
+describe('containers without a shell', () => {
+  test('the default shell falls back to the toolbox, whose ls reads the container root', async () => {
+    const r = await enter(distroless, [], [], 'ls /; cat /marker.txt; exit 4\n');
+    expect(r.exitCode).toBe(4);
+    expect(text(r.stdout)).toContain('app');
+    expect(text(r.stdout)).toContain(MARKERS.distroless);
+    expect(text(r.stderr)).toContain('no shell');
+  });
+
+  test('--tools runs toolbox applets and the container binaries', async () => {
+    const r = await enter(distroless, ['ls', '/'], ['--tools']);
+    expect(r.exitCode).toBe(0);
+    expect(text(r.stdout).split('\n')).toContain('app');
+  });
+
+  test('a missing command exits 127 with a hint', async () => {
+    const r = await enter(distroless, ['ls', '/']);
+    expect(r.exitCode).toBe(ExitCode.COMMAND_NOT_FOUND);
+    expect(text(r.stderr).trim()).toMatch(/^nsdebug-agent: ls: not found in container [0-9a-f]{12}; .*--tools$/);
+  });
+});
+
+describe('nsdebug-agent ps', () => {
+  test('the same process, two PIDs: host PID ↔ PID 1 inside', async () => {
+    const r = await execa('node', [AGENT, 'ps', ...target(web), '-o', 'json']);
+    const processes = JSON.parse(r.stdout) as ProcessInfo[];
+    const init = processes.find((p) => p.hostPid === web.container().pid);
+    expect(init).toMatchObject({ nsPids: [web.container().pid, 1], nestLevel: 0, user: 'root' });
+    expect(processes.every((p) => p.nsPids.length === 2)).toBe(true);
+  });
+
+  test('the table names the columns', async () => {
+    const r = await execa('node', [AGENT, 'ps', ...target(web)]);
+    expect(r.stdout.split('\n')[0]).toMatch(/^HOST PID\s+PID\s+NESTED PID\s+USER\s+STAT\s+START\s+COMMAND$/);
+    expect(r.stdout).toContain(String(web.container().pid));
+  });
+});
+
+describe('bad targets and arguments fail cleanly', () => {
+  test.each([
+    ['an unknown container ID', ['enter', `--container-id=${'0'.repeat(64)}`, '--', 'true'], ExitCode.NOT_FOUND, /no running container 000000000000 on this node/],
+    ['a malformed container ID', ['enter', '--container-id=xyz', '--', 'true'], ExitCode.USAGE, /--container-id must be 64 lowercase hex digits/],
+    ['a bad --ns value', ['enter', `--container-id=${'0'.repeat(64)}`, '--ns=pid,bogus', '--', 'true'], ExitCode.USAGE, /unknown namespace "bogus"/],
+    ['a newer contract', ['enter', `--contract=${CONTRACT_VERSION + 1}`, `--container-id=${'0'.repeat(64)}`], ExitCode.CONTRACT_MISMATCH, /speaks contract version/],
+  ])('%s', async (_name, argv, code, message) => {
+    const r = await execa('node', [AGENT, ...argv], { reject: false });
+    expect(r.exitCode).toBe(code);
+    expect(r.stderr).toMatch(message);
+    expect(r.stderr.split('\n')).toHaveLength(1); // one line, no stack trace
+  });
+
+  test('the right container under the wrong pod UID is refused', async () => {
+    const r = await execa('node', [AGENT, 'enter', `--container-id=${web.container().id}`, `--pod-uid=${distroless.podUid}`, '--', 'true'], { reject: false });
+    expect(r.exitCode).toBe(ExitCode.NOT_FOUND);
+    expect(r.stderr).toContain(`does not belong to pod ${distroless.podUid}`);
+  });
+
+  test('a stopped container is not running', async () => {
+    const gone = await createPod(cri, { name: 'gone', image: IMAGES.busybox });
+    try {
+      await stopContainer(cri, gone.container().id);
+      const r = await enter(gone, ['true']);
+      expect(r.exitCode).toBe(ExitCode.NOT_FOUND);
+      expect(text(r.stderr)).toContain('no running container');
+    } finally {
+      await gone.remove();
+    }
+  });
+});
+
+/** Host PIDs whose command line is exactly one of `commands` (e.g. "sleep 1001"). */
+function processesMatching(...commands: string[]): number[] {
+  const found: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (commands.includes(readFileSync(`/proc/${entry}/cmdline`, 'utf8').replaceAll('\0', ' ').trim())) found.push(Number(entry));
+    } catch {
+      // exited
+    }
+  }
+  return found;
+}
+
+async function waitFor(predicate: () => boolean, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (predicate()) return true;
+    await sleep(50);
+  }
+  return predicate();
+}
+
+describe('zero residue', () => {
+  test('processes the user backgrounded die when the command exits', async () => {
+    const r = await enter(web, ['sh', '-c', 'sleep 1001 & setsid sleep 1002 & echo started']);
+    expect(text(r.stdout)).toBe('started\n');
+    expect(await waitFor(() => processesMatching('sleep 1001', 'sleep 1002').length === 0, 5000)).toBe(true);
+  });
+
+  test('killing the agent with SIGKILL mid-session leaves no session process within 5 s', async () => {
+    const session: ResultPromise = execa('node', [AGENT, 'enter', ...target(web), '--', 'sh', '-c', 'sleep 1011 & setsid sleep 1012 & echo started; sleep 1013'], {
+      reject: false,
+    });
+    await new Promise<void>((resolve) => session.stdout!.on('data', (d: Buffer) => d.toString().includes('started') && resolve()));
+    expect(await waitFor(() => processesMatching('sleep 1011', 'sleep 1012', 'sleep 1013').length === 3, 5000)).toBe(true);
+    session.kill('SIGKILL');
+    await session;
+    expect(await waitFor(() => processesMatching('sleep 1011', 'sleep 1012', 'sleep 1013').length === 0, 5000)).toBe(true);
+    // The container itself is untouched.
+    expect(existsSync(`/proc/${web.container().pid}`)).toBe(true);
+  });
+
+  test('SIGTERM to the agent ends the session and says why', async () => {
+    const session = execa('node', [AGENT, 'enter', ...target(web), '--', 'sh', '-c', 'echo started; sleep 1021'], { reject: false });
+    await new Promise<void>((resolve) => session.stdout!.on('data', (d: Buffer) => d.toString().includes('started') && resolve()));
+    session.kill('SIGTERM');
+    const r = await session;
+    expect(r.exitCode).toBe(128 + 9);
+    expect(r.stderr).toContain('session ended: the agent received SIGTERM');
+    expect(processesMatching('sleep 1021')).toEqual([]);
+  });
+});
+
+describe('an interactive session on a real terminal', () => {
+  const tmux = (...args: string[]) => execFileSync('tmux', ['-L', 'nsdebug-it', ...args], { encoding: 'utf8' });
+  const screen = () => tmux('capture-pane', '-p', '-t', 'session');
+  const until = async (pattern: RegExp) => {
+    if (!(await waitFor(() => pattern.test(screen()), 5000))) throw new Error(`screen never matched ${pattern}:\n${screen()}`);
+  };
+
+  afterEach(() => {
+    try {
+      tmux('kill-server');
+    } catch {
+      // already gone
+    }
+  });
+
+  test('prompt, tty, ^C, resize, exit code', async () => {
+    const agent = ['node', AGENT, 'enter', ...target(web), '--tty'].join(' ');
+    tmux('new-session', '-d', '-s', 'session', '-x', '80', '-y', '24', `${agent}; echo EXIT=$?; sleep 60`);
+    await until(/[#$] ?$/m); // tmux trims the prompt's trailing space
+    tmux('send-keys', '-t', 'session', 'tty; stty size', 'Enter');
+    await until(/^\/dev\/pts\/\d+$/m);
+    await until(/^24 80$/m);
+    tmux('resize-window', '-t', 'session', '-x', '100', '-y', '30');
+    tmux('send-keys', '-t', 'session', 'clear; stty size', 'Enter');
+    await until(/^30 100$/m);
+    tmux('send-keys', '-t', 'session', 'sleep 1031', 'Enter');
+    expect(await waitFor(() => processesMatching('sleep 1031').length > 0, 5000)).toBe(true);
+    tmux('send-keys', '-t', 'session', 'C-c', '');
+    expect(await waitFor(() => processesMatching('sleep 1031').length === 0, 5000)).toBe(true);
+    tmux('send-keys', '-t', 'session', 'echo status=$?', 'Enter');
+    await until(/^status=130$/m); // killed by SIGINT from the terminal, as ^C does
+    tmux('send-keys', '-t', 'session', 'exit 3', 'Enter');
+    await until(/EXIT=3/);
+  });
+});

@@ -1,0 +1,61 @@
+import { parseAgentArgs } from '../../../src/agent/args.js';
+import { CONTRACT_VERSION, enterArgv, ExitCode } from '../../../src/contract.js';
+import { NsdebugError } from '../../../src/errors.js';
+
+const ID = 'a'.repeat(64);
+const UID = '8d2f3c1e-5b4a-4c3d-9e8f-7a6b5c4d3e2f';
+
+function failure(argv: string[]): { code: number; message: string } {
+  try {
+    parseAgentArgs(argv);
+  } catch (err) {
+    if (err instanceof NsdebugError) return { code: err.exitCode, message: err.message };
+    throw err;
+  }
+  throw new Error(`accepted: ${argv.join(' ')}`);
+}
+
+describe('nsdebug-agent argv', () => {
+  test('the CLI side of the contract parses back to the same request', () => {
+    const argv = enterArgv({ containerId: ID, podUid: UID, pod: 'shop/web-0', container: 'app', namespaces: ['pid', 'mnt'], tools: true, tty: true, command: ['sh', '-c', 'echo --ns=x'] });
+    expect(parseAgentArgs(argv)).toMatchObject({
+      subcommand: 'enter',
+      containerId: ID,
+      podUid: UID,
+      pod: 'shop/web-0',
+      container: 'app',
+      namespaces: ['pid', 'mnt'],
+      tools: true,
+      tty: true,
+      command: ['sh', '-c', 'echo --ns=x'],
+    });
+  });
+
+  test('no command means an interactive shell', () => {
+    expect(parseAgentArgs(['enter', `--container-id=${ID}`]).command).toEqual([]);
+  });
+
+  test.each([
+    [['enter'], ExitCode.USAGE, '--container-id is required'],
+    [['enter', '--container-id=abc'], ExitCode.USAGE, '64 lowercase hex'],
+    [['enter', `--container-id=${ID.toUpperCase()}`], ExitCode.USAGE, '64 lowercase hex'],
+    [['enter', `--container-id=${ID}`, '--pod-uid=nope'], ExitCode.USAGE, 'UUID'],
+    [['enter', `--container-id=${ID}`, '--ns=pid,bogus'], ExitCode.USAGE, 'unknown namespace "bogus"'],
+    [['enter', `--container-id=${ID}`, '--ns='], ExitCode.USAGE, 'unknown namespace ""'],
+    [['enter', `--container-id=${ID}`, '--frobnicate'], ExitCode.USAGE, 'unknown option --frobnicate'],
+    [['enter', `--container-id=${ID}`, 'ls'], ExitCode.USAGE, 'put the command after --'],
+    [['enter', `--container-id=${ID}`, '--pod=UPPER/x'], ExitCode.USAGE, '--pod must be NAMESPACE/NAME'],
+    [['enter', `--container-id=${ID}`, '--container=a b'], ExitCode.USAGE, '--container must be'],
+    [['ps', `--container-id=${ID}`, '-o', 'yaml'], ExitCode.USAGE, '--output must be table or json'],
+    [['enter', `--contract=${CONTRACT_VERSION + 1}`, `--container-id=${ID}`], ExitCode.CONTRACT_MISMATCH, `speaks contract version ${CONTRACT_VERSION}, the CLI sent "${CONTRACT_VERSION + 1}"`],
+    [['launch'], ExitCode.USAGE, 'unknown subcommand "launch"'],
+  ])('%j → exit %i', (argv, code, message) => {
+    const f = failure(argv);
+    expect(f.code).toBe(code);
+    expect(f.message).toContain(message);
+  });
+
+  test('errors are one line except the usage text', () => {
+    expect(failure(['enter', '--container-id=abc']).message).not.toContain('\n');
+  });
+});
