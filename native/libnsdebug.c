@@ -4,9 +4,13 @@
  * Process tree of one session (see ../shared/DESIGN.md):
  *
  *   agent (Node, multithreaded)
- *    └─ supervisor   forked here: joins the session cgroup, then the target's namespaces;
- *        │           waits for the command, reports its exit code, kills the session.
- *        └─ command  forked again (a PID namespace applies only to children): the shell or argv.
+ *    └─ supervisor       forked here: joins the session cgroup, then the target's namespaces;
+ *        │               waits for the session, reports its exit code.
+ *        └─ session init forked again (a PID namespace applies only to children): the session's
+ *            │           subreaper inside the target, so processes orphaned by the session are
+ *            │           reparented to it, not to the container's PID 1 (which may never reap
+ *            │           them); it kills and reaps them all when the command ends.
+ *            └─ command  the shell or argv.
  *
  * Everything between fork and exec is async-signal-safe: the agent is multithreaded, so the
  * children may only use syscalls (no malloc, no stdio) until they exec or _exit. Forks use
@@ -29,6 +33,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef CLOSE_RANGE_CLOEXEC
@@ -243,6 +248,141 @@ run_command(const struct nsd_spawn_request *req, int slave_fd, int report_fd)
 	fail(report_fd, NSD_STEP_EXEC, errno, 126);
 }
 
+/* Parse the next decimal number in a cgroup.procs text, without strtol (not async-signal-safe). */
+static const char *next_pid(const char *p, long *pid)
+{
+	while (*p && (*p < '0' || *p > '9'))
+		p++;
+	*pid = 0;
+	while (*p >= '0' && *p <= '9')
+		*pid = *pid * 10 + (*p++ - '0');
+	return p;
+}
+
+/*
+ * Kill every other process of the session and reap them. As their subreaper we inherit the ones
+ * whose parents die first, so repeat until the session cgroup holds nobody else. cgroup.procs
+ * shows PIDs of our namespace; the supervisor outside it shows as 0.
+ */
+static void reap_session(const struct nsd_spawn_request *req, pid_t command)
+{
+	const struct timespec pause = { .tv_sec = 0, .tv_nsec = 1000000 };
+	char buf[8192];
+	for (int round = 0; round < 5000; round++) {
+		int others = 0;
+		ssize_t n = req->cgroup_procs_fd >= 0 ? pread(req->cgroup_procs_fd, buf, sizeof(buf) - 1, 0) : -1;
+		if (n >= 0) {
+			buf[n] = '\0';
+			long pid;
+			for (const char *p = next_pid(buf, &pid); pid != 0 || *p; p = next_pid(p, &pid))
+				if (pid > 0 && pid != getpid() && kill((pid_t)pid, SIGKILL) == 0)
+					others++;
+		} else if (kill(-command, SIGKILL) == 0) {
+			/* No session cgroup: the command's process group is the best we can name. */
+			others++;
+		}
+		while (waitpid(-1, NULL, WNOHANG) > 0)
+			;
+		if (!others)
+			return;
+		nanosleep(&pause, NULL);
+	}
+}
+
+/* Where this process's argv lives, from /proc/self/stat fields 48-49, for rename_cmdline(). */
+struct cmdline_area {
+	char *start;
+	size_t len;
+};
+
+static struct cmdline_area find_cmdline_area(void)
+{
+	struct cmdline_area area = { NULL, 0 };
+	char buf[1024];
+	int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return area;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return area;
+	buf[n] = '\0';
+	/* comm may hold anything: fields are counted from its closing parenthesis (field 2). */
+	const char *p = strrchr(buf, ')');
+	if (!p)
+		return area;
+	/* Then field 3, the state letter, and numbers (signs do not matter for counting). */
+	p += 2;
+	if (*p)
+		p++;
+	long field = 3, value = 0, start = 0;
+	while (*p && field < 49) {
+		p = next_pid(p, &value);
+		field++;
+		if (field == 48)
+			start = value;
+	}
+	if (field == 49 && start > 0 && value > start) {
+		area.start = (char *)start;
+		area.len = (size_t)(value - start);
+	}
+	return area;
+}
+
+/*
+ * Show the session init as "nsdebug-init" in the container's ps, not as the agent's whole
+ * command line. The argv memory is ours after fork (copy-on-write), so overwrite it in place;
+ * PR_SET_MM would need CAP_SYS_RESOURCE.
+ */
+static void rename_cmdline(struct cmdline_area area)
+{
+	static const char name[] = "nsdebug-init";
+	if (!area.start || area.len < sizeof(name))
+		return;
+	memset(area.start, 0, area.len);
+	memcpy(area.start, name, sizeof(name) - 1);
+	(void)prctl(PR_SET_NAME, name);
+}
+
+/* The session's init in the target's PID namespace. Exits with the command's code. */
+static void __attribute__((noreturn))
+session_init(const struct nsd_spawn_request *req, const sigset_t *waited, struct cmdline_area cmdline,
+	     int slave_fd, int report_fd)
+{
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0 || prctl(PR_SET_PDEATHSIG, SIGTERM) < 0)
+		fail(report_fd, NSD_STEP_PDEATHSIG, errno, 126);
+	rename_cmdline(cmdline);
+	pid_t command = _Fork();
+	if (command < 0)
+		fail(report_fd, NSD_STEP_FORK_COMMAND, errno, 126);
+	if (command == 0)
+		run_command(req, slave_fd, report_fd);
+	close(report_fd);
+	if (slave_fd >= 0)
+		close(slave_fd);
+
+	/* Until the command ends, or the supervisor ends the session (then: as if killed). */
+	int status = W_EXITCODE(0, SIGKILL);
+	for (;;) {
+		int sig = sigwaitinfo(waited, NULL);
+		if (sig < 0)
+			continue;
+		if (sig != SIGCHLD)
+			break;
+		int st, ended = 0;
+		pid_t w;
+		while ((w = waitpid(-1, &st, WNOHANG)) > 0)
+			if (w == command) {
+				status = st;
+				ended = 1;
+			}
+		if (ended)
+			break;
+	}
+	reap_session(req, command);
+	_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+}
+
 /* Kill every process of the session: the whole cgroup at once, else the command's group. */
 static void kill_session(const struct nsd_spawn_request *req, pid_t command)
 {
@@ -304,6 +444,9 @@ supervise(const struct nsd_spawn_request *req, pid_t agent, int sock, int exit_f
 		close_fds_except(keep, n);
 	}
 
+	/* Read while /proc is still ours; the init renames itself with it after joining. */
+	struct cmdline_area cmdline = find_cmdline_area();
+
 	/* Join the session cgroup before the target's cgroup namespace hides it from us. */
 	if (req->cgroup_procs_fd >= 0 && write_all(req->cgroup_procs_fd, "0", 1) < 0)
 		fail(sock, NSD_STEP_JOIN_SESSION_CGROUP, errno, 1);
@@ -357,12 +500,13 @@ supervise(const struct nsd_spawn_request *req, pid_t agent, int sock, int exit_f
 
 	if (pipe2(pipe_fds, O_CLOEXEC) < 0)
 		fail(sock, NSD_STEP_FORK_COMMAND, errno, 1);
-	pid_t command = _Fork();
-	if (command < 0)
+	pid_t init = _Fork();
+	if (init < 0)
 		fail(sock, NSD_STEP_FORK_COMMAND, errno, 1);
-	if (command == 0) {
+	if (init == 0) {
 		close(pipe_fds[0]);
-		run_command(req, slave_fd, pipe_fds[1]);
+		close(sock);
+		session_init(req, &waited, cmdline, slave_fd, pipe_fds[1]);
 	}
 	close(pipe_fds[1]);
 	if (slave_fd >= 0)
@@ -385,8 +529,8 @@ supervise(const struct nsd_spawn_request *req, pid_t agent, int sock, int exit_f
 	close(pipe_fds[0]);
 	if (send_report(sock, &first, first.step == NSD_STEP_NONE ? master_fd : -1) < 0 ||
 	    first.step != NSD_STEP_NONE) {
-		kill_session(req, command);
-		while (waitpid(command, NULL, 0) < 0 && errno == EINTR)
+		kill_session(req, init);
+		while (waitpid(init, NULL, 0) < 0 && errno == EINTR)
 			;
 		_exit(1);
 	}
@@ -394,25 +538,33 @@ supervise(const struct nsd_spawn_request *req, pid_t agent, int sock, int exit_f
 	if (master_fd >= 0)
 		close(master_fd);
 
-	/* Wait for the command; a signal from the agent (or its death) ends the session early. */
-	int status = 0;
+	/*
+	 * Wait for the session init. A signal from the agent (or its death) ends the session: the
+	 * init kills and reaps the session; if it does not within 2 s, the cgroup is killed whole.
+	 */
+	const struct timespec grace = { .tv_sec = 2, .tv_nsec = 0 };
+	int status = 0, ending = 0;
 	for (;;) {
-		siginfo_t info;
-		int sig = sigwaitinfo(&waited, &info);
+		int sig = ending ? sigtimedwait(&waited, NULL, &grace) : sigwaitinfo(&waited, NULL);
+		if (sig < 0 && errno == EAGAIN) {
+			kill_session(req, init);
+			ending = 0;
+			continue;
+		}
 		if (sig < 0)
 			continue;
 		if (sig != SIGCHLD) {
-			kill_session(req, command);
-			_exit(128 + sig);
+			(void)kill(init, SIGTERM);
+			ending = 1;
+			continue;
 		}
-		pid_t w = waitpid(command, &status, WNOHANG);
-		if (w == command)
+		if (waitpid(init, &status, WNOHANG) == init)
 			break;
 	}
 	int32_t code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 	(void)write_all(exit_fd, &code, sizeof(code));
-	/* Whatever the user left running in the background goes with the session. */
-	kill_session(req, command);
+	/* Safety net: anything that escaped the init's reaping goes with the cgroup (and us). */
+	kill_session(req, init);
 	_exit(0);
 }
 
@@ -521,4 +673,35 @@ EXPORT int nsd_get_winsize(int32_t fd)
 	if (ioctl(fd, TIOCGWINSZ, &ws) < 0)
 		return -errno;
 	return (int)ws.ws_row << 16 | ws.ws_col;
+}
+
+EXPORT int nsd_recv_request(int32_t sock, uint8_t *buf, int32_t len, int32_t *fds)
+{
+	char control[CMSG_SPACE(3 * sizeof(int))];
+	struct iovec iov = { .iov_base = buf, .iov_len = (size_t)len };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
+			      .msg_controllen = sizeof(control) };
+	fds[0] = fds[1] = fds[2] = -1;
+	ssize_t n;
+	do
+		n = recvmsg(sock, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < count; i++) {
+			int fd;
+			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+			if (i < 3)
+				fds[i] = fd;
+			else
+				close(fd); /* more than we asked for: never leak them */
+		}
+	}
+	if (msg.msg_flags & MSG_CTRUNC)
+		return -EMSGSIZE;
+	return (int)n;
 }

@@ -50,7 +50,7 @@ struct nsd_spawn_request {
 	int32_t tty;             /* 1: open a pty inside the target, return its master */
 	int32_t mode;            /* enum nsd_exec_mode */
 	int32_t toolbox_fd;      /* static busybox opened before joining, or -1 */
-	int32_t cgroup_procs_fd; /* the session cgroup's cgroup.procs (write), or -1 */
+	int32_t cgroup_procs_fd; /* the session cgroup's cgroup.procs (read-write), or -1 */
 	int32_t cgroup_kill_fd;  /* the session cgroup's cgroup.kill (write), or -1 */
 	const char *const *argv; /* NULL-terminated */
 	const char *const *envp; /* NULL-terminated */
@@ -79,5 +79,12 @@ int nsd_set_winsize(int32_t fd, int32_t rows, int32_t cols);
 
 /* Read the terminal size of fd (TIOCGWINSZ) as rows << 16 | cols, or -errno. */
 int nsd_get_winsize(int32_t fd);
+
+/*
+ * Receive (part of) a request from the thin entry point without blocking: up to len bytes into
+ * buf and, with the first part, its stdin/stdout/stderr into fds[0..2] (close-on-exec; -1 if
+ * none came). Bytes received, 0 at EOF, or -errno (-EAGAIN: nothing yet).
+ */
+int nsd_recv_request(int32_t sock, uint8_t *buf, int32_t len, int32_t *fds);
 
 #endif

@@ -5,8 +5,16 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 
+import type { AgentArgs } from './args.js';
+
 export const RUN_DIR = process.env.NSDEBUG_RUN_DIR ?? '/run/nsdebug';
 export const AUDIT_SOCKET = join(RUN_DIR, 'audit.sock');
+
+/** What the audit line says of a session's request. */
+export function sessionRecord(args: AgentArgs): Record<string, unknown> {
+  const { containerId, podUid, pod, container, command, tools, tty, namespaces } = args;
+  return { pod, container, containerId, podUid, command, tools, tty, requestedNamespaces: namespaces };
+}
 
 export type AuditRecord = Record<string, unknown> & { event: 'start' | 'end' };
 

@@ -1,8 +1,8 @@
 // `nsdebug-agent enter`: join a container's namespaces and run a shell or a command there,
 // with the agent's stdio as the command's (or relayed through a pty with --tty).
-import { closeSync, existsSync, openSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync } from 'node:fs';
 import { Socket } from 'node:net';
-import { ReadStream } from 'node:tty';
+import { isatty, ReadStream, WriteStream } from 'node:tty';
 
 import { ExitCode, NAMESPACE_KINDS, type NamespaceKind } from '../contract.js';
 import { NsdebugError } from '../errors.js';
@@ -33,8 +33,25 @@ export interface SessionOutcome {
 export const TOOLBOX_CANDIDATES = ['/usr/lib/nsdebug/busybox', '/bin/busybox'];
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
+/** The client's side of a session: its stdio, and a signal that its window size changed. */
+export interface SessionIo {
+  stdio: [number, number, number];
+  /** subscribe to window-size changes of the client's terminal; returns the unsubscribe */
+  onResize(listener: () => void): () => void;
+}
+
+/** The agent process's own stdio: a session run by a per-session `nsdebug-agent enter`. */
+export const processIo: SessionIo = {
+  stdio: [0, 1, 2],
+  onResize(listener) {
+    process.on('SIGWINCH', listener);
+    return () => process.off('SIGWINCH', listener);
+  },
+};
+
 export interface EnterDeps {
   native: NativeLibrary;
+  io: SessionIo;
   /** one-line notes for the user (stderr) */
   note: (line: string) => void;
   /** called once the command runs */
@@ -95,7 +112,7 @@ export async function enter(opts: EnterOptions, deps: EnterDeps): Promise<Sessio
         pid: target.pid,
         pidfd,
         nsFlags: joined.reduce((flags, kind) => flags | CLONE_FLAGS[kind], 0),
-        stdio: [0, 1, 2],
+        stdio: deps.io.stdio,
         tty: opts.tty,
         mode,
         toolboxFd,
@@ -154,7 +171,7 @@ async function runSession(spawned: SpawnResult, tty: boolean, deps: EnterDeps): 
       // already gone
     }
   };
-  const relayDone = tty ? relayTerminal(spawned.ptyMasterFd, deps.native, () => endSession('the client closed the stream')) : Promise.resolve();
+  const relayDone = tty ? relayTerminal(spawned.ptyMasterFd, deps, () => endSession('the client closed the stream')) : Promise.resolve();
   const exitCode = readExitCode(spawned.exitFd);
   void deps.abort?.then(endSession);
   const [code] = await Promise.all([exitCode, relayDone]);
@@ -187,43 +204,51 @@ async function reap(pid: number, native: NativeLibrary): Promise<void> {
   process.kill(pid, 'SIGKILL');
 }
 
+/** A stream over one of the client's fds: a terminal, a pipe or a socket. */
+function clientStream(fd: number, direction: 'in' | 'out'): ReadStream | WriteStream | Socket {
+  if (isatty(fd)) return direction === 'in' ? new ReadStream(fd) : new WriteStream(fd);
+  if (!fstatSync(fd).isFIFO() && !fstatSync(fd).isSocket()) throw new NsdebugError('--tty needs a terminal, a pipe or a socket as stdio', ExitCode.USAGE);
+  return new Socket({ fd, readable: direction === 'in', writable: direction === 'out' });
+}
+
 /**
- * Relay between our stdio and the pty master in raw mode, following our terminal's size. Ends
- * when the container side of the pty is closed by everyone (EIO on the master).
+ * Relay between the client's stdio and the pty master, in raw mode, following the client's
+ * window size. Ends when the container side of the pty is closed by everyone (EIO on the master).
  */
-function relayTerminal(masterFd: number, native: NativeLibrary, onHangup: () => void): Promise<void> {
+function relayTerminal(masterFd: number, deps: EnterDeps, onHangup: () => void): Promise<void> {
+  const { native, io } = deps;
   const master = new ReadStream(masterFd);
-  const stdin = process.stdin;
-  const ownTty = stdin.isTTY === true;
+  const input = clientStream(io.stdio[0], 'in');
+  const output = clientStream(io.stdio[1], 'out');
+  const raw = input instanceof ReadStream;
   const syncSize = () => {
     try {
-      const { rows, cols } = native.getWinsize(0);
+      const { rows, cols } = native.getWinsize(io.stdio[0]);
       native.setWinsize(masterFd, rows, cols);
     } catch {
-      // stdin is not a terminal: keep the pty's default size
+      // the client's stdin is not a terminal: keep the pty's default size
     }
   };
-  if (ownTty) (stdin as ReadStream).setRawMode(true);
+  if (raw) input.setRawMode(true);
   syncSize();
-  process.on('SIGWINCH', syncSize);
-  stdin.on('data', (chunk) => master.write(chunk));
-  // Our side of the stream is gone: nobody is left to type into or read the session.
-  stdin.on('end', onHangup);
-  process.stdout.on('error', onHangup);
+  const unsubscribe = io.onResize(syncSize);
+  input.on('data', (chunk) => master.write(chunk));
+  // The client's side is gone: nobody is left to type into or read the session.
+  input.on('end', onHangup);
+  output.on('error', onHangup);
+  master.on('data', (chunk) => output.write(chunk));
   return new Promise((resolve) => {
     let finished = false;
     const finish = () => {
       if (finished) return;
       finished = true;
-      process.off('SIGWINCH', syncSize);
-      stdin.off('end', onHangup);
-      if (ownTty) (stdin as ReadStream).setRawMode(false);
-      stdin.pause();
-      stdin.destroy();
+      unsubscribe();
+      input.off('end', onHangup);
+      if (raw) input.setRawMode(false);
+      input.destroy();
       master.destroy();
-      resolve();
+      output.end(() => resolve());
     };
-    master.on('data', (chunk) => process.stdout.write(chunk));
     // EIO on the master: the last holder of the container side closed it.
     master.on('error', finish);
     master.on('end', finish);

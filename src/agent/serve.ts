@@ -4,9 +4,11 @@ import { writeSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { ExitCode } from '../contract.js';
-import { startAuditServer } from './audit.js';
+import { loadNativeLibrary } from '../native/libnsdebug.js';
+import { AUDIT_SOCKET, startAuditServer } from './audit.js';
 import { collectInfo } from './info.js';
 import { processExists } from './procfs.js';
+import { SESSION_SOCKET, startSessionServer } from './resident.js';
 import { liveSessionOwners, removeStaleSessions } from './session-cgroup.js';
 
 /** Structured log: one JSON object per line on stdout (the container log). */
@@ -22,16 +24,22 @@ export async function serve(): Promise<number> {
   log('info', 'started', summary);
   for (const name of await removeStaleSessions()) log('warn', 'removed a session left by a dead agent process', { cgroup: name });
 
-  const server = await startAuditServer((line) => log('info', 'session', line));
-  const signal = await new Promise<string>((resolve) => {
+  const signal = new Promise<string>((resolve) => {
     for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => resolve(sig));
   });
-  const owners = liveSessionOwners();
-  log('info', 'shutting down', { signal, sessions: owners.length });
+  const stopping = signal.then((sig) => `the agent on this node is shutting down (${sig})`);
+  const auditServer = await startAuditServer((line) => log('info', 'session', line));
+  const sessionServer = await startSessionServer(loadNativeLibrary(), (line) => log('info', 'session', line), stopping);
+  log('info', 'ready', { sockets: [AUDIT_SOCKET, SESSION_SOCKET] });
+
+  await signal;
+  // Resident sessions end through `stopping`; per-session processes get SIGTERM.
+  const owners = liveSessionOwners().filter((pid) => pid !== process.pid);
+  log('info', 'shutting down', { signal: await signal, sessions: owners.length });
   // Each session process ends its session and tells its user why (see session.ts).
   for (const pid of owners) process.kill(pid, 'SIGTERM');
   const deadline = Date.now() + 10_000;
-  while (owners.some(processExists) && Date.now() < deadline) await sleep(50);
-  await new Promise((resolve) => server.close(resolve));
+  while ((owners.some(processExists) || liveSessionOwners().includes(process.pid)) && Date.now() < deadline) await sleep(50);
+  await Promise.all([auditServer, sessionServer].map((s) => new Promise((resolve) => s.close(resolve))));
   return ExitCode.OK;
 }

@@ -13,7 +13,7 @@ const PREFIX = 'nsdebug-session-';
 
 export interface SessionCgroup {
   dir: string;
-  /** cgroup.procs, opened for writing: the supervisor moves itself here before joining */
+  /** cgroup.procs, read-write: the supervisor moves itself here before joining; the session's init reads who is left */
   procsFd: number;
   /** cgroup.kill, opened for writing; -1 on kernels before 5.14 */
   killFd: number;
@@ -39,7 +39,7 @@ export function createSessionCgroup(parent = ownCgroupV2Dir(), random = () => ra
   } catch {
     return undefined;
   }
-  const procsFd = openSync(join(dir, 'cgroup.procs'), fsConstants.O_WRONLY);
+  const procsFd = openSync(join(dir, 'cgroup.procs'), fsConstants.O_RDWR);
   let killFd = -1;
   try {
     killFd = openSync(join(dir, 'cgroup.kill'), fsConstants.O_WRONLY);

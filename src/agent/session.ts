@@ -1,8 +1,8 @@
 // One `enter` session as the agent runs it: signals that end it early, and its audit record.
 import { loadNativeLibrary } from '../native/libnsdebug.js';
 import type { AgentArgs } from './args.js';
-import { openAuditChannel } from './audit.js';
-import { enter } from './enter.js';
+import { openAuditChannel, sessionRecord } from './audit.js';
+import { enter, processIo } from './enter.js';
 import { removeStaleSessions } from './session-cgroup.js';
 
 export async function runEnter(args: AgentArgs, note: (line: string) => void): Promise<number> {
@@ -15,20 +15,13 @@ export async function runEnter(args: AgentArgs, note: (line: string) => void): P
     for (const sig of ['SIGTERM', 'SIGHUP', 'SIGINT'] as const) process.once(sig, () => resolve(`the agent received ${sig}`));
   });
   const startedAt = new Date();
-  const record = {
-    containerId: args.containerId,
-    podUid: args.podUid,
-    pod: args.pod,
-    container: args.container,
-    command: args.command,
-    tools: args.tools,
-    tty: args.tty,
-  };
+  const record = sessionRecord(args);
   try {
     const outcome = await enter(
       { containerId: args.containerId, podUid: args.podUid, namespaces: args.namespaces, tools: args.tools, tty: args.tty, command: args.command },
       {
         native,
+        io: processIo,
         note,
         abort,
         onStart: (target, joined) => audit.send({ event: 'start', ...record, hostPid: target.pid, namespaces: joined, start: startedAt.toISOString() }),

@@ -109,6 +109,11 @@ export interface NativeLibrary {
   reap(pid: number): number | null;
   setWinsize(fd: number, rows: number, cols: number): void;
   getWinsize(fd: number): { rows: number; cols: number };
+  /**
+   * Read what the thin entry point sent on a unix socket, without blocking: data and, with its
+   * first bytes, the client's stdio fds. null while nothing has arrived; an empty buffer at EOF.
+   */
+  receiveRequest(socketFd: number): { data: Buffer; fds: number[] } | null;
 }
 
 const errnoMap = getSystemErrorMap();
@@ -178,6 +183,7 @@ function bind(lib: koffi.IKoffiLib): NativeLibrary {
   const nsdReap = lib.func('int nsd_reap(int32_t pid)');
   const nsdSetWinsize = lib.func('int nsd_set_winsize(int32_t fd, int32_t rows, int32_t cols)');
   const nsdGetWinsize = lib.func('int nsd_get_winsize(int32_t fd)');
+  const nsdRecvRequest = lib.func('int nsd_recv_request(int32_t sock, _Out_ uint8_t *buf, int32_t len, _Out_ int32_t *fds)');
 
   const check = (rc: number, step: string): number => {
     if (rc < 0) throw new NativeError(step, -rc);
@@ -221,6 +227,14 @@ function bind(lib: koffi.IKoffiLib): NativeLibrary {
     getWinsize(fd) {
       const packed = check(nsdGetWinsize(fd) as number, 'read the terminal size');
       return { rows: packed >>> 16, cols: packed & 0xffff };
+    },
+    receiveRequest(socketFd) {
+      const buf = Buffer.alloc(65536);
+      const fds = new Int32Array(3);
+      const rc = nsdRecvRequest(socketFd, buf, buf.length, fds) as number;
+      if (rc === -osConstants.errno.EAGAIN) return null;
+      check(rc, 'receive the session request');
+      return { data: buf.subarray(0, rc), fds: [...fds].filter((fd) => fd >= 0) };
     },
   };
 }

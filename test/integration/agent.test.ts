@@ -1,17 +1,45 @@
 // nsdebug-agent against real containers: pods made through containerd's CRI the way kubelet
 // makes them (test/support/pods.ts), entered by the built agent exactly as the CLI will run it.
-import { execFileSync } from 'node:child_process';
+// Every case runs twice: through a per-session Node process (bin/nsdebug-agent.js), and through
+// the native entry point handing the session to a resident `serve` (as in the agent image).
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { execa, type ResultPromise } from 'execa';
+import { execa } from 'execa';
 
 import { CONTRACT_VERSION, ExitCode, type ProcessInfo } from '../../src/contract.js';
 import { CriClient } from '../support/cri.js';
 import { IMAGES, MARKERS, createPod, stopContainer, type Pod } from '../support/pods.js';
 
 const AGENT = new URL('../../bin/nsdebug-agent.js', import.meta.url).pathname;
+const NATIVE_ENTRY = new URL('../../native/nsdebug-agent', import.meta.url).pathname;
+
+interface Mode {
+  name: string;
+  argv: string[];
+  env: Record<string, string>;
+  /** what the client sees when it is sent SIGTERM mid-session */
+  onSigterm: { exitCode: number; message: string };
+}
+
+const runDir = mkdtempSync('/tmp/nsdebug-it-run-');
+let serve: ChildProcess;
+const MODES: Mode[] = [
+  {
+    name: 'per-session Node process',
+    argv: ['node', AGENT],
+    env: {},
+    onSigterm: { exitCode: 128 + 9, message: 'session ended: the agent received SIGTERM' },
+  },
+  {
+    name: 'native entry point + resident serve',
+    argv: [NATIVE_ENTRY],
+    env: { NSDEBUG_RUN_DIR: runDir },
+    onSigterm: { exitCode: 128 + 15, message: '' },
+  },
+];
 
 let cri: CriClient;
 let web: Pod; // busybox, besteffort
@@ -19,7 +47,39 @@ let distroless: Pod; // no shell at all
 let readonly: Pod; // readOnlyRootFilesystem, burstable, runs as uid 1000
 let shared: Pod; // shareProcessNamespace, guaranteed, two containers
 
+/** Host PIDs whose command line is exactly one of `commands` (e.g. "sleep 1001"). */
+function processesMatching(...commands: string[]): number[] {
+  const found: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (commands.includes(readFileSync(`/proc/${entry}/cmdline`, 'utf8').replaceAll('\0', ' ').trim())) found.push(Number(entry));
+    } catch {
+      // exited
+    }
+  }
+  return found;
+}
+
+async function waitFor(predicate: () => boolean, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (predicate()) return true;
+    await sleep(50);
+  }
+  return predicate();
+}
+
+async function startServe(): Promise<ChildProcess> {
+  const child = spawn('node', [AGENT, 'serve'], { env: { ...process.env, NSDEBUG_RUN_DIR: runDir }, stdio: ['ignore', 'pipe', 'inherit'] });
+  let log = '';
+  child.stdout!.on('data', (d: Buffer) => (log += d.toString()));
+  if (!(await waitFor(() => log.includes('"msg":"ready"'), 10_000))) throw new Error(`serve did not become ready:\n${log}`);
+  return child;
+}
+
 beforeAll(async () => {
+  serve = await startServe();
   cri = new CriClient();
   [web, distroless, readonly, shared] = await Promise.all([
     createPod(cri, { name: 'web', containers: [{ name: 'app', image: IMAGES.busybox, env: { GREETING: 'hello' }, workingDir: '/tmp' }] }),
@@ -38,16 +98,25 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  serve?.kill('SIGTERM');
   await Promise.all([web, distroless, readonly, shared].filter(Boolean).map((p) => p.remove().catch(() => undefined)));
   cri.close();
+  rmSync(runDir, { recursive: true, force: true });
 });
 
 const target = (pod: Pod, container?: string) => [`--container-id=${pod.container(container).id}`, `--pod-uid=${pod.podUid}`];
 
+/** Run an agent subcommand in a mode, as the CLI does through the exec stream. */
+function agent(mode: Mode, argv: string[], options: Record<string, unknown> = {}) {
+  const [file, ...rest] = mode.argv;
+  return execa(file!, [...rest, ...argv], { reject: false, env: mode.env, ...options });
+}
+
+for (const mode of MODES) {
+describe(mode.name, () => {
 /** Run `nsdebug-agent enter` with a command, as the CLI does through the exec stream. */
 function enter(pod: Pod, command: string[], extra: string[] = [], input?: Buffer | string) {
-  return execa('node', [AGENT, 'enter', `--contract=${CONTRACT_VERSION}`, ...target(pod), ...extra, '--', ...command], {
-    reject: false,
+  return agent(mode, ['enter', `--contract=${CONTRACT_VERSION}`, ...target(pod), ...extra, '--', ...command], {
     encoding: 'buffer',
     stripFinalNewline: false,
     ...(input === undefined ? { stdin: 'ignore' as const } : { input }),
@@ -57,15 +126,17 @@ function enter(pod: Pod, command: string[], extra: string[] = [], input?: Buffer
 const text = (b: unknown) => Buffer.from(b as Uint8Array).toString('utf8');
 
 describe('entering a running container', () => {
-  test('the container sees itself: small PIDs, only its processes, its files and its hostname', async () => {
-    const r = await enter(web, ['sh', '-c', 'echo pid=$$; ps -o pid,comm; cat /marker.txt; hostname']);
+  test('the container sees itself: its own PIDs, only its processes, its files and its hostname', async () => {
+    const r = await enter(web, ['sh', '-c', 'echo pid=$$; ps -o pid,args; cat /marker.txt; hostname']);
     expect(r.exitCode).toBe(0);
     const out = text(r.stdout);
-    expect(Number(/pid=(\d+)/.exec(out)?.[1])).toBeLessThan(10);
-    // ps inside lists the container's init as PID 1 and nothing of the host's.
-    const pids = out.split('\n').filter((l) => /^\s*\d+\s/.test(l)).map((l) => Number(l.trim().split(/\s+/)[0]));
-    expect(pids).toContain(1);
-    expect(pids.every((p) => p < 20)).toBe(true);
+    // A PID of the container's namespace, far below the host's (tens of thousands here).
+    expect(Number(/pid=(\d+)/.exec(out)?.[1])).toBeLessThan(1000);
+    // ps inside lists the container's init as PID 1, then only this session's processes: its
+    // init (the subreaper that leaves no zombie behind), the shell, and ps (forked by the shell).
+    const processes = out.split('\n').filter((l) => /^\s*\d+\s/.test(l)).map((l) => l.trim().split(/\s+/).slice(1).join(' '));
+    expect(processes).toEqual(['sleep infinity', 'nsdebug-init', expect.stringMatching(/^sh -c echo pid=/), expect.stringMatching(/ps/)]);
+    expect(out).toMatch(/^\s*1\s+sleep infinity$/m);
     expect(out).toContain(MARKERS.busybox);
     expect(out.trim().split('\n').at(-1)).toBe('web');
   });
@@ -84,7 +155,7 @@ describe('entering a running container', () => {
     const data = randomBytes(10 * 1024 * 1024);
     const r = await enter(web, ['cat'], [], data);
     expect(r.exitCode).toBe(0);
-    expect(Buffer.compare(Buffer.from(r.stdout as Uint8Array), data)).toBe(0);
+    expect(Buffer.compare(Buffer.from(r.stdout as unknown as Uint8Array), data)).toBe(0);
   });
 
   test('stderr stays stderr', async () => {
@@ -112,7 +183,7 @@ describe('entering a running container', () => {
 
   test('shareProcessNamespace: the pod shares PIDs, each container keeps its own filesystem', async () => {
     const sidecar = shared.container('sidecar');
-    const r = await execa('node', [AGENT, 'enter', ...target(shared, 'sidecar'), '--', 'sh', '-c', 'readlink /proc/self/ns/mnt; ps -o args']);
+    const r = await agent(mode, ['enter', ...target(shared, 'sidecar'), '--', 'sh', '-c', 'readlink /proc/self/ns/mnt; ps -o args']);
     const [mntInside, ...ps] = r.stdout.split('\n');
     // Entered the sidecar's own mount namespace, though pause is PID 1 of the shared namespace.
     expect(mntInside).toBe(readlinkSync(`/proc/${sidecar.pid}/ns/mnt`));
@@ -166,14 +237,14 @@ describe('bad targets and arguments fail cleanly', () => {
     ['a bad --ns value', ['enter', `--container-id=${'0'.repeat(64)}`, '--ns=pid,bogus', '--', 'true'], ExitCode.USAGE, /unknown namespace "bogus"/],
     ['a newer contract', ['enter', `--contract=${CONTRACT_VERSION + 1}`, `--container-id=${'0'.repeat(64)}`], ExitCode.CONTRACT_MISMATCH, /speaks contract version/],
   ])('%s', async (_name, argv, code, message) => {
-    const r = await execa('node', [AGENT, ...argv], { reject: false });
+    const r = await agent(mode, argv);
     expect(r.exitCode).toBe(code);
     expect(r.stderr).toMatch(message);
     expect(r.stderr.split('\n')).toHaveLength(1); // one line, no stack trace
   });
 
   test('the right container under the wrong pod UID is refused', async () => {
-    const r = await execa('node', [AGENT, 'enter', `--container-id=${web.container().id}`, `--pod-uid=${distroless.podUid}`, '--', 'true'], { reject: false });
+    const r = await agent(mode, ['enter', `--container-id=${web.container().id}`, `--pod-uid=${distroless.podUid}`, '--', 'true']);
     expect(r.exitCode).toBe(ExitCode.NOT_FOUND);
     expect(r.stderr).toContain(`does not belong to pod ${distroless.podUid}`);
   });
@@ -191,40 +262,18 @@ describe('bad targets and arguments fail cleanly', () => {
   });
 });
 
-/** Host PIDs whose command line is exactly one of `commands` (e.g. "sleep 1001"). */
-function processesMatching(...commands: string[]): number[] {
-  const found: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      if (commands.includes(readFileSync(`/proc/${entry}/cmdline`, 'utf8').replaceAll('\0', ' ').trim())) found.push(Number(entry));
-    } catch {
-      // exited
-    }
-  }
-  return found;
-}
-
-async function waitFor(predicate: () => boolean, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (predicate()) return true;
-    await sleep(50);
-  }
-  return predicate();
-}
-
 describe('zero residue', () => {
-  test('processes the user backgrounded die when the command exits', async () => {
+  test('processes the user backgrounded die when the command exits, and leave no zombie', async () => {
     const r = await enter(web, ['sh', '-c', 'sleep 1001 & setsid sleep 1002 & echo started']);
     expect(text(r.stdout)).toBe('started\n');
     expect(await waitFor(() => processesMatching('sleep 1001', 'sleep 1002').length === 0, 5000)).toBe(true);
+    // Nothing was reparented to the container's PID 1 (sleep, which never reaps): no zombies.
+    const after = await enter(web, ['ps', '-o', 'stat,args']);
+    expect(text(after.stdout)).not.toMatch(/^Z/m);
   });
 
   test('killing the agent with SIGKILL mid-session leaves no session process within 5 s', async () => {
-    const session: ResultPromise = execa('node', [AGENT, 'enter', ...target(web), '--', 'sh', '-c', 'sleep 1011 & setsid sleep 1012 & echo started; sleep 1013'], {
-      reject: false,
-    });
+    const session = agent(mode, ['enter', ...target(web), '--', 'sh', '-c', 'sleep 1011 & setsid sleep 1012 & echo started; sleep 1013']);
     await new Promise<void>((resolve) => session.stdout!.on('data', (d: Buffer) => d.toString().includes('started') && resolve()));
     expect(await waitFor(() => processesMatching('sleep 1011', 'sleep 1012', 'sleep 1013').length === 3, 5000)).toBe(true);
     session.kill('SIGKILL');
@@ -234,14 +283,14 @@ describe('zero residue', () => {
     expect(existsSync(`/proc/${web.container().pid}`)).toBe(true);
   });
 
-  test('SIGTERM to the agent ends the session and says why', async () => {
-    const session = execa('node', [AGENT, 'enter', ...target(web), '--', 'sh', '-c', 'echo started; sleep 1021'], { reject: false });
+  test('SIGTERM to the agent ends the session', async () => {
+    const session = agent(mode, ['enter', ...target(web), '--', 'sh', '-c', 'echo started; sleep 1021']);
     await new Promise<void>((resolve) => session.stdout!.on('data', (d: Buffer) => d.toString().includes('started') && resolve()));
     session.kill('SIGTERM');
     const r = await session;
-    expect(r.exitCode).toBe(128 + 9);
-    expect(r.stderr).toContain('session ended: the agent received SIGTERM');
-    expect(processesMatching('sleep 1021')).toEqual([]);
+    expect(r.exitCode ?? (r.signal === 'SIGTERM' ? 128 + 15 : r.signal)).toBe(mode.onSigterm.exitCode);
+    expect(r.stderr).toContain(mode.onSigterm.message);
+    expect(await waitFor(() => processesMatching('sleep 1021').length === 0, 5000)).toBe(true);
   });
 });
 
@@ -261,8 +310,9 @@ describe('an interactive session on a real terminal', () => {
   });
 
   test('prompt, tty, ^C, resize, exit code', async () => {
-    const agent = ['node', AGENT, 'enter', ...target(web), '--tty'].join(' ');
-    tmux('new-session', '-d', '-s', 'session', '-x', '80', '-y', '24', `${agent}; echo EXIT=$?; sleep 60`);
+    const env = Object.entries(mode.env).map(([k, v]) => `${k}=${v}`);
+    const command = ['env', ...env, ...mode.argv, 'enter', ...target(web), '--tty'].join(' ');
+    tmux('new-session', '-d', '-s', 'session', '-x', '80', '-y', '24', `${command}; echo EXIT=$?; sleep 60`);
     await until(/[#$] ?$/m); // tmux trims the prompt's trailing space
     tmux('send-keys', '-t', 'session', 'tty; stty size', 'Enter');
     await until(/^\/dev\/pts\/\d+$/m);
@@ -278,5 +328,30 @@ describe('an interactive session on a real terminal', () => {
     await until(/^status=130$/m); // killed by SIGINT from the terminal, as ^C does
     tmux('send-keys', '-t', 'session', 'exit 3', 'Enter');
     await until(/EXIT=3/);
+  });
+});
+});
+}
+
+describe('the resident serve', () => {
+  test('killed with SIGKILL mid-session, it leaves no session process within 5 s', async () => {
+    const session = execa(NATIVE_ENTRY, ['enter', ...target(web), '--', 'sh', '-c', 'sleep 1041 & echo started; sleep 1042'], { reject: false, env: { NSDEBUG_RUN_DIR: runDir } });
+    await new Promise<void>((resolve) => session.stdout!.on('data', (d: Buffer) => d.toString().includes('started') && resolve()));
+    serve.kill('SIGKILL');
+    const r = await session;
+    expect(r.exitCode).toBe(ExitCode.INTERNAL);
+    expect(r.stderr).toContain('the agent ended the session without an exit code');
+    expect(await waitFor(() => processesMatching('sleep 1041', 'sleep 1042').length === 0, 5000)).toBe(true);
+    serve = await startServe();
+  });
+
+  test('writes one audit line per session', async () => {
+    let log = '';
+    serve.stdout!.on('data', (d: Buffer) => (log += d.toString()));
+    await execa(NATIVE_ENTRY, ['enter', ...target(web), '--pod=default/web', '--container=app', '--', 'sh', '-c', 'exit 6'], { reject: false, env: { NSDEBUG_RUN_DIR: runDir } });
+    expect(await waitFor(() => log.includes('"msg":"session"'), 5000)).toBe(true);
+    const line = JSON.parse(log.split('\n').find((l) => l.includes('"msg":"session"'))!);
+    expect(line).toMatchObject({ level: 'info', pod: 'default/web', container: 'app', containerId: web.container().id, exitCode: 6, command: ['sh', '-c', 'exit 6'], hostPid: web.container().pid });
+    expect(line.namespaces).toEqual(expect.arrayContaining(['pid', 'mnt', 'net', 'uts', 'ipc']));
   });
 });

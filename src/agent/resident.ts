@@ -1,0 +1,150 @@
+// Sessions run by the resident `serve` process. The thin entry point (native/nsdebug-agent.c)
+// connects to agent.sock, sends its argv with its stdin/stdout/stderr attached, writes "W" when
+// its window size changes, and waits for a 4-byte exit code. Its disconnecting ends the session.
+// This saves a Node start (~130 ms) per session.
+import { closeSync, mkdirSync, rmSync, writeSync } from 'node:fs';
+import { createServer, type Server, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+import { describeFailure, usageError } from '../errors.js';
+import type { NativeLibrary } from '../native/libnsdebug.js';
+import { parseAgentArgs } from './args.js';
+import { RUN_DIR, sessionRecord } from './audit.js';
+import { enter, type SessionIo } from './enter.js';
+
+export const SESSION_SOCKET = join(RUN_DIR, 'agent.sock');
+const REQUEST_TIMEOUT_MS = 5000;
+
+/** Decode the request: a little-endian u32 length, then argv as NUL-terminated strings. */
+export function decodeRequest(data: Buffer): string[] | undefined {
+  if (data.length < 4) return undefined;
+  const length = data.readUInt32LE(0);
+  if (data.length < 4 + length) return undefined;
+  const body = data.subarray(4, 4 + length).toString('utf8');
+  if (length === 0 || !body.endsWith('\0')) throw usageError('malformed session request');
+  return body.slice(0, -1).split('\0');
+}
+
+/** The underlying fd of a connected unix socket (libuv exposes it on the handle). */
+const socketFd = (socket: Socket) => (socket as unknown as { _handle: { fd: number } })._handle.fd;
+
+async function receive(socket: Socket, native: NativeLibrary): Promise<{ argv: string[]; fds: number[] }> {
+  let data = Buffer.alloc(0);
+  let fds: number[] = [];
+  const deadline = Date.now() + REQUEST_TIMEOUT_MS;
+  for (;;) {
+    const part = native.receiveRequest(socketFd(socket));
+    if (part) {
+      if (part.data.length === 0) throw usageError('the client left before sending its request');
+      data = Buffer.concat([data, part.data]);
+      fds.push(...part.fds);
+      const argv = decodeRequest(data);
+      if (argv) {
+        if (fds.length !== 3) throw usageError(`the client sent ${fds.length} file descriptors, not its stdin, stdout and stderr`);
+        return { argv, fds };
+      }
+    } else if (Date.now() > deadline) {
+      throw usageError('the client sent no request');
+    } else {
+      await sleep(1);
+    }
+    if (fds.length > 3) fds = fds.slice(0, 3);
+  }
+}
+
+export interface SessionLog {
+  (record: Record<string, unknown>): void;
+}
+
+/**
+ * Serve sessions on SESSION_SOCKET until `stopping` resolves; then end every running session
+ * with the reason it resolves to.
+ */
+export async function startSessionServer(native: NativeLibrary, audit: SessionLog, stopping: Promise<string>, path = SESSION_SOCKET): Promise<Server> {
+  mkdirSync(RUN_DIR, { recursive: true, mode: 0o700 });
+  rmSync(path, { force: true });
+  // pauseOnConnect: the request carries fds, so only recvmsg may read its first bytes.
+  const server = createServer({ pauseOnConnect: true }, (socket) => void serveOne(socket, native, audit, stopping));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(path, resolve);
+  });
+  return server;
+}
+
+async function serveOne(socket: Socket, native: NativeLibrary, audit: SessionLog, stopping: Promise<string>): Promise<void> {
+  socket.on('error', () => undefined);
+  let fds: number[] = [];
+  let code: number;
+  try {
+    const request = await receive(socket, native);
+    fds = request.fds;
+    code = await runResidentSession(socket, request.argv, fds as [number, number, number], native, audit, stopping);
+  } catch (err) {
+    const { line, exitCode } = describeFailure(err);
+    if (fds[2] !== undefined) writeSync(fds[2], `nsdebug-agent: ${line.replace(/^error: /, '')}\n`);
+    code = exitCode;
+  } finally {
+    for (const fd of fds) {
+      try {
+        closeSync(fd);
+      } catch {
+        // the relay's streams closed it already
+      }
+    }
+  }
+  const reply = Buffer.alloc(4);
+  reply.writeInt32LE(code, 0);
+  socket.end(reply);
+}
+
+async function runResidentSession(
+  socket: Socket,
+  argv: string[],
+  stdio: [number, number, number],
+  native: NativeLibrary,
+  audit: SessionLog,
+  stopping: Promise<string>,
+): Promise<number> {
+  const args = parseAgentArgs(argv);
+  if (args.subcommand !== 'enter' || args.help) throw usageError('the agent socket serves only `enter`');
+  const resizeListeners = new Set<() => void>();
+  socket.on('data', (chunk: Buffer) => {
+    if (chunk.includes('W'.charCodeAt(0))) for (const l of resizeListeners) l();
+  });
+  const io: SessionIo = {
+    stdio,
+    onResize(listener) {
+      resizeListeners.add(listener);
+      return () => resizeListeners.delete(listener);
+    },
+  };
+  const clientGone = new Promise<string>((resolve) => socket.once('close', () => resolve('the client disconnected')));
+  socket.resume();
+  const started = new Date();
+  const record = sessionRecord(args);
+  let hostPid: number | undefined;
+  let namespaces: string[] = [];
+  try {
+    const outcome = await enter(
+      { containerId: args.containerId, podUid: args.podUid, namespaces: args.namespaces, tools: args.tools, tty: args.tty, command: args.command },
+      {
+        native,
+        io,
+        note: (line) => writeSync(stdio[2], `nsdebug-agent: ${line}${args.tty ? '\r' : ''}\n`),
+        abort: Promise.race([clientGone, stopping]),
+        onStart: (target, joined) => {
+          hostPid = target.pid;
+          namespaces = joined;
+        },
+      },
+    );
+    audit({ ...record, hostPid, namespaces, start: started.toISOString(), end: new Date().toISOString(), exitCode: outcome.exitCode, durationMs: Date.now() - started.getTime() });
+    return outcome.exitCode;
+  } catch (err) {
+    audit({ ...record, hostPid, namespaces, start: started.toISOString(), end: new Date().toISOString(), exitCode: null, error: (err as Error).message, durationMs: Date.now() - started.getTime() });
+    throw err;
+  }
+}
+
