@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -220,6 +221,9 @@ run_command(const struct nsd_spawn_request *req, int slave_fd, int report_fd)
 			if (install_stdio(src[i], i) < 0)
 				fail(report_fd, NSD_STEP_STDIO, errno, 126);
 	}
+	/* Read-only sessions also may not gain privileges (setuid binaries, file capabilities). */
+	if (req->read_only && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		fail(report_fd, NSD_STEP_READ_ONLY, errno, 126);
 	/* Everything else closes on exec; the toolbox fd too (execveat still runs it). */
 	syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC);
 	reset_signals();
@@ -414,6 +418,29 @@ static int send_report(int sock, const struct report *r, int fd)
 	return 0;
 }
 
+/*
+ * Swap the target's mount tree for a private copy of it, recursively read-only: the session
+ * observes the container without changing a byte, and the container's own mounts stay as they
+ * were. unshare(CLONE_NEWNS) copies the tree (root and cwd move to the copies); slave
+ * propagation keeps our changes from reaching the original; MOUNT_ATTR_RDONLY is per mount.
+ */
+static void make_read_only_copy(int sock)
+{
+	struct mount_attr attr = { .attr_set = MOUNT_ATTR_RDONLY };
+	char cwd[4096];
+	/* The copy's root is our chroot's directory as a path: fds opened earlier name the original. */
+	if (!getcwd(cwd, sizeof(cwd)))
+		fail(sock, NSD_STEP_READ_ONLY, errno, 1);
+	if (unshare(CLONE_NEWNS) < 0)
+		fail(sock, NSD_STEP_READ_ONLY, errno, 1);
+	if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0)
+		fail(sock, NSD_STEP_READ_ONLY, errno, 1);
+	if (syscall(SYS_mount_setattr, AT_FDCWD, "/", AT_RECURSIVE, &attr, sizeof(attr)) < 0)
+		fail(sock, NSD_STEP_READ_ONLY, errno, 1);
+	if (chdir(cwd) < 0 && chdir("/") < 0)
+		fail(sock, NSD_STEP_READ_ONLY, errno, 1);
+}
+
 /* The supervisor: joins the target, starts the command, waits for it. Never returns. */
 static void __attribute__((noreturn))
 supervise(const struct nsd_spawn_request *req, pid_t agent, int sock, int exit_fd)
@@ -485,6 +512,8 @@ supervise(const struct nsd_spawn_request *req, pid_t agent, int sock, int exit_f
 		close(root_fd);
 		close(cwd_fd);
 	}
+	if (req->read_only)
+		make_read_only_copy(sock);
 	/* A pty from the target's own devpts, so that tty(1) inside names a device that exists. */
 	if (req->tty) {
 		int unlock = 0;

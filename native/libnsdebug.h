@@ -37,6 +37,7 @@ enum nsd_step {
 	NSD_STEP_STDIO,
 	NSD_STEP_EXEC,
 	NSD_STEP_REPORT,
+	NSD_STEP_READ_ONLY,
 };
 
 /* Flags in nsd_spawn_result.flags. */
@@ -52,6 +53,7 @@ struct nsd_spawn_request {
 	int32_t toolbox_fd;      /* static busybox opened before joining, or -1 */
 	int32_t cgroup_procs_fd; /* the session cgroup's cgroup.procs (read-write), or -1 */
 	int32_t cgroup_kill_fd;  /* the session cgroup's cgroup.kill (write), or -1 */
+	int32_t read_only;       /* 1: a private, recursively read-only copy of the mount tree */
 	const char *const *argv; /* NULL-terminated */
 	const char *const *envp; /* NULL-terminated */
 };

@@ -72,6 +72,8 @@ export interface EnterRequest {
   namespaces?: NamespaceKind[];
   tools?: boolean;
   tty?: boolean;
+  /** a private read-only copy of the container's mounts, no new privileges */
+  readOnly?: boolean;
   /** the command; empty = an interactive shell */
   command: string[];
 }
@@ -85,6 +87,7 @@ export function enterArgv(req: EnterRequest): string[] {
   if (req.namespaces?.length) argv.push(`--ns=${req.namespaces.join(',')}`);
   if (req.tools) argv.push('--tools');
   if (req.tty) argv.push('--tty');
+  if (req.readOnly) argv.push('--read-only');
   argv.push('--', ...req.command);
   return argv;
 }

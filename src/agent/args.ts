@@ -6,7 +6,7 @@ import { CONTRACT_VERSION, ExitCode, NAMESPACE_KINDS, type NamespaceKind } from 
 import { NsdebugError, usageError } from '../errors.js';
 import { CONTAINER_ID, POD_UID } from './cgroups.js';
 
-export const USAGE = `usage: nsdebug-agent enter --container-id ID [--pod-uid UID] [--ns LIST] [--tools] [--tty] [-- ARGV...]
+export const USAGE = `usage: nsdebug-agent enter --container-id ID [--pod-uid UID] [--ns LIST] [--tools] [--tty] [--read-only] [-- ARGV...]
        nsdebug-agent ps --container-id ID [--pod-uid UID] [--output table|json]
        nsdebug-agent info [--output table|json] [--check]
        nsdebug-agent serve
@@ -22,7 +22,7 @@ const common = {
 } as const;
 
 const SUBCOMMANDS = {
-  enter: { ...common, ns: { type: 'string' }, tools: { type: 'boolean' }, tty: { type: 'boolean' } },
+  enter: { ...common, ns: { type: 'string' }, tools: { type: 'boolean' }, tty: { type: 'boolean' }, 'read-only': { type: 'boolean' } },
   ps: { ...common, output: { type: 'string', short: 'o' } },
   info: { contract: common.contract, help: common.help, output: { type: 'string', short: 'o' }, check: { type: 'boolean' } },
   serve: { help: common.help },
@@ -87,6 +87,7 @@ export function parseAgentArgs(argv: string[]) {
     namespaces: parseNamespaceList(str('ns')),
     tools: values.tools === true,
     tty: values.tty === true,
+    readOnly: values['read-only'] === true,
     output: output as 'table' | 'json',
     check: values.check === true,
     command: parsed.positionals,
@@ -116,6 +117,7 @@ const emptyArgs = {
   namespaces: undefined,
   tools: false,
   tty: false,
+  readOnly: false,
   output: 'table' as const,
   check: false,
   command: [] as string[],

@@ -6,6 +6,7 @@ import { isatty, ReadStream, WriteStream } from 'node:tty';
 
 import { ExitCode, NAMESPACE_KINDS, type NamespaceKind } from '../contract.js';
 import { NsdebugError } from '../errors.js';
+import type { AgentArgs } from './args.js';
 import { CLONE_FLAGS, ExecMode, NativeError, type NativeLibrary, type SpawnResult } from '../native/libnsdebug.js';
 import { namespaceId, readEnviron } from './procfs.js';
 import { resolveContainer, shortId, type ResolvedContainer } from './resolve.js';
@@ -18,8 +19,16 @@ export interface EnterOptions {
   namespaces?: NamespaceKind[];
   tools: boolean;
   tty: boolean;
+  /** observe only: a private read-only copy of the container's mounts, no new privileges */
+  readOnly?: boolean;
   /** empty: an interactive shell */
   command: string[];
+}
+
+/** The session a parsed `enter` argv asks for. */
+export function enterOptions(args: AgentArgs): EnterOptions {
+  const { containerId, podUid, namespaces, tools, tty, readOnly, command } = args;
+  return { containerId, podUid, namespaces, tools, tty, readOnly, command };
 }
 
 /** What the caller learns of a session, for the audit line. */
@@ -91,6 +100,9 @@ function openToolbox(candidates: string[], required: boolean): number {
 }
 
 export async function enter(opts: EnterOptions, deps: EnterDeps): Promise<SessionOutcome> {
+  if (opts.readOnly && opts.namespaces && !opts.namespaces.includes('mnt')) {
+    throw new NsdebugError('--read-only needs the mount namespace: add mnt to --ns', ExitCode.USAGE);
+  }
   const target = resolveContainer(opts.containerId, opts.podUid);
   const { native } = deps;
   const pidfd = native.pidfdOpen(target.pid);
@@ -118,6 +130,7 @@ export async function enter(opts: EnterOptions, deps: EnterDeps): Promise<Sessio
         toolboxFd,
         cgroupProcsFd: session?.procsFd ?? -1,
         cgroupKillFd: session?.killFd ?? -1,
+        readOnly: opts.readOnly === true,
         argv: mode === ExecMode.Shell ? ['sh'] : argv,
         env,
       });

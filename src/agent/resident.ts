@@ -11,7 +11,7 @@ import { describeFailure, usageError } from '../errors.js';
 import type { NativeLibrary } from '../native/libnsdebug.js';
 import { parseAgentArgs } from './args.js';
 import { RUN_DIR, sessionRecord } from './audit.js';
-import { enter, type SessionIo } from './enter.js';
+import { enter, enterOptions, type SessionIo } from './enter.js';
 
 export const SESSION_SOCKET = join(RUN_DIR, 'agent.sock');
 const REQUEST_TIMEOUT_MS = 5000;
@@ -128,7 +128,7 @@ async function runResidentSession(
   let namespaces: string[] = [];
   try {
     const outcome = await enter(
-      { containerId: args.containerId, podUid: args.podUid, namespaces: args.namespaces, tools: args.tools, tty: args.tty, command: args.command },
+      enterOptions(args),
       {
         native,
         io,

@@ -2,7 +2,7 @@
 import { loadNativeLibrary } from '../native/libnsdebug.js';
 import type { AgentArgs } from './args.js';
 import { openAuditChannel, sessionRecord } from './audit.js';
-import { enter, processIo } from './enter.js';
+import { enter, enterOptions, processIo } from './enter.js';
 import { removeStaleSessions } from './session-cgroup.js';
 
 export async function runEnter(args: AgentArgs, note: (line: string) => void): Promise<number> {
@@ -18,7 +18,7 @@ export async function runEnter(args: AgentArgs, note: (line: string) => void): P
   const record = sessionRecord(args);
   try {
     const outcome = await enter(
-      { containerId: args.containerId, podUid: args.podUid, namespaces: args.namespaces, tools: args.tools, tty: args.tty, command: args.command },
+      enterOptions(args),
       {
         native,
         io: processIo,

@@ -42,6 +42,7 @@ const STEPS = [
   'set up standard input and output',
   'run the command',
   'receive the session report',
+  'make a read-only copy of the mount tree',
 ] as const;
 export type SpawnStep = (typeof STEPS)[number];
 
@@ -73,6 +74,8 @@ export interface SpawnRequest {
   /** the session cgroup's cgroup.procs and cgroup.kill, opened for writing; -1 for none */
   cgroupProcsFd: number;
   cgroupKillFd: number;
+  /** a private, recursively read-only copy of the target's mount tree, and no new privileges */
+  readOnly: boolean;
   argv: string[];
   env: string[];
 }
@@ -167,6 +170,7 @@ function bind(lib: koffi.IKoffiLib): NativeLibrary {
     toolbox_fd: 'int32_t',
     cgroup_procs_fd: 'int32_t',
     cgroup_kill_fd: 'int32_t',
+    read_only: 'int32_t',
     argv: 'const char **',
     envp: 'const char **',
   });
@@ -204,6 +208,7 @@ function bind(lib: koffi.IKoffiLib): NativeLibrary {
           toolbox_fd: req.toolboxFd,
           cgroup_procs_fd: req.cgroupProcsFd,
           cgroup_kill_fd: req.cgroupKillFd,
+          read_only: req.readOnly ? 1 : 0,
           argv: [...req.argv, null],
           envp: [...req.env, null],
         },

@@ -355,3 +355,41 @@ describe('the resident serve', () => {
     expect(line.namespaces).toEqual(expect.arrayContaining(['pid', 'mnt', 'net', 'uts', 'ipc']));
   });
 });
+
+describe('--read-only', () => {
+  let writer: Pod;
+  beforeAll(async () => {
+    // An application that keeps writing to its root and to /tmp.
+    writer = await createPod(cri, { name: 'writer', image: IMAGES.busybox, command: ['sh', '-c', 'while true; do date +%s%N > /tmp/alive; date > /state; sleep 0.1; done'] });
+  });
+  afterAll(() => writer?.remove());
+
+  test('observes without changing a byte: every write fails with EROFS, reads work, the app keeps writing', async () => {
+    const script = [
+      'for f in /x /tmp/x /etc/x /dev/shm/x; do touch $f 2>&1 | grep -q "Read-only file system" && echo "$f: read-only"; done',
+      'rm /marker.txt 2>&1 | grep -o "Read-only file system"',
+      'cat /marker.txt',
+      'a=$(cat /tmp/alive); sleep 0.5; b=$(cat /tmp/alive); [ "$a" != "$b" ] && echo app-still-writing',
+    ].join('; ');
+    const r = await execa(NATIVE_ENTRY, ['enter', ...target(writer), '--read-only', '--', 'sh', '-c', script], { reject: false, env: { NSDEBUG_RUN_DIR: runDir } });
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout.split('\n')).toEqual([
+      '/x: read-only',
+      '/tmp/x: read-only',
+      '/etc/x: read-only',
+      '/dev/shm/x: read-only',
+      'Read-only file system',
+      MARKERS.busybox,
+      'app-still-writing',
+    ]);
+    // The container's own view stayed writable: it made its files, and no x appeared anywhere.
+    const check = await execa(NATIVE_ENTRY, ['enter', ...target(writer), '--', 'sh', '-c', 'touch /y && rm /y && echo writable; ls /x /tmp/x 2>&1 | grep -c "No such file"'], { reject: false, env: { NSDEBUG_RUN_DIR: runDir } });
+    expect(check.stdout.split('\n')).toEqual(['writable', '2']);
+  });
+
+  test('--read-only cannot drop the mount namespace', async () => {
+    const r = await execa(NATIVE_ENTRY, ['enter', ...target(writer), '--read-only', '--ns=pid', '--', 'true'], { reject: false, env: { NSDEBUG_RUN_DIR: runDir } });
+    expect(r.exitCode).toBe(ExitCode.USAGE);
+    expect(r.stderr).toContain('--read-only needs the mount namespace');
+  });
+});
