@@ -15,7 +15,10 @@ export default {
   testTimeout: 60000,
   projects: [
     tier('unit'),
-    tier('integration', { globalSetup: '<rootDir>/test/integration/global-setup.ts', globalTeardown: '<rootDir>/test/integration/global-teardown.ts'}),
+    tier('integration', {
+      globalSetup: '<rootDir>/test/integration/global-setup.ts',
+      globalTeardown: '<rootDir>/test/integration/global-teardown.ts',
+    }),
     tier('e2e'),
   ],
 };

@@ -38,7 +38,13 @@ export function parseAgentArgs(argv: string[]) {
   const subcommand = sub as Subcommand;
   let parsed;
   try {
-    parsed = parseArgs({ args: rest, options: SUBCOMMANDS[subcommand], allowPositionals: subcommand === 'enter', strict: true, tokens: true });
+    parsed = parseArgs({
+      args: rest,
+      options: SUBCOMMANDS[subcommand],
+      allowPositionals: subcommand === 'enter',
+      strict: true,
+      tokens: true,
+    });
   } catch (err) {
     // Node's wording ("Unknown option '--x'. To specify a positional…") made one short line.
     const message = (err as Error).message.replace(/\. To specify.*$/s, '').replace(/'/g, '');
@@ -62,7 +68,8 @@ export function parseAgentArgs(argv: string[]) {
     throw usageError(`--container-id must be 64 lowercase hex digits, got ${JSON.stringify(containerId.slice(0, 80))}`);
   }
   const podUid = str('pod-uid');
-  if (podUid !== undefined && !POD_UID.test(podUid)) throw usageError(`--pod-uid must be a UUID, got ${JSON.stringify(podUid.slice(0, 80))}`);
+  if (podUid !== undefined && !POD_UID.test(podUid))
+    throw usageError(`--pod-uid must be a UUID, got ${JSON.stringify(podUid.slice(0, 80))}`);
   const output = str('output') ?? 'table';
   if (!['table', 'json'].includes(output)) throw usageError(`--output must be table or json, got ${JSON.stringify(output)}`);
   // Positionals are only allowed after "--": a stray word is more likely a typo than a command.
@@ -103,7 +110,6 @@ export function parseNamespaceList(list: string | undefined): NamespaceKind[] | 
   }
   return [...new Set(kinds)] as NamespaceKind[];
 }
-
 
 export type AgentArgs = ReturnType<typeof parseAgentArgs>;
 

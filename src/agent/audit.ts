@@ -65,7 +65,8 @@ export function startAuditServer(log: (line: Record<string, unknown>) => void, p
       }
     });
     socket.on('close', () => {
-      if (!ended && start) log(sessionLine({ ...start, end: new Date().toISOString(), exitCode: null, error: 'the session process ended without reporting' }));
+      if (!ended && start)
+        log(sessionLine({ ...start, end: new Date().toISOString(), exitCode: null, error: 'the session process ended without reporting' }));
     });
     socket.on('error', () => undefined);
   });

@@ -33,7 +33,22 @@ export function parseCgroupMounts(mountinfo: string, prefix = ''): CgroupMount[]
     const path = prefix + unescapeMountPath(mountPoint);
     if (fstype === 'cgroup2') mounts.push({ path, version: 2, controllers: [] });
     else if (fstype === 'cgroup') {
-      const known = ['cpu', 'cpuacct', 'cpuset', 'memory', 'devices', 'freezer', 'blkio', 'pids', 'hugetlb', 'net_cls', 'net_prio', 'perf_event', 'rdma', 'misc'];
+      const known = [
+        'cpu',
+        'cpuacct',
+        'cpuset',
+        'memory',
+        'devices',
+        'freezer',
+        'blkio',
+        'pids',
+        'hugetlb',
+        'net_cls',
+        'net_prio',
+        'perf_event',
+        'rdma',
+        'misc',
+      ];
       const controllers = superOptions.split(',').filter((o) => known.includes(o) || o.startsWith('name='));
       mounts.push({ path, version: 1, controllers });
     }
@@ -61,7 +76,10 @@ export function parseProcCgroup(text: string): CgroupMembership[] {
       const second = line.indexOf(':', first + 1);
       return {
         hierarchyId: line.slice(0, first),
-        controllers: line.slice(first + 1, second).split(',').filter(Boolean),
+        controllers: line
+          .slice(first + 1, second)
+          .split(',')
+          .filter(Boolean),
         path: line.slice(second + 1),
       };
     });
@@ -142,7 +160,8 @@ export function cgroupMounts(): CgroupMount[] {
     }
   }
   // v2 first (one read answers), then the v1 hierarchies every runtime places containers in.
-  const rank = (m: CgroupMount) => (m.version === 2 ? 0 : m.controllers.includes('pids') ? 1 : m.controllers.includes('name=systemd') ? 2 : 3);
+  const rank = (m: CgroupMount) =>
+    m.version === 2 ? 0 : m.controllers.includes('pids') ? 1 : m.controllers.includes('name=systemd') ? 2 : 3;
   return mounts.sort((a, b) => rank(a) - rank(b));
 }
 

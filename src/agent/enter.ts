@@ -164,10 +164,17 @@ function explainSpawnFailure(err: unknown, target: ResolvedContainer, joined: Na
   if (err.step === 'run the command') {
     const what = opts.command[0] ?? 'a shell';
     if (err.code === 'ENOENT') {
-      const hint = opts.command.length ? (opts.tools ? '' : '; the toolbox has more commands: add --tools') : ': it has no /bin/bash or /bin/sh; use --tools';
+      const hint = opts.command.length
+        ? opts.tools
+          ? ''
+          : '; the toolbox has more commands: add --tools'
+        : ': it has no /bin/bash or /bin/sh; use --tools';
       return new NsdebugError(`${what}: not found in container ${shortId(opts.containerId)}${hint}`, ExitCode.COMMAND_NOT_FOUND);
     }
-    return new NsdebugError(`cannot run ${what} in the container: ${err.message.replace(/^cannot run the command: /, '')}`, ExitCode.COMMAND_NOT_EXECUTABLE);
+    return new NsdebugError(
+      `cannot run ${what} in the container: ${err.message.replace(/^cannot run the command: /, '')}`,
+      ExitCode.COMMAND_NOT_EXECUTABLE,
+    );
   }
   const which = err.step === 'join the namespaces' ? ` (${joined.join(', ')})` : '';
   return new NsdebugError(`${err.message.replace(/^cannot ([^:]*)/, `cannot $1${which} of pid ${target.pid}`)}`, ExitCode.ENTER_FAILED);
@@ -220,7 +227,8 @@ async function reap(pid: number, native: NativeLibrary): Promise<void> {
 /** A stream over one of the client's fds: a terminal, a pipe or a socket. */
 function clientStream(fd: number, direction: 'in' | 'out'): ReadStream | WriteStream | Socket {
   if (isatty(fd)) return direction === 'in' ? new ReadStream(fd) : new WriteStream(fd);
-  if (!fstatSync(fd).isFIFO() && !fstatSync(fd).isSocket()) throw new NsdebugError('--tty needs a terminal, a pipe or a socket as stdio', ExitCode.USAGE);
+  if (!fstatSync(fd).isFIFO() && !fstatSync(fd).isSocket())
+    throw new NsdebugError('--tty needs a terminal, a pipe or a socket as stdio', ExitCode.USAGE);
   return new Socket({ fd, readable: direction === 'in', writable: direction === 'out' });
 }
 

@@ -67,7 +67,8 @@ export async function collectInfo(): Promise<AgentInfo> {
     check('host PID namespace', () => {
       const own = namespaceId('self', 'pid');
       // The initial PID namespace has a fixed inode (PROC_PID_INIT_INO); else compare with PID 1's.
-      if (own !== 'pid:[4026531836]' && own !== namespaceId(1, 'pid')) throw new Error('not in the host PID namespace: the pod needs hostPID: true');
+      if (own !== 'pid:[4026531836]' && own !== namespaceId(1, 'pid'))
+        throw new Error('not in the host PID namespace: the pod needs hostPID: true');
       return 'visible';
     }),
     check('capabilities', () => {
@@ -88,13 +89,15 @@ export async function collectInfo(): Promise<AgentInfo> {
     }),
     check('session cleanup', async () => {
       const session = createSessionCgroup();
-      if (!session) throw new Error('cannot create a session cgroup (cgroup v2 not writable): backgrounded processes may outlive a session');
+      if (!session)
+        throw new Error('cannot create a session cgroup (cgroup v2 not writable): backgrounded processes may outlive a session');
       await removeSessionCgroup(session);
       return session.killFd >= 0 ? 'cgroup.kill' : 'per-process kill (no cgroup.kill before Linux 5.14)';
     }),
     check('toolbox', () => {
       const path = process.env.NSDEBUG_TOOLBOX ?? TOOLBOX_CANDIDATES.find((p) => existsSync(p));
-      if (!path || !existsSync(path)) throw new Error(`no static busybox at ${TOOLBOX_CANDIDATES.join(' or ')}: --tools and shell-less containers will not work`);
+      if (!path || !existsSync(path))
+        throw new Error(`no static busybox at ${TOOLBOX_CANDIDATES.join(' or ')}: --tools and shell-less containers will not work`);
       return path;
     }),
   ]);
@@ -111,5 +114,11 @@ export async function collectInfo(): Promise<AgentInfo> {
 
 export function formatInfo(info: AgentInfo): string {
   const head = `nsdebug-agent ${info.version} (contract ${info.contractVersion}), runtime ${info.runtime}, cgroup ${info.cgroupVersion}/${info.cgroupDriver}, kernel ${info.kernel}\n`;
-  return head + formatTable(['CHECK', 'OK', 'DETAIL'], info.checks.map((c) => [c.name, c.ok ? 'yes' : 'NO', c.detail]));
+  return (
+    head +
+    formatTable(
+      ['CHECK', 'OK', 'DETAIL'],
+      info.checks.map((c) => [c.name, c.ok ? 'yes' : 'NO', c.detail]),
+    )
+  );
 }

@@ -61,7 +61,12 @@ export interface SessionLog {
  * Serve sessions on SESSION_SOCKET until `stopping` resolves; then end every running session
  * with the reason it resolves to.
  */
-export async function startSessionServer(native: NativeLibrary, audit: SessionLog, stopping: Promise<string>, path = SESSION_SOCKET): Promise<Server> {
+export async function startSessionServer(
+  native: NativeLibrary,
+  audit: SessionLog,
+  stopping: Promise<string>,
+  path = SESSION_SOCKET,
+): Promise<Server> {
   mkdirSync(RUN_DIR, { recursive: true, mode: 0o700 });
   rmSync(path, { force: true });
   // pauseOnConnect: the request carries fds, so only recvmsg may read its first bytes.
@@ -127,24 +132,37 @@ async function runResidentSession(
   let hostPid: number | undefined;
   let namespaces: string[] = [];
   try {
-    const outcome = await enter(
-      enterOptions(args),
-      {
-        native,
-        io,
-        note: (line) => writeSync(stdio[2], `nsdebug-agent: ${line}${args.tty ? '\r' : ''}\n`),
-        abort: Promise.race([clientGone, stopping]),
-        onStart: (target, joined) => {
-          hostPid = target.pid;
-          namespaces = joined;
-        },
+    const outcome = await enter(enterOptions(args), {
+      native,
+      io,
+      note: (line) => writeSync(stdio[2], `nsdebug-agent: ${line}${args.tty ? '\r' : ''}\n`),
+      abort: Promise.race([clientGone, stopping]),
+      onStart: (target, joined) => {
+        hostPid = target.pid;
+        namespaces = joined;
       },
-    );
-    audit({ ...record, hostPid, namespaces, start: started.toISOString(), end: new Date().toISOString(), exitCode: outcome.exitCode, durationMs: Date.now() - started.getTime() });
+    });
+    audit({
+      ...record,
+      hostPid,
+      namespaces,
+      start: started.toISOString(),
+      end: new Date().toISOString(),
+      exitCode: outcome.exitCode,
+      durationMs: Date.now() - started.getTime(),
+    });
     return outcome.exitCode;
   } catch (err) {
-    audit({ ...record, hostPid, namespaces, start: started.toISOString(), end: new Date().toISOString(), exitCode: null, error: (err as Error).message, durationMs: Date.now() - started.getTime() });
+    audit({
+      ...record,
+      hostPid,
+      namespaces,
+      start: started.toISOString(),
+      end: new Date().toISOString(),
+      exitCode: null,
+      error: (err as Error).message,
+      durationMs: Date.now() - started.getTime(),
+    });
     throw err;
   }
 }
-

@@ -17,16 +17,14 @@ export async function runEnter(args: AgentArgs, note: (line: string) => void): P
   const startedAt = new Date();
   const record = sessionRecord(args);
   try {
-    const outcome = await enter(
-      enterOptions(args),
-      {
-        native,
-        io: processIo,
-        note,
-        abort,
-        onStart: (target, joined) => audit.send({ event: 'start', ...record, hostPid: target.pid, namespaces: joined, start: startedAt.toISOString() }),
-      },
-    );
+    const outcome = await enter(enterOptions(args), {
+      native,
+      io: processIo,
+      note,
+      abort,
+      onStart: (target, joined) =>
+        audit.send({ event: 'start', ...record, hostPid: target.pid, namespaces: joined, start: startedAt.toISOString() }),
+    });
     audit.send({ event: 'end', ...record, end: new Date().toISOString(), exitCode: outcome.exitCode });
     return outcome.exitCode;
   } catch (err) {
@@ -36,4 +34,3 @@ export async function runEnter(args: AgentArgs, note: (line: string) => void): P
     await audit.close();
   }
 }
-

@@ -29,7 +29,10 @@ const quantile = (xs: number[], q: number) => {
 const ms = (x: number) => (x < 10 ? x.toFixed(2) : x.toFixed(1));
 
 export function formatRows(rows: Row[]): string {
-  const lines = ['| measurement | median ms | p95 ms | compared with | its median ms | ratio | goal |', '|---|---:|---:|---|---:|---:|---|'];
+  const lines = [
+    '| measurement | median ms | p95 ms | compared with | its median ms | ratio | goal |',
+    '|---|---:|---:|---|---:|---:|---|',
+  ];
   for (const r of rows) {
     const median = quantile(r.samples, 0.5);
     const base = r.baseline ? quantile(r.baseline.samples, 0.5) : NaN;
@@ -67,8 +70,13 @@ function startIdleProcesses(n: number): ChildProcess[] {
 }
 
 async function agentRows(): Promise<Row[]> {
-  const sh = (script: string, args: string[]) => execFileSync('bash', [`${ROOT}/test/support/${script}`, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
-  const address = sh('containerd.sh', ['start', DIR, '--subnet', '10.98.0.0/16', '--bridge', 'nsdbg-bench0']).trim().split('\n').pop()!.replace(/^CONTAINERD_ADDRESS=/, '');
+  const sh = (script: string, args: string[]) =>
+    execFileSync('bash', [`${ROOT}/test/support/${script}`, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  const address = sh('containerd.sh', ['start', DIR, '--subnet', '10.98.0.0/16', '--bridge', 'nsdbg-bench0'])
+    .trim()
+    .split('\n')
+    .pop()!
+    .replace(/^CONTAINERD_ADDRESS=/, '');
   sh('images.sh', [address]);
   const cri = new CriClient(address);
   const pod = await createPod(cri, { name: 'bench', image: IMAGES.busybox });
@@ -78,25 +86,47 @@ async function agentRows(): Promise<Row[]> {
     const args = ['enter', `--container-id=${id}`, `--pod-uid=${pod.podUid}`, '--', 'true'];
     const nsenter = { what: 'nsenter -t PID -a true', samples: timeCommand(['nsenter', '-t', String(pid), '-a', 'true'], 30) };
     process.stderr.write('bench: enter vs nsenter\n');
-    const serve = spawn('node', [AGENT, 'serve'], { env: { ...process.env, NSDEBUG_RUN_DIR: `${DIR}/run` }, stdio: ['ignore', 'pipe', 'inherit'] });
+    const serve = spawn('node', [AGENT, 'serve'], {
+      env: { ...process.env, NSDEBUG_RUN_DIR: `${DIR}/run` },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     extra.push(serve);
     await new Promise<void>((resolve) => serve.stdout!.on('data', (d: Buffer) => d.toString().includes('"msg":"ready"') && resolve()));
     process.env.NSDEBUG_RUN_DIR = `${DIR}/run`;
     timeCommand([NATIVE_ENTRY, ...args], 3); // warm up
     const rows: Row[] = [
-      { what: 'nsdebug-agent enter -- true (native entry → resident serve, as in the image)', samples: timeCommand([NATIVE_ENTRY, ...args], 30), baseline: nsenter, goal: '≤ 3× nsenter' },
-      { what: 'nsdebug-agent enter -- true (per-session Node process)', samples: timeCommand(['node', AGENT, ...args], 30), baseline: nsenter },
+      {
+        what: 'nsdebug-agent enter -- true (native entry → resident serve, as in the image)',
+        samples: timeCommand([NATIVE_ENTRY, ...args], 30),
+        baseline: nsenter,
+        goal: '≤ 3× nsenter',
+      },
+      {
+        what: 'nsdebug-agent enter -- true (per-session Node process)',
+        samples: timeCommand(['node', AGENT, ...args], 30),
+        baseline: nsenter,
+      },
       { what: 'node -e 0 (the floor of any per-session Node process)', samples: timeCommand(['node', '-e', '0'], 30) },
     ];
     delete process.env.NSDEBUG_RUN_DIR;
     extra.push(...startIdleProcesses(10));
     const resolve = () => resolveContainer(id, pod.podUid);
     const scan = () => findByProcScan(id);
-    rows.push({ what: 'PID resolution, +10 host processes', samples: timeCall(resolve, 200), baseline: { what: 'scan of /proc/*/cgroup', samples: timeCall(scan, 20) }, goal: '≤ 10 ms' });
+    rows.push({
+      what: 'PID resolution, +10 host processes',
+      samples: timeCall(resolve, 200),
+      baseline: { what: 'scan of /proc/*/cgroup', samples: timeCall(scan, 20) },
+      goal: '≤ 10 ms',
+    });
     process.stderr.write('bench: starting 5,000 idle processes\n');
     extra.push(...startIdleProcesses(4990));
     await new Promise((r) => setTimeout(r, 2000));
-    rows.push({ what: 'PID resolution, +5,000 host processes', samples: timeCall(resolve, 200), baseline: { what: 'scan of /proc/*/cgroup', samples: timeCall(scan, 20) }, goal: 'flat, ≤ 10 ms' });
+    rows.push({
+      what: 'PID resolution, +5,000 host processes',
+      samples: timeCall(resolve, 200),
+      baseline: { what: 'scan of /proc/*/cgroup', samples: timeCall(scan, 20) },
+      goal: 'flat, ≤ 10 ms',
+    });
     return rows;
   } finally {
     for (const p of extra) p.kill('SIGKILL');

@@ -113,229 +113,267 @@ function agent(mode: Mode, argv: string[], options: Record<string, unknown> = {}
 }
 
 for (const mode of MODES) {
-describe(mode.name, () => {
-/** Run `nsdebug-agent enter` with a command, as the CLI does through the exec stream. */
-function enter(pod: Pod, command: string[], extra: string[] = [], input?: Buffer | string) {
-  return agent(mode, ['enter', `--contract=${CONTRACT_VERSION}`, ...target(pod), ...extra, '--', ...command], {
-    encoding: 'buffer',
-    stripFinalNewline: false,
-    ...(input === undefined ? { stdin: 'ignore' as const } : { input }),
-  });
-}
-
-const text = (b: unknown) => Buffer.from(b as Uint8Array).toString('utf8');
-
-describe('entering a running container', () => {
-  test('the container sees itself: its own PIDs, only its processes, its files and its hostname', async () => {
-    const r = await enter(web, ['sh', '-c', 'echo pid=$$; ps -o pid,args; cat /marker.txt; hostname']);
-    expect(r.exitCode).toBe(0);
-    const out = text(r.stdout);
-    // A PID of the container's namespace, far below the host's (tens of thousands here).
-    expect(Number(/pid=(\d+)/.exec(out)?.[1])).toBeLessThan(1000);
-    // ps inside lists the container's init as PID 1, then only this session's processes: its
-    // init (the subreaper that leaves no zombie behind), the shell, and ps (forked by the shell).
-    const processes = out.split('\n').filter((l) => /^\s*\d+\s/.test(l)).map((l) => l.trim().split(/\s+/).slice(1).join(' '));
-    expect(processes).toEqual(['sleep infinity', 'nsdebug-init', expect.stringMatching(/^sh -c echo pid=/), expect.stringMatching(/ps/)]);
-    expect(out).toMatch(/^\s*1\s+sleep infinity$/m);
-    expect(out).toContain(MARKERS.busybox);
-    expect(out.trim().split('\n').at(-1)).toBe('web');
-  });
-
-  test("the command gets the target's environment and working directory", async () => {
-    const r = await enter(web, ['sh', '-c', 'echo "$GREETING:$(pwd)"']);
-    expect(text(r.stdout)).toBe('hello:/tmp\n');
-  });
-
-  test("the command's exit code is the agent's exit code", async () => {
-    expect((await enter(web, ['sh', '-c', 'exit 7'])).exitCode).toBe(7);
-    expect((await enter(web, ['sh', '-c', 'kill -TERM $$'])).exitCode).toBe(128 + 15);
-  });
-
-  test('10 MB of random bytes through cat arrive intact, and stdin EOF reaches the command', async () => {
-    const data = randomBytes(10 * 1024 * 1024);
-    const r = await enter(web, ['cat'], [], data);
-    expect(r.exitCode).toBe(0);
-    expect(Buffer.compare(Buffer.from(r.stdout as unknown as Uint8Array), data)).toBe(0);
-  });
-
-  test('stderr stays stderr', async () => {
-    const r = await enter(web, ['sh', '-c', 'echo out; echo err >&2']);
-    expect(text(r.stdout)).toBe('out\n');
-    expect(text(r.stderr)).toBe('err\n');
-  });
-
-  test('--ns joins only the listed namespaces', async () => {
-    const r = await enter(web, ['sh', '-c', 'hostname; readlink /proc/self/ns/pid'], ['--ns=pid,mnt']);
-    expect(r.exitCode).toBe(0);
-    const [hostname, pidNs] = text(r.stdout).trim().split('\n');
-    expect(hostname).not.toBe('web'); // the UTS namespace stayed the node's
-    expect(pidNs).toBe(readlinkSync(`/proc/${web.container().pid}/ns/pid`)); // the PID namespace is the container's
-  });
-
-  test('a read-only root filesystem: entering works, writes fail as in the container', async () => {
-    const r = await enter(readonly, ['sh', '-c', 'cat /marker.txt; touch /x 2>&1; id -u']);
-    expect(r.exitCode).toBe(0);
-    expect(text(r.stdout)).toContain(MARKERS.busybox);
-    expect(text(r.stdout)).toMatch(/Read-only file system/);
-    // The session is root even though the container runs as 1000: this is a debugger.
-    expect(text(r.stdout).trim().split('\n').at(-1)).toBe('0');
-  });
-
-  test('shareProcessNamespace: the pod shares PIDs, each container keeps its own filesystem', async () => {
-    const sidecar = shared.container('sidecar');
-    const r = await agent(mode, ['enter', ...target(shared, 'sidecar'), '--', 'sh', '-c', 'readlink /proc/self/ns/mnt; ps -o args']);
-    const [mntInside, ...ps] = r.stdout.split('\n');
-    // Entered the sidecar's own mount namespace, though pause is PID 1 of the shared namespace.
-    expect(mntInside).toBe(readlinkSync(`/proc/${sidecar.pid}/ns/mnt`));
-    expect(ps.join('\n')).toContain('sleep 3600');
-    expect(ps.join('\n')).toContain('sleep infinity'); // the app container's init, same PID namespace
-  });
-});
-
-describe('containers without a shell', () => {
-  test('the default shell falls back to the toolbox, whose ls reads the container root', async () => {
-    const r = await enter(distroless, [], [], 'ls /; cat /marker.txt; exit 4\n');
-    expect(r.exitCode).toBe(4);
-    expect(text(r.stdout)).toContain('app');
-    expect(text(r.stdout)).toContain(MARKERS.distroless);
-    expect(text(r.stderr)).toContain('no shell');
-  });
-
-  test('--tools runs toolbox applets and the container binaries', async () => {
-    const r = await enter(distroless, ['ls', '/'], ['--tools']);
-    expect(r.exitCode).toBe(0);
-    expect(text(r.stdout).split('\n')).toContain('app');
-  });
-
-  test('a missing command exits 127 with a hint', async () => {
-    const r = await enter(distroless, ['ls', '/']);
-    expect(r.exitCode).toBe(ExitCode.COMMAND_NOT_FOUND);
-    expect(text(r.stderr).trim()).toMatch(/^nsdebug-agent: ls: not found in container [0-9a-f]{12}; .*--tools$/);
-  });
-});
-
-describe('nsdebug-agent ps', () => {
-  test('the same process, two PIDs: host PID ↔ PID 1 inside', async () => {
-    const r = await execa('node', [AGENT, 'ps', ...target(web), '-o', 'json']);
-    const processes = JSON.parse(r.stdout) as ProcessInfo[];
-    const init = processes.find((p) => p.hostPid === web.container().pid);
-    expect(init).toMatchObject({ nsPids: [web.container().pid, 1], nestLevel: 0, user: 'root' });
-    expect(processes.every((p) => p.nsPids.length === 2)).toBe(true);
-  });
-
-  test('the table names the columns', async () => {
-    const r = await execa('node', [AGENT, 'ps', ...target(web)]);
-    expect(r.stdout.split('\n')[0]).toMatch(/^HOST PID\s+PID\s+NESTED PID\s+USER\s+STAT\s+START\s+COMMAND$/);
-    expect(r.stdout).toContain(String(web.container().pid));
-  });
-});
-
-describe('bad targets and arguments fail cleanly', () => {
-  test.each([
-    ['an unknown container ID', ['enter', `--container-id=${'0'.repeat(64)}`, '--', 'true'], ExitCode.NOT_FOUND, /no running container 000000000000 on this node/],
-    ['a malformed container ID', ['enter', '--container-id=xyz', '--', 'true'], ExitCode.USAGE, /--container-id must be 64 lowercase hex digits/],
-    ['a bad --ns value', ['enter', `--container-id=${'0'.repeat(64)}`, '--ns=pid,bogus', '--', 'true'], ExitCode.USAGE, /unknown namespace "bogus"/],
-    ['a newer contract', ['enter', `--contract=${CONTRACT_VERSION + 1}`, `--container-id=${'0'.repeat(64)}`], ExitCode.CONTRACT_MISMATCH, /speaks contract version/],
-  ])('%s', async (_name, argv, code, message) => {
-    const r = await agent(mode, argv);
-    expect(r.exitCode).toBe(code);
-    expect(r.stderr).toMatch(message);
-    expect(r.stderr.split('\n')).toHaveLength(1); // one line, no stack trace
-  });
-
-  test('the right container under the wrong pod UID is refused', async () => {
-    const r = await agent(mode, ['enter', `--container-id=${web.container().id}`, `--pod-uid=${distroless.podUid}`, '--', 'true']);
-    expect(r.exitCode).toBe(ExitCode.NOT_FOUND);
-    expect(r.stderr).toContain(`does not belong to pod ${distroless.podUid}`);
-  });
-
-  test('a stopped container is not running', async () => {
-    const gone = await createPod(cri, { name: 'gone', image: IMAGES.busybox });
-    try {
-      await stopContainer(cri, gone.container().id);
-      const r = await enter(gone, ['true']);
-      expect(r.exitCode).toBe(ExitCode.NOT_FOUND);
-      expect(text(r.stderr)).toContain('no running container');
-    } finally {
-      await gone.remove();
+  describe(mode.name, () => {
+    /** Run `nsdebug-agent enter` with a command, as the CLI does through the exec stream. */
+    function enter(pod: Pod, command: string[], extra: string[] = [], input?: Buffer | string) {
+      return agent(mode, ['enter', `--contract=${CONTRACT_VERSION}`, ...target(pod), ...extra, '--', ...command], {
+        encoding: 'buffer',
+        stripFinalNewline: false,
+        ...(input === undefined ? { stdin: 'ignore' as const } : { input }),
+      });
     }
-  });
-});
 
-describe('zero residue', () => {
-  test('processes the user backgrounded die when the command exits, and leave no zombie', async () => {
-    const r = await enter(web, ['sh', '-c', 'sleep 1001 & setsid sleep 1002 & echo started']);
-    expect(text(r.stdout)).toBe('started\n');
-    expect(await waitFor(() => processesMatching('sleep 1001', 'sleep 1002').length === 0, 5000)).toBe(true);
-    // Nothing was reparented to the container's PID 1 (sleep, which never reaps): no zombies.
-    const after = await enter(web, ['ps', '-o', 'stat,args']);
-    expect(text(after.stdout)).not.toMatch(/^Z/m);
-  });
+    const text = (b: unknown) => Buffer.from(b as Uint8Array).toString('utf8');
 
-  test('killing the agent with SIGKILL mid-session leaves no session process within 5 s', async () => {
-    const session = agent(mode, ['enter', ...target(web), '--', 'sh', '-c', 'sleep 1011 & setsid sleep 1012 & echo started; sleep 1013']);
-    await new Promise<void>((resolve) => session.stdout!.on('data', (d: Buffer) => d.toString().includes('started') && resolve()));
-    expect(await waitFor(() => processesMatching('sleep 1011', 'sleep 1012', 'sleep 1013').length === 3, 5000)).toBe(true);
-    session.kill('SIGKILL');
-    await session;
-    expect(await waitFor(() => processesMatching('sleep 1011', 'sleep 1012', 'sleep 1013').length === 0, 5000)).toBe(true);
-    // The container itself is untouched.
-    expect(existsSync(`/proc/${web.container().pid}`)).toBe(true);
-  });
+    describe('entering a running container', () => {
+      test('the container sees itself: its own PIDs, only its processes, its files and its hostname', async () => {
+        const r = await enter(web, ['sh', '-c', 'echo pid=$$; ps -o pid,args; cat /marker.txt; hostname']);
+        expect(r.exitCode).toBe(0);
+        const out = text(r.stdout);
+        // A PID of the container's namespace, far below the host's (tens of thousands here).
+        expect(Number(/pid=(\d+)/.exec(out)?.[1])).toBeLessThan(1000);
+        // ps inside lists the container's init as PID 1, then only this session's processes: its
+        // init (the subreaper that leaves no zombie behind), the shell, and ps (forked by the shell).
+        const processes = out
+          .split('\n')
+          .filter((l) => /^\s*\d+\s/.test(l))
+          .map((l) => l.trim().split(/\s+/).slice(1).join(' '));
+        expect(processes).toEqual([
+          'sleep infinity',
+          'nsdebug-init',
+          expect.stringMatching(/^sh -c echo pid=/),
+          expect.stringMatching(/ps/),
+        ]);
+        expect(out).toMatch(/^\s*1\s+sleep infinity$/m);
+        expect(out).toContain(MARKERS.busybox);
+        expect(out.trim().split('\n').at(-1)).toBe('web');
+      });
 
-  test('SIGTERM to the agent ends the session', async () => {
-    const session = agent(mode, ['enter', ...target(web), '--', 'sh', '-c', 'echo started; sleep 1021']);
-    await new Promise<void>((resolve) => session.stdout!.on('data', (d: Buffer) => d.toString().includes('started') && resolve()));
-    session.kill('SIGTERM');
-    const r = await session;
-    expect(r.exitCode ?? (r.signal === 'SIGTERM' ? 128 + 15 : r.signal)).toBe(mode.onSigterm.exitCode);
-    expect(r.stderr).toContain(mode.onSigterm.message);
-    expect(await waitFor(() => processesMatching('sleep 1021').length === 0, 5000)).toBe(true);
-  });
-});
+      test("the command gets the target's environment and working directory", async () => {
+        const r = await enter(web, ['sh', '-c', 'echo "$GREETING:$(pwd)"']);
+        expect(text(r.stdout)).toBe('hello:/tmp\n');
+      });
 
-describe('an interactive session on a real terminal', () => {
-  const tmux = (...args: string[]) => execFileSync('tmux', ['-L', 'nsdebug-it', ...args], { encoding: 'utf8' });
-  const screen = () => tmux('capture-pane', '-p', '-t', 'session');
-  const until = async (pattern: RegExp) => {
-    if (!(await waitFor(() => pattern.test(screen()), 5000))) throw new Error(`screen never matched ${pattern}:\n${screen()}`);
-  };
+      test("the command's exit code is the agent's exit code", async () => {
+        expect((await enter(web, ['sh', '-c', 'exit 7'])).exitCode).toBe(7);
+        expect((await enter(web, ['sh', '-c', 'kill -TERM $$'])).exitCode).toBe(128 + 15);
+      });
 
-  afterEach(() => {
-    try {
-      tmux('kill-server');
-    } catch {
-      // already gone
-    }
-  });
+      test('10 MB of random bytes through cat arrive intact, and stdin EOF reaches the command', async () => {
+        const data = randomBytes(10 * 1024 * 1024);
+        const r = await enter(web, ['cat'], [], data);
+        expect(r.exitCode).toBe(0);
+        expect(Buffer.compare(Buffer.from(r.stdout as unknown as Uint8Array), data)).toBe(0);
+      });
 
-  test('prompt, tty, ^C, resize, exit code', async () => {
-    const env = Object.entries(mode.env).map(([k, v]) => `${k}=${v}`);
-    const command = ['env', ...env, ...mode.argv, 'enter', ...target(web), '--tty'].join(' ');
-    tmux('new-session', '-d', '-s', 'session', '-x', '80', '-y', '24', `${command}; echo EXIT=$?; sleep 60`);
-    await until(/[#$] ?$/m); // tmux trims the prompt's trailing space
-    tmux('send-keys', '-t', 'session', 'tty; stty size', 'Enter');
-    await until(/^\/dev\/pts\/\d+$/m);
-    await until(/^24 80$/m);
-    tmux('resize-window', '-t', 'session', '-x', '100', '-y', '30');
-    tmux('send-keys', '-t', 'session', 'clear; stty size', 'Enter');
-    await until(/^30 100$/m);
-    tmux('send-keys', '-t', 'session', 'sleep 1031', 'Enter');
-    expect(await waitFor(() => processesMatching('sleep 1031').length > 0, 5000)).toBe(true);
-    tmux('send-keys', '-t', 'session', 'C-c', '');
-    expect(await waitFor(() => processesMatching('sleep 1031').length === 0, 5000)).toBe(true);
-    tmux('send-keys', '-t', 'session', 'echo status=$?', 'Enter');
-    await until(/^status=130$/m); // killed by SIGINT from the terminal, as ^C does
-    tmux('send-keys', '-t', 'session', 'exit 3', 'Enter');
-    await until(/EXIT=3/);
+      test('stderr stays stderr', async () => {
+        const r = await enter(web, ['sh', '-c', 'echo out; echo err >&2']);
+        expect(text(r.stdout)).toBe('out\n');
+        expect(text(r.stderr)).toBe('err\n');
+      });
+
+      test('--ns joins only the listed namespaces', async () => {
+        const r = await enter(web, ['sh', '-c', 'hostname; readlink /proc/self/ns/pid'], ['--ns=pid,mnt']);
+        expect(r.exitCode).toBe(0);
+        const [hostname, pidNs] = text(r.stdout).trim().split('\n');
+        expect(hostname).not.toBe('web'); // the UTS namespace stayed the node's
+        expect(pidNs).toBe(readlinkSync(`/proc/${web.container().pid}/ns/pid`)); // the PID namespace is the container's
+      });
+
+      test('a read-only root filesystem: entering works, writes fail as in the container', async () => {
+        const r = await enter(readonly, ['sh', '-c', 'cat /marker.txt; touch /x 2>&1; id -u']);
+        expect(r.exitCode).toBe(0);
+        expect(text(r.stdout)).toContain(MARKERS.busybox);
+        expect(text(r.stdout)).toMatch(/Read-only file system/);
+        // The session is root even though the container runs as 1000: this is a debugger.
+        expect(text(r.stdout).trim().split('\n').at(-1)).toBe('0');
+      });
+
+      test('shareProcessNamespace: the pod shares PIDs, each container keeps its own filesystem', async () => {
+        const sidecar = shared.container('sidecar');
+        const r = await agent(mode, ['enter', ...target(shared, 'sidecar'), '--', 'sh', '-c', 'readlink /proc/self/ns/mnt; ps -o args']);
+        const [mntInside, ...ps] = r.stdout.split('\n');
+        // Entered the sidecar's own mount namespace, though pause is PID 1 of the shared namespace.
+        expect(mntInside).toBe(readlinkSync(`/proc/${sidecar.pid}/ns/mnt`));
+        expect(ps.join('\n')).toContain('sleep 3600');
+        expect(ps.join('\n')).toContain('sleep infinity'); // the app container's init, same PID namespace
+      });
+    });
+
+    describe('containers without a shell', () => {
+      test('the default shell falls back to the toolbox, whose ls reads the container root', async () => {
+        const r = await enter(distroless, [], [], 'ls /; cat /marker.txt; exit 4\n');
+        expect(r.exitCode).toBe(4);
+        expect(text(r.stdout)).toContain('app');
+        expect(text(r.stdout)).toContain(MARKERS.distroless);
+        expect(text(r.stderr)).toContain('no shell');
+      });
+
+      test('--tools runs toolbox applets and the container binaries', async () => {
+        const r = await enter(distroless, ['ls', '/'], ['--tools']);
+        expect(r.exitCode).toBe(0);
+        expect(text(r.stdout).split('\n')).toContain('app');
+      });
+
+      test('a missing command exits 127 with a hint', async () => {
+        const r = await enter(distroless, ['ls', '/']);
+        expect(r.exitCode).toBe(ExitCode.COMMAND_NOT_FOUND);
+        expect(text(r.stderr).trim()).toMatch(/^nsdebug-agent: ls: not found in container [0-9a-f]{12}; .*--tools$/);
+      });
+    });
+
+    describe('nsdebug-agent ps', () => {
+      test('the same process, two PIDs: host PID ↔ PID 1 inside', async () => {
+        const r = await execa('node', [AGENT, 'ps', ...target(web), '-o', 'json']);
+        const processes = JSON.parse(r.stdout) as ProcessInfo[];
+        const init = processes.find((p) => p.hostPid === web.container().pid);
+        expect(init).toMatchObject({ nsPids: [web.container().pid, 1], nestLevel: 0, user: 'root' });
+        expect(processes.every((p) => p.nsPids.length === 2)).toBe(true);
+      });
+
+      test('the table names the columns', async () => {
+        const r = await execa('node', [AGENT, 'ps', ...target(web)]);
+        expect(r.stdout.split('\n')[0]).toMatch(/^HOST PID\s+PID\s+NESTED PID\s+USER\s+STAT\s+START\s+COMMAND$/);
+        expect(r.stdout).toContain(String(web.container().pid));
+      });
+    });
+
+    describe('bad targets and arguments fail cleanly', () => {
+      test.each([
+        [
+          'an unknown container ID',
+          ['enter', `--container-id=${'0'.repeat(64)}`, '--', 'true'],
+          ExitCode.NOT_FOUND,
+          /no running container 000000000000 on this node/,
+        ],
+        [
+          'a malformed container ID',
+          ['enter', '--container-id=xyz', '--', 'true'],
+          ExitCode.USAGE,
+          /--container-id must be 64 lowercase hex digits/,
+        ],
+        [
+          'a bad --ns value',
+          ['enter', `--container-id=${'0'.repeat(64)}`, '--ns=pid,bogus', '--', 'true'],
+          ExitCode.USAGE,
+          /unknown namespace "bogus"/,
+        ],
+        [
+          'a newer contract',
+          ['enter', `--contract=${CONTRACT_VERSION + 1}`, `--container-id=${'0'.repeat(64)}`],
+          ExitCode.CONTRACT_MISMATCH,
+          /speaks contract version/,
+        ],
+      ])('%s', async (_name, argv, code, message) => {
+        const r = await agent(mode, argv);
+        expect(r.exitCode).toBe(code);
+        expect(r.stderr).toMatch(message);
+        expect(r.stderr.split('\n')).toHaveLength(1); // one line, no stack trace
+      });
+
+      test('the right container under the wrong pod UID is refused', async () => {
+        const r = await agent(mode, ['enter', `--container-id=${web.container().id}`, `--pod-uid=${distroless.podUid}`, '--', 'true']);
+        expect(r.exitCode).toBe(ExitCode.NOT_FOUND);
+        expect(r.stderr).toContain(`does not belong to pod ${distroless.podUid}`);
+      });
+
+      test('a stopped container is not running', async () => {
+        const gone = await createPod(cri, { name: 'gone', image: IMAGES.busybox });
+        try {
+          await stopContainer(cri, gone.container().id);
+          const r = await enter(gone, ['true']);
+          expect(r.exitCode).toBe(ExitCode.NOT_FOUND);
+          expect(text(r.stderr)).toContain('no running container');
+        } finally {
+          await gone.remove();
+        }
+      });
+    });
+
+    describe('zero residue', () => {
+      test('processes the user backgrounded die when the command exits, and leave no zombie', async () => {
+        const r = await enter(web, ['sh', '-c', 'sleep 1001 & setsid sleep 1002 & echo started']);
+        expect(text(r.stdout)).toBe('started\n');
+        expect(await waitFor(() => processesMatching('sleep 1001', 'sleep 1002').length === 0, 5000)).toBe(true);
+        // Nothing was reparented to the container's PID 1 (sleep, which never reaps): no zombies.
+        const after = await enter(web, ['ps', '-o', 'stat,args']);
+        expect(text(after.stdout)).not.toMatch(/^Z/m);
+      });
+
+      test('killing the agent with SIGKILL mid-session leaves no session process within 5 s', async () => {
+        const session = agent(mode, [
+          'enter',
+          ...target(web),
+          '--',
+          'sh',
+          '-c',
+          'sleep 1011 & setsid sleep 1012 & echo started; sleep 1013',
+        ]);
+        await new Promise<void>((resolve) => session.stdout!.on('data', (d: Buffer) => d.toString().includes('started') && resolve()));
+        expect(await waitFor(() => processesMatching('sleep 1011', 'sleep 1012', 'sleep 1013').length === 3, 5000)).toBe(true);
+        session.kill('SIGKILL');
+        await session;
+        expect(await waitFor(() => processesMatching('sleep 1011', 'sleep 1012', 'sleep 1013').length === 0, 5000)).toBe(true);
+        // The container itself is untouched.
+        expect(existsSync(`/proc/${web.container().pid}`)).toBe(true);
+      });
+
+      test('SIGTERM to the agent ends the session', async () => {
+        const session = agent(mode, ['enter', ...target(web), '--', 'sh', '-c', 'echo started; sleep 1021']);
+        await new Promise<void>((resolve) => session.stdout!.on('data', (d: Buffer) => d.toString().includes('started') && resolve()));
+        session.kill('SIGTERM');
+        const r = await session;
+        expect(r.exitCode ?? (r.signal === 'SIGTERM' ? 128 + 15 : r.signal)).toBe(mode.onSigterm.exitCode);
+        expect(r.stderr).toContain(mode.onSigterm.message);
+        expect(await waitFor(() => processesMatching('sleep 1021').length === 0, 5000)).toBe(true);
+      });
+    });
+
+    describe('an interactive session on a real terminal', () => {
+      const tmux = (...args: string[]) => execFileSync('tmux', ['-L', 'nsdebug-it', ...args], { encoding: 'utf8' });
+      const screen = () => tmux('capture-pane', '-p', '-t', 'session');
+      const until = async (pattern: RegExp) => {
+        if (!(await waitFor(() => pattern.test(screen()), 5000))) throw new Error(`screen never matched ${pattern}:\n${screen()}`);
+      };
+
+      afterEach(() => {
+        try {
+          tmux('kill-server');
+        } catch {
+          // already gone
+        }
+      });
+
+      test('prompt, tty, ^C, resize, exit code', async () => {
+        const env = Object.entries(mode.env).map(([k, v]) => `${k}=${v}`);
+        const command = ['env', ...env, ...mode.argv, 'enter', ...target(web), '--tty'].join(' ');
+        tmux('new-session', '-d', '-s', 'session', '-x', '80', '-y', '24', `${command}; echo EXIT=$?; sleep 60`);
+        await until(/[#$] ?$/m); // tmux trims the prompt's trailing space
+        tmux('send-keys', '-t', 'session', 'tty; stty size', 'Enter');
+        await until(/^\/dev\/pts\/\d+$/m);
+        await until(/^24 80$/m);
+        tmux('resize-window', '-t', 'session', '-x', '100', '-y', '30');
+        tmux('send-keys', '-t', 'session', 'clear; stty size', 'Enter');
+        await until(/^30 100$/m);
+        tmux('send-keys', '-t', 'session', 'sleep 1031', 'Enter');
+        expect(await waitFor(() => processesMatching('sleep 1031').length > 0, 5000)).toBe(true);
+        tmux('send-keys', '-t', 'session', 'C-c', '');
+        expect(await waitFor(() => processesMatching('sleep 1031').length === 0, 5000)).toBe(true);
+        tmux('send-keys', '-t', 'session', 'echo status=$?', 'Enter');
+        await until(/^status=130$/m); // killed by SIGINT from the terminal, as ^C does
+        tmux('send-keys', '-t', 'session', 'exit 3', 'Enter');
+        await until(/EXIT=3/);
+      });
+    });
   });
-});
-});
 }
 
 describe('the resident serve', () => {
   test('killed with SIGKILL mid-session, it leaves no session process within 5 s', async () => {
-    const session = execa(NATIVE_ENTRY, ['enter', ...target(web), '--', 'sh', '-c', 'sleep 1041 & echo started; sleep 1042'], { reject: false, env: { NSDEBUG_RUN_DIR: runDir } });
+    const session = execa(NATIVE_ENTRY, ['enter', ...target(web), '--', 'sh', '-c', 'sleep 1041 & echo started; sleep 1042'], {
+      reject: false,
+      env: { NSDEBUG_RUN_DIR: runDir },
+    });
     await new Promise<void>((resolve) => session.stdout!.on('data', (d: Buffer) => d.toString().includes('started') && resolve()));
     serve.kill('SIGKILL');
     const r = await session;
@@ -348,10 +386,21 @@ describe('the resident serve', () => {
   test('writes one audit line per session', async () => {
     let log = '';
     serve.stdout!.on('data', (d: Buffer) => (log += d.toString()));
-    await execa(NATIVE_ENTRY, ['enter', ...target(web), '--pod=default/web', '--container=app', '--', 'sh', '-c', 'exit 6'], { reject: false, env: { NSDEBUG_RUN_DIR: runDir } });
+    await execa(NATIVE_ENTRY, ['enter', ...target(web), '--pod=default/web', '--container=app', '--', 'sh', '-c', 'exit 6'], {
+      reject: false,
+      env: { NSDEBUG_RUN_DIR: runDir },
+    });
     expect(await waitFor(() => log.includes('"msg":"session"'), 5000)).toBe(true);
     const line = JSON.parse(log.split('\n').find((l) => l.includes('"msg":"session"'))!);
-    expect(line).toMatchObject({ level: 'info', pod: 'default/web', container: 'app', containerId: web.container().id, exitCode: 6, command: ['sh', '-c', 'exit 6'], hostPid: web.container().pid });
+    expect(line).toMatchObject({
+      level: 'info',
+      pod: 'default/web',
+      container: 'app',
+      containerId: web.container().id,
+      exitCode: 6,
+      command: ['sh', '-c', 'exit 6'],
+      hostPid: web.container().pid,
+    });
     expect(line.namespaces).toEqual(expect.arrayContaining(['pid', 'mnt', 'net', 'uts', 'ipc']));
   });
 });
@@ -360,7 +409,11 @@ describe('--read-only', () => {
   let writer: Pod;
   beforeAll(async () => {
     // An application that keeps writing to its root and to /tmp.
-    writer = await createPod(cri, { name: 'writer', image: IMAGES.busybox, command: ['sh', '-c', 'while true; do date +%s%N > /tmp/alive; date > /state; sleep 0.1; done'] });
+    writer = await createPod(cri, {
+      name: 'writer',
+      image: IMAGES.busybox,
+      command: ['sh', '-c', 'while true; do date +%s%N > /tmp/alive; date > /state; sleep 0.1; done'],
+    });
   });
   afterAll(() => writer?.remove());
 
@@ -371,7 +424,10 @@ describe('--read-only', () => {
       'cat /marker.txt',
       'a=$(cat /tmp/alive); sleep 0.5; b=$(cat /tmp/alive); [ "$a" != "$b" ] && echo app-still-writing',
     ].join('; ');
-    const r = await execa(NATIVE_ENTRY, ['enter', ...target(writer), '--read-only', '--', 'sh', '-c', script], { reject: false, env: { NSDEBUG_RUN_DIR: runDir } });
+    const r = await execa(NATIVE_ENTRY, ['enter', ...target(writer), '--read-only', '--', 'sh', '-c', script], {
+      reject: false,
+      env: { NSDEBUG_RUN_DIR: runDir },
+    });
     expect(r.exitCode).toBe(0);
     expect(r.stdout.split('\n')).toEqual([
       '/x: read-only',
@@ -383,12 +439,19 @@ describe('--read-only', () => {
       'app-still-writing',
     ]);
     // The container's own view stayed writable: it made its files, and no x appeared anywhere.
-    const check = await execa(NATIVE_ENTRY, ['enter', ...target(writer), '--', 'sh', '-c', 'touch /y && rm /y && echo writable; ls /x /tmp/x 2>&1 | grep -c "No such file"'], { reject: false, env: { NSDEBUG_RUN_DIR: runDir } });
+    const check = await execa(
+      NATIVE_ENTRY,
+      ['enter', ...target(writer), '--', 'sh', '-c', 'touch /y && rm /y && echo writable; ls /x /tmp/x 2>&1 | grep -c "No such file"'],
+      { reject: false, env: { NSDEBUG_RUN_DIR: runDir } },
+    );
     expect(check.stdout.split('\n')).toEqual(['writable', '2']);
   });
 
   test('--read-only cannot drop the mount namespace', async () => {
-    const r = await execa(NATIVE_ENTRY, ['enter', ...target(writer), '--read-only', '--ns=pid', '--', 'true'], { reject: false, env: { NSDEBUG_RUN_DIR: runDir } });
+    const r = await execa(NATIVE_ENTRY, ['enter', ...target(writer), '--read-only', '--ns=pid', '--', 'true'], {
+      reject: false,
+      env: { NSDEBUG_RUN_DIR: runDir },
+    });
     expect(r.exitCode).toBe(ExitCode.USAGE);
     expect(r.stderr).toContain('--read-only needs the mount namespace');
   });

@@ -17,7 +17,16 @@ function failure(argv: string[]): { code: number; message: string } {
 
 describe('nsdebug-agent argv', () => {
   test('the CLI side of the contract parses back to the same request', () => {
-    const argv = enterArgv({ containerId: ID, podUid: UID, pod: 'shop/web-0', container: 'app', namespaces: ['pid', 'mnt'], tools: true, tty: true, command: ['sh', '-c', 'echo --ns=x'] });
+    const argv = enterArgv({
+      containerId: ID,
+      podUid: UID,
+      pod: 'shop/web-0',
+      container: 'app',
+      namespaces: ['pid', 'mnt'],
+      tools: true,
+      tty: true,
+      command: ['sh', '-c', 'echo --ns=x'],
+    });
     expect(parseAgentArgs(argv)).toMatchObject({
       subcommand: 'enter',
       containerId: ID,
@@ -47,7 +56,11 @@ describe('nsdebug-agent argv', () => {
     [['enter', `--container-id=${ID}`, '--pod=UPPER/x'], ExitCode.USAGE, '--pod must be NAMESPACE/NAME'],
     [['enter', `--container-id=${ID}`, '--container=a b'], ExitCode.USAGE, '--container must be'],
     [['ps', `--container-id=${ID}`, '-o', 'yaml'], ExitCode.USAGE, '--output must be table or json'],
-    [['enter', `--contract=${CONTRACT_VERSION + 1}`, `--container-id=${ID}`], ExitCode.CONTRACT_MISMATCH, `speaks contract version ${CONTRACT_VERSION}, the CLI sent "${CONTRACT_VERSION + 1}"`],
+    [
+      ['enter', `--contract=${CONTRACT_VERSION + 1}`, `--container-id=${ID}`],
+      ExitCode.CONTRACT_MISMATCH,
+      `speaks contract version ${CONTRACT_VERSION}, the CLI sent "${CONTRACT_VERSION + 1}"`,
+    ],
     [['launch'], ExitCode.USAGE, 'unknown subcommand "launch"'],
   ])('%j → exit %i', (argv, code, message) => {
     const f = failure(argv);

@@ -1,10 +1,4 @@
-import {
-  containerCgroupCandidates,
-  containerIdOf,
-  parseCgroupMounts,
-  parseProcCgroup,
-  podUidOf,
-} from '../../../src/agent/cgroups.js';
+import { containerCgroupCandidates, containerIdOf, parseCgroupMounts, parseProcCgroup, podUidOf } from '../../../src/agent/cgroups.js';
 import { fixture } from '../../fixtures.js';
 
 const ID = '4b1f6a8b8e3c2d1e0f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b9c8d7e';
@@ -25,7 +19,9 @@ describe('container cgroup paths', () => {
   ];
 
   test.each(layouts)('%s names the container and its pod', (file, podUid) => {
-    const paths = parseProcCgroup(fixture(file)).map((m) => m.path).filter((p) => p !== '/');
+    const paths = parseProcCgroup(fixture(file))
+      .map((m) => m.path)
+      .filter((p) => p !== '/');
     expect(paths.length).toBeGreaterThan(0);
     for (const path of paths) {
       expect(containerIdOf(path)).toBe(ID);

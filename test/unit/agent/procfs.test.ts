@@ -2,7 +2,6 @@ import { bootTimeMs, parseStat, parseStatus, splitNul, startTimeMs } from '../..
 import { parsePasswd, formatProcessTable } from '../../../src/agent/ps.js';
 import { fixture } from '../../fixtures.js';
 
-
 describe('/proc parsers', () => {
   test('NSpid: the same process in the host, the container, and a nested namespace', () => {
     expect(parseStatus(fixture('status-nested.txt'))).toEqual({ name: 'sleep', ppid: 48190, uid: 1000, nsPids: [48213, 7, 1] });
@@ -41,8 +40,28 @@ describe('/proc parsers', () => {
 
   test('ps table shows host PID, container PID and the nested chain', () => {
     const table = formatProcessTable([
-      { hostPid: 48100, nsPids: [48100, 1], nestLevel: 0, ppid: 1, uid: 0, user: 'root', state: 'S', startTime: '2026-01-01T00:00:00.000Z', command: 'sleep infinity' },
-      { hostPid: 48213, nsPids: [48213, 7, 1], nestLevel: 1, ppid: 48190, uid: 1000, user: 'app', state: 'S', startTime: '2026-01-01T00:00:01.000Z', command: 'sleep 5' },
+      {
+        hostPid: 48100,
+        nsPids: [48100, 1],
+        nestLevel: 0,
+        ppid: 1,
+        uid: 0,
+        user: 'root',
+        state: 'S',
+        startTime: '2026-01-01T00:00:00.000Z',
+        command: 'sleep infinity',
+      },
+      {
+        hostPid: 48213,
+        nsPids: [48213, 7, 1],
+        nestLevel: 1,
+        ppid: 48190,
+        uid: 1000,
+        user: 'app',
+        state: 'S',
+        startTime: '2026-01-01T00:00:01.000Z',
+        command: 'sleep 5',
+      },
     ]);
     expect(table.split('\n')).toEqual([
       'HOST PID  PID  NESTED PID  USER  STAT  START                 COMMAND',
