@@ -74,6 +74,8 @@ export interface EnterRequest {
   tty?: boolean;
   /** a private read-only copy of the container's mounts, no new privileges */
   readOnly?: boolean;
+  /** enter the process with this PID inside the container (maybe in a nested PID namespace) */
+  process?: number;
   /** the command; empty = an interactive shell */
   command: string[];
 }
@@ -88,6 +90,7 @@ export function enterArgv(req: EnterRequest): string[] {
   if (req.tools) argv.push('--tools');
   if (req.tty) argv.push('--tty');
   if (req.readOnly) argv.push('--read-only');
+  if (req.process) argv.push(`--process=${req.process}`);
   argv.push('--', ...req.command);
   return argv;
 }

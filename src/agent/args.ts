@@ -6,7 +6,7 @@ import { CONTRACT_VERSION, ExitCode, NAMESPACE_KINDS, type NamespaceKind } from 
 import { NsdebugError, usageError } from '../errors.js';
 import { CONTAINER_ID, POD_UID } from './cgroups.js';
 
-export const USAGE = `usage: nsdebug-agent enter --container-id ID [--pod-uid UID] [--ns LIST] [--tools] [--tty] [--read-only] [-- ARGV...]
+export const USAGE = `usage: nsdebug-agent enter --container-id ID [--pod-uid UID] [--ns LIST] [--tools] [--tty] [--read-only] [--process PID] [-- ARGV...]
        nsdebug-agent ps --container-id ID [--pod-uid UID] [--output table|json]
        nsdebug-agent info [--output table|json] [--check]
        nsdebug-agent serve
@@ -22,7 +22,14 @@ const common = {
 } as const;
 
 const SUBCOMMANDS = {
-  enter: { ...common, ns: { type: 'string' }, tools: { type: 'boolean' }, tty: { type: 'boolean' }, 'read-only': { type: 'boolean' } },
+  enter: {
+    ...common,
+    ns: { type: 'string' },
+    tools: { type: 'boolean' },
+    tty: { type: 'boolean' },
+    'read-only': { type: 'boolean' },
+    process: { type: 'string' },
+  },
   ps: { ...common, output: { type: 'string', short: 'o' } },
   info: { contract: common.contract, help: common.help, output: { type: 'string', short: 'o' }, check: { type: 'boolean' } },
   serve: { help: common.help },
@@ -84,9 +91,14 @@ export function parseAgentArgs(argv: string[]) {
   if (container !== undefined && !/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(container)) {
     throw usageError(`--container must be a container name, got ${JSON.stringify(container.slice(0, 80))}`);
   }
+  const processText = str('process');
+  if (processText !== undefined && !/^[1-9]\d{0,9}$/.test(processText)) {
+    throw usageError(`--process must be a PID inside the container, got ${JSON.stringify(processText.slice(0, 80))}`);
+  }
   return {
     subcommand,
     pod,
+    process: processText === undefined ? undefined : Number(processText),
     container,
     help: values.help === true,
     containerId: containerId ?? '',
@@ -116,6 +128,7 @@ export type AgentArgs = ReturnType<typeof parseAgentArgs>;
 const emptyArgs = {
   subcommand: 'enter' as Subcommand,
   pod: undefined,
+  process: undefined,
   container: undefined,
   help: false,
   containerId: '',

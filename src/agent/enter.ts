@@ -9,7 +9,7 @@ import { NsdebugError } from '../errors.js';
 import type { AgentArgs } from './args.js';
 import { CLONE_FLAGS, ExecMode, NativeError, type NativeLibrary, type SpawnResult } from '../native/libnsdebug.js';
 import { namespaceId, readEnviron } from './procfs.js';
-import { resolveContainer, shortId, type ResolvedContainer } from './resolve.js';
+import { processInContainer, resolveContainer, shortId, type ResolvedContainer } from './resolve.js';
 import { createSessionCgroup, removeSessionCgroup } from './session-cgroup.js';
 
 export interface EnterOptions {
@@ -21,14 +21,16 @@ export interface EnterOptions {
   tty: boolean;
   /** observe only: a private read-only copy of the container's mounts, no new privileges */
   readOnly?: boolean;
+  /** enter this process (its PID inside the container) instead of the container's init */
+  process?: number;
   /** empty: an interactive shell */
   command: string[];
 }
 
 /** The session a parsed `enter` argv asks for. */
 export function enterOptions(args: AgentArgs): EnterOptions {
-  const { containerId, podUid, namespaces, tools, tty, readOnly, command } = args;
-  return { containerId, podUid, namespaces, tools, tty, readOnly, command };
+  const { containerId, podUid, namespaces, tools, tty, readOnly, process, command } = args;
+  return { containerId, podUid, namespaces, tools, tty, readOnly, process, command };
 }
 
 /** What the caller learns of a session, for the audit line. */
@@ -104,14 +106,15 @@ export async function enter(opts: EnterOptions, deps: EnterDeps): Promise<Sessio
     throw new NsdebugError('--read-only needs the mount namespace: add mnt to --ns', ExitCode.USAGE);
   }
   const target = resolveContainer(opts.containerId, opts.podUid);
+  const pid = opts.process ? processInContainer(target, opts.containerId, opts.process) : target.pid;
   const { native } = deps;
-  const pidfd = native.pidfdOpen(target.pid);
+  const pidfd = native.pidfdOpen(pid);
   const fds: number[] = [pidfd];
   try {
     // The PID may have been recycled between resolving and pidfd_open: check the pidfd's process.
-    resolveAgain(target, opts);
-    const joined = namespacesToJoin(target.pid, opts.namespaces);
-    const env = sessionEnvironment(readEnviron(target.pid), opts.tty);
+    resolveAgain(pid, opts);
+    const joined = namespacesToJoin(pid, opts.namespaces);
+    const env = sessionEnvironment(readEnviron(pid), opts.tty);
     const toolboxFd = openToolbox(deps.toolboxCandidates ?? toolboxCandidates(), opts.tools);
     if (toolboxFd >= 0) fds.push(toolboxFd);
     const mode = opts.tools ? ExecMode.Toolbox : opts.command.length ? ExecMode.Command : ExecMode.Shell;
@@ -121,7 +124,7 @@ export async function enter(opts: EnterOptions, deps: EnterDeps): Promise<Sessio
     let spawned: SpawnResult;
     try {
       spawned = native.spawn({
-        pid: target.pid,
+        pid,
         pidfd,
         nsFlags: joined.reduce((flags, kind) => flags | CLONE_FLAGS[kind], 0),
         stdio: deps.io.stdio,
@@ -136,7 +139,7 @@ export async function enter(opts: EnterOptions, deps: EnterDeps): Promise<Sessio
       });
     } catch (err) {
       if (session) await removeSessionCgroup(session);
-      throw explainSpawnFailure(err, target, joined, opts);
+      throw explainSpawnFailure(err, pid, joined, opts);
     }
     if (spawned.usedToolbox) deps.note("the container has no shell: running nsdebug's busybox sh (nothing is written into the container)");
     deps.onStart?.(target, joined);
@@ -152,14 +155,14 @@ function toolboxCandidates(): string[] {
   return process.env.NSDEBUG_TOOLBOX ? [process.env.NSDEBUG_TOOLBOX] : TOOLBOX_CANDIDATES;
 }
 
-function resolveAgain(target: ResolvedContainer, opts: EnterOptions): void {
+function resolveAgain(pid: number, opts: EnterOptions): void {
   const again = resolveContainer(opts.containerId, opts.podUid);
-  if (!again.pids.includes(target.pid)) {
+  if (!again.pids.includes(pid)) {
     throw new NsdebugError(`container ${shortId(opts.containerId)} restarted while nsdebug was entering it; try again`, ExitCode.NOT_FOUND);
   }
 }
 
-function explainSpawnFailure(err: unknown, target: ResolvedContainer, joined: NamespaceKind[], opts: EnterOptions): unknown {
+function explainSpawnFailure(err: unknown, pid: number, joined: NamespaceKind[], opts: EnterOptions): unknown {
   if (!(err instanceof NativeError)) return err;
   if (err.step === 'run the command') {
     const what = opts.command[0] ?? 'a shell';
@@ -177,7 +180,7 @@ function explainSpawnFailure(err: unknown, target: ResolvedContainer, joined: Na
     );
   }
   const which = err.step === 'join the namespaces' ? ` (${joined.join(', ')})` : '';
-  return new NsdebugError(`${err.message.replace(/^cannot ([^:]*)/, `cannot $1${which} of pid ${target.pid}`)}`, ExitCode.ENTER_FAILED);
+  return new NsdebugError(`${err.message.replace(/^cannot ([^:]*)/, `cannot $1${which} of pid ${pid}`)}`, ExitCode.ENTER_FAILED);
 }
 
 /** Relay the pty (with --tty), wait for the exit code, reap the supervisor. */

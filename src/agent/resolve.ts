@@ -132,3 +132,19 @@ export function verifyMembership(pid: number, containerId: string, podUid?: stri
     );
   }
 }
+
+/**
+ * The host PID of the process that has PID `nsPid` inside the container's PID namespace (NSpid),
+ * which may itself sit in a PID namespace nested below the container's.
+ */
+export function processInContainer(target: ResolvedContainer, containerId: string, nsPid: number): number {
+  const level = readStatus(target.pid).nsPids.length - 1;
+  for (const pid of target.pids) {
+    try {
+      if (readStatus(pid).nsPids[level] === nsPid) return pid;
+    } catch {
+      // exited meanwhile
+    }
+  }
+  throw new NsdebugError(`no process ${nsPid} in container ${shortId(containerId)}: see \`kubectl nsdebug ps\``, ExitCode.NOT_FOUND);
+}

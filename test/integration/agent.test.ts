@@ -456,3 +456,60 @@ describe('--read-only', () => {
     expect(r.stderr).toContain('--read-only needs the mount namespace');
   });
 });
+
+describe('--process: a process of the container, maybe in a nested PID namespace', () => {
+  let nested: Pod;
+  beforeAll(async () => {
+    // The seed's exercise: a container that itself runs a grandchild PID namespace.
+    nested = await createPod(cri, {
+      name: 'nested',
+      // Unprivileged, so with its own user namespace, as a sandboxing tool would do it (a new
+      // /proc cannot be mounted over the container's masked one, so no --mount-proc).
+      containers: [{ name: 'app', image: IMAGES.busybox, command: ['sh', '-c', 'unshare -r -p -f sleep 3601 & exec sleep 3600'] }],
+    });
+  });
+  afterAll(() => nested?.remove());
+
+  test('ps shows the nesting; entering the nested process sees only its namespace', async () => {
+    const nestedSleep = async () => {
+      const ps = await execa('node', [AGENT, 'ps', ...target(nested), '-o', 'json']);
+      return (JSON.parse(ps.stdout) as ProcessInfo[]).find((p) => p.command === 'sleep 3601');
+    };
+    let inner = await nestedSleep();
+    for (let i = 0; !inner && i < 50; i++) inner = await sleep(100).then(nestedSleep);
+    expect(inner).toMatchObject({ nestLevel: 1 });
+    expect(inner!.nsPids).toHaveLength(3);
+    expect(inner!.nsPids[2]).toBe(1); // PID 1 of the grandchild namespace
+    const containerPid = inner!.nsPids[1]!;
+    const r = await execa(
+      NATIVE_ENTRY,
+      [
+        'enter',
+        ...target(nested),
+        `--process=${containerPid}`,
+        '--',
+        'sh',
+        '-c',
+        'echo $$; readlink /proc/self/ns/pid; readlink /proc/self/ns/user',
+      ],
+      {
+        reject: false,
+        env: { NSDEBUG_RUN_DIR: runDir },
+      },
+    );
+    expect(r.stderr).toBe('');
+    expect(r.exitCode).toBe(0);
+    const [shellPid, pidNs, userNs] = r.stdout.split('\n');
+    // In the grandchild namespace, where sleep 3601 is PID 1: the shell comes right after.
+    expect(Number(shellPid)).toBeLessThan(10);
+    expect(pidNs).toBe(readlinkSync(`/proc/${inner!.hostPid}/ns/pid`));
+    expect(pidNs).not.toBe(readlinkSync(`/proc/${nested.container().pid}/ns/pid`));
+    expect(userNs).toBe(readlinkSync(`/proc/${inner!.hostPid}/ns/user`));
+  });
+
+  test('an unknown PID is refused', async () => {
+    const r = await execa('node', [AGENT, 'enter', ...target(nested), '--process=4000000', '--', 'true'], { reject: false });
+    expect(r.exitCode).toBe(ExitCode.NOT_FOUND);
+    expect(r.stderr).toContain('no process 4000000 in container');
+  });
+});
