@@ -71,7 +71,11 @@ export default async function globalSetup(_globalConfig: unknown, projectConfig:
     ...(process.env.NSDEBUG_IT_SUBNET ? ['--subnet', process.env.NSDEBUG_IT_SUBNET] : []),
     ...(process.env.NSDEBUG_IT_BRIDGE ? ['--bridge', process.env.NSDEBUG_IT_BRIDGE] : []),
   ]);
-  const address = out.trim().split('\n').pop()?.replace(/^CONTAINERD_ADDRESS=/, '');
+  const address = out
+    .trim()
+    .split('\n')
+    .pop()
+    ?.replace(/^CONTAINERD_ADDRESS=/, '');
   if (!address?.startsWith('unix://')) throw new Error(`containerd.sh start printed no CONTAINERD_ADDRESS:\n${out}`);
   const t1 = Date.now();
   try {

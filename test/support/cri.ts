@@ -182,7 +182,7 @@ function protoPath(): string {
   return found;
 }
 
-type Unary = (req: object, meta: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res: any) => void) => void;
+type Unary = (req: object, meta: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res: unknown) => void) => void;
 
 let loaded: grpc.GrpcObject | undefined;
 function services(): { runtime: grpc.ServiceClientConstructor; image: grpc.ServiceClientConstructor } {
@@ -256,8 +256,13 @@ export class CriClient {
   version(): Promise<{ version: string; runtimeName: string; runtimeVersion: string; runtimeApiVersion: string }> {
     return this.call(this.runtime, 'Version', { version: 'v1' });
   }
-  async status(verbose = false): Promise<{ conditions: { type: string; status: boolean; reason: string; message: string }[]; info: Labels }> {
-    const r = await this.call<{ status: { conditions: any[] } | null; info: Labels }>(this.runtime, 'Status', { verbose });
+  async status(
+    verbose = false,
+  ): Promise<{ conditions: { type: string; status: boolean; reason: string; message: string }[]; info: Labels }> {
+    const r = await this.call<{
+      status: { conditions: { type: string; status: boolean; reason: string; message: string }[] } | null;
+      info: Labels;
+    }>(this.runtime, 'Status', { verbose });
     return { conditions: r.status?.conditions ?? [], info: r.info };
   }
   async runPodSandbox(config: PodSandboxConfig, runtimeHandler = ''): Promise<string> {
@@ -273,7 +278,11 @@ export class CriClient {
     return this.call(this.runtime, 'PodSandboxStatus', { podSandboxId, verbose });
   }
   async listPodSandbox(filter: { id?: string; state?: PodSandboxState; labelSelector?: Labels } = {}): Promise<PodSandbox[]> {
-    const f = { id: filter.id ?? '', labelSelector: filter.labelSelector ?? {}, ...(filter.state ? { state: { state: filter.state } } : {}) };
+    const f = {
+      id: filter.id ?? '',
+      labelSelector: filter.labelSelector ?? {},
+      ...(filter.state ? { state: { state: filter.state } } : {}),
+    };
     return (await this.call<{ items: PodSandbox[] }>(this.runtime, 'ListPodSandbox', { filter: f })).items;
   }
   async createContainer(podSandboxId: string, config: ContainerConfig, sandboxConfig: PodSandboxConfig): Promise<string> {
@@ -289,7 +298,9 @@ export class CriClient {
   async removeContainer(containerId: string): Promise<void> {
     await this.call(this.runtime, 'RemoveContainer', { containerId });
   }
-  async listContainers(filter: { id?: string; state?: ContainerState; podSandboxId?: string; labelSelector?: Labels } = {}): Promise<Container[]> {
+  async listContainers(
+    filter: { id?: string; state?: ContainerState; podSandboxId?: string; labelSelector?: Labels } = {},
+  ): Promise<Container[]> {
     const f = {
       id: filter.id ?? '',
       podSandboxId: filter.podSandboxId ?? '',

@@ -1,0 +1,69 @@
+// `kubectl nsdebug TARGET [-- COMMAND…]`, the default command: no subcommand word is needed
+// (src/cli/default-command.ts routes every argv that names no subcommand here).
+import { Args, Command, Flags } from '@oclif/core';
+
+import { kubeFlags, targetFlags } from '../src/cli/flags.js';
+import { splitCommand } from '../src/cli/options.js';
+
+export default class Debug extends Command {
+  static hidden = true; // listed by the root help as the default usage, not as a command named ""
+  static summary = "A shell, or any command, inside a running container's own namespaces, even when the container has no shell.";
+  static description = `Runs through the nsdebug agent on the target's node, reached by exec through the API server (RBAC and audit apply): nothing is added to the target pod, nothing is pulled, nothing is left behind.
+
+TARGET is pod/NAME (or just NAME), deploy/NAME, statefulset/NAME, daemonset/NAME, replicaset/NAME, job/NAME or service/NAME; a workload resolves to its most available pod, as kubectl exec picks it. The container is -c, else the kubectl.kubernetes.io/default-container annotation, else the first.
+
+Without a command: an interactive shell (the container's own, or nsdebug's busybox when it has none), with a TTY when stdin is a terminal. With -- COMMAND: that command, stdin attached only with -i.
+
+EXIT STATUS: the remote command's exit code, like kubectl exec. nsdebug's own failures use 64 usage, 65 not found, 66 forbidden, 67 agent unavailable, 68 CLI/agent contract mismatch, 69 entering the namespaces failed, 70 container not running, 71 API server unreachable or timed out, 72 internal error; 126/127 the command could not be run / was not found in the container.`;
+  static usage = [
+    'TARGET [-c CONTAINER] [-n NS] [--ns LIST] [--tools] [-i] [-t] [-- COMMAND [ARGS...]]',
+    '-l SELECTOR [flags] [-- COMMAND [ARGS...]]',
+    'ps TARGET [-c CONTAINER] [-o table|json]',
+  ];
+  static examples = [
+    { description: "A shell in the default container of pod web-0 in the context's namespace", command: 'kubectl nsdebug pod/web-0' },
+    {
+      description: "One command in container app of a deployment's pod; its exit code is nsdebug's",
+      command: "kubectl nsdebug -n shop deploy/checkout -c app -- sh -c 'ls -l /proc/1/root'",
+    },
+    {
+      description: "A distroless container: nsdebug's busybox runs with / being the container's root",
+      command: 'kubectl nsdebug pod/api-7d9c --tools -- ls /',
+    },
+    {
+      description: "Only the container's network namespace, with your input piped in",
+      command: 'kubectl nsdebug pod/web-0 --ns net -i -- cat > /dev/null < big.bin',
+    },
+    {
+      description: 'The processes of the pod picked by a label selector, host PID next to container PID',
+      command: 'kubectl nsdebug ps -l app=web',
+    },
+  ];
+  static strict = true;
+  static args = {
+    target: Args.string({
+      description: 'pod/NAME (or NAME), deploy/NAME, statefulset/NAME, daemonset/NAME, replicaset/NAME, job/NAME, service/NAME',
+    }),
+  };
+  static flags = {
+    ...targetFlags,
+    ns: Flags.string({
+      summary: 'namespaces to join, comma-separated: user,cgroup,ipc,uts,net,pid,mnt,time (default: all the container has)',
+      helpValue: 'LIST',
+    }),
+    tools: Flags.boolean({
+      summary: "run nsdebug's static busybox instead of the container's shell: ls, ps, wget… with / being the container's root",
+    }),
+    stdin: Flags.boolean({ char: 'i', summary: 'pass stdin to the command (default: on for a shell, off for a command)', allowNo: true }),
+    tty: Flags.boolean({ char: 't', summary: 'allocate a TTY (default: on for a shell when stdin is a terminal)', allowNo: true }),
+    quiet: Flags.boolean({ char: 'q', summary: 'no notes on stderr ("Defaulted container…", which pod was picked)' }),
+    ...kubeFlags,
+  };
+
+  async run(): Promise<number> {
+    const { flags: argv, command } = splitCommand(this.argv);
+    const { args, flags } = await this.parse(Debug, argv);
+    const { runDebug } = await import('../src/cli/debug.js');
+    return runDebug({ ...flags, ...(args.target !== undefined ? { target: args.target } : {}), command });
+  }
+}

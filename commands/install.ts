@@ -1,0 +1,41 @@
+import { Command, Flags } from '@oclif/core';
+
+import { kubeFlags } from '../src/cli/flags.js';
+import { DEFAULT_NAMESPACE, runInstall } from '../src/kube/install.js';
+
+// kubectl's connection flags; -n/--namespace here is the agent's namespace, not a target's
+const { namespace: _targetNamespace, ...connectionFlags } = kubeFlags;
+
+export default class Install extends Command {
+  static summary = 'Install the nsdebug agent on every node of the cluster.';
+
+  static description = `Server-side applies the objects of deploy/ shipped with this plugin (the same ones \`kubectl apply -k deploy/\` applies): the namespace nsdebug-system (PodSecurity privileged), the agent DaemonSet (hostPID, privileged, on every node) and the nsdebug-user roles. Then waits until the agent is ready on every node, with per-node progress on a terminal. An agent that cannot start (image pull failure, crash loop) is reported with its node and reason.
+
+Needs cluster-admin. Exec into an agent pod is root on its node: bind nsdebug-user only to whom you would make cluster-admin.`;
+
+  static examples = [
+    '<%= config.bin %> install',
+    '<%= config.bin %> install --image registry.example/nsdebug-agent:0.1.0',
+    '<%= config.bin %> install --dry-run',
+    '<%= config.bin %> install --no-wait',
+  ];
+
+  static flags = {
+    image: Flags.string({ summary: 'the agent image [default: the one in deploy/]', helpValue: 'IMAGE' }),
+    namespace: Flags.string({
+      char: 'n',
+      helpValue: 'NS',
+      summary: 'namespace for the agent (created, labelled PodSecurity privileged)',
+      default: DEFAULT_NAMESPACE,
+    }),
+    'dry-run': Flags.boolean({ summary: 'let the API server check every object without storing it' }),
+    wait: Flags.boolean({ summary: 'wait until the agent is ready on every node', default: true, allowNo: true }),
+    timeout: Flags.string({ helpValue: 'DURATION', summary: 'how long to wait, e.g. 90s, 5m', default: '2m' }),
+    ...connectionFlags,
+  };
+
+  async run(): Promise<void> {
+    const { flags } = await this.parse(Install);
+    await runInstall(flags);
+  }
+}

@@ -1,0 +1,27 @@
+import { Command, Flags } from '@oclif/core';
+
+import { kubeFlags } from '../src/cli/flags.js';
+import { DEFAULT_NAMESPACE } from '../src/kube/install.js';
+import { runStatus } from '../src/kube/status.js';
+
+// kubectl's connection flags; -n/--namespace here is the agent's namespace, not a target's
+const { namespace: _targetNamespace, ...connectionFlags } = kubeFlags;
+
+export default class Status extends Command {
+  static summary = 'Show the nsdebug agent of every node.';
+
+  static description = `One row per node: its agent pod and whether it is ready, the agent's version and contract version next to this CLI's, the container runtime, cgroup layout and kernel the agent found. Nodes without an agent are listed too. The agent is asked through \`kubectl exec\` (\`nsdebug-agent info\`), so this needs what a session needs: exec into the agent pods.`;
+
+  static examples = ['<%= config.bin %> status', '<%= config.bin %> status -o json'];
+
+  static flags = {
+    output: Flags.string({ char: 'o', summary: 'output format', options: ['table', 'json'], default: 'table' }),
+    namespace: Flags.string({ char: 'n', helpValue: 'NS', summary: 'namespace the agent runs in', default: DEFAULT_NAMESPACE }),
+    ...connectionFlags,
+  };
+
+  async run(): Promise<void> {
+    const { flags } = await this.parse(Status);
+    await runStatus(flags);
+  }
+}

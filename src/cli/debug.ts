@@ -1,0 +1,99 @@
+// `kubectl nsdebug TARGET [-- COMMAND…]`: complete and validate the options, resolve the target
+// (src/cli/prepare.ts), then exec `nsdebug-agent enter …` in the agent pod on the target's node
+// and stream the session. The exit code is the remote command's; nsdebug's own failures throw
+// NsdebugError, which src/cli/main.ts prints as one line.
+import { AGENT_EXECUTABLE, CONTRACT_VERSION, ExitCode, enterArgv } from '../contract.js';
+import { NsdebugError } from '../errors.js';
+import type { AgentPod } from '../kube/agent.js';
+import { ExecStream } from '../kube/exec.js';
+import type { ResolvedTarget } from '../kube/target.js';
+import { processIo, type CliIo } from './io.js';
+import { completeDebug, parseNamespaceKinds, validateDebug, type DebugFlags, type DebugOptions } from './options.js';
+import { AgentLineWatcher } from './output.js';
+import { prepare, realCluster, type ClusterDeps } from './prepare.js';
+import { createProgress } from './progress.js';
+import { withTerminal, type SignalHost } from './terminal.js';
+
+export async function runDebug(
+  flags: DebugFlags,
+  io: CliIo = processIo(),
+  cluster: ClusterDeps = realCluster,
+  host?: SignalHost,
+): Promise<number> {
+  const opts = completeDebug(flags, io.facts);
+  validateDebug(opts);
+  return debug(opts, io, cluster, host);
+}
+
+/** The agent's argv for this session: `nsdebug-agent enter --contract=N …`. */
+export function agentEnterArgv(opts: Pick<DebugOptions, 'ns' | 'tools' | 'tty' | 'command'>, target: ResolvedTarget): string[] {
+  return [
+    AGENT_EXECUTABLE,
+    ...enterArgv({
+      containerId: target.container.containerId,
+      podUid: target.podUid,
+      pod: `${target.namespace}/${target.pod}`,
+      container: target.container.name,
+      ...(opts.ns !== undefined ? { namespaces: parseNamespaceKinds(opts.ns) } : {}),
+      tools: opts.tools,
+      tty: opts.tty,
+      command: opts.command,
+    }),
+  ];
+}
+
+export const describeAgent = (agent: AgentPod) => `the nsdebug agent on node ${agent.node} (pod ${agent.namespace}/${agent.pod})`;
+
+/**
+ * The agent refuses a contract version it does not know with exit 68 and its own line; a remote
+ * command may exit 68 too, so the explanation is added only when the agent's line was seen.
+ */
+export function explainAgentExit(code: number, agentLines: string[], agent: AgentPod): void {
+  if (code === ExitCode.CONTRACT_MISMATCH && agentLines.some((l) => /contract/i.test(l))) {
+    throw new NsdebugError(
+      `the agent on node ${agent.node} and this kubectl-nsdebug (contract ${CONTRACT_VERSION}) are from different releases; upgrade one of them, e.g. \`kubectl nsdebug install\` with this CLI (\`kubectl nsdebug status\` shows both)`,
+      ExitCode.CONTRACT_MISMATCH,
+    );
+  }
+}
+
+export async function debug(opts: DebugOptions, io: CliIo, cluster: ClusterDeps, host?: SignalHost): Promise<number> {
+  const progress = createProgress(io.stderr, { enabled: opts.progress, quiet: opts.quiet });
+  for (const warning of opts.warnings) progress.note(warning);
+  try {
+    const { conn, target, agent } = await prepare(opts, cluster, progress);
+    progress.step(`connecting to the agent on node ${agent.node}`);
+    const exec = new ExecStream(await cluster.execTransport(conn));
+    // with a TTY the remote side merges stderr into stdout: the agent's lines come there
+    const watcher = new AgentLineWatcher(opts.tty ? io.stdout : io.stderr);
+    const terminal = opts.tty ? io.terminal : undefined;
+    const code = await withTerminal(
+      terminal,
+      () =>
+        exec.run({
+          namespace: agent.namespace,
+          pod: agent.pod,
+          container: agent.container,
+          command: agentEnterArgv(opts, target),
+          ...(opts.stdin ? { stdin: io.stdin } : {}),
+          stdout: opts.tty ? watcher : io.stdout,
+          ...(opts.tty ? {} : { stderr: watcher }),
+          tty: opts.tty,
+          ...(terminal ? { terminal } : {}),
+          connectTimeoutMs: conn.requestTimeoutMs,
+          describe: describeAgent(agent),
+          where: conn,
+          onOpen: () => {
+            progress.clear();
+            terminal?.makeRaw();
+          },
+        }),
+      host,
+    );
+    await new Promise<void>((resolve) => watcher.end(resolve));
+    explainAgentExit(code, watcher.lines, agent);
+    return code;
+  } finally {
+    progress.clear();
+  }
+}

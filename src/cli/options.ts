@@ -1,0 +1,191 @@
+// The options of `kubectl nsdebug TARGET` and `kubectl nsdebug ps TARGET`, kubectl-style:
+// the command parses flags into a plain object, complete() fills in defaults from the process's
+// facts (is stdin a terminal?), validate() checks everything without I/O (first error wins), and
+// only then does run() (src/cli/debug.ts, src/cli/ps.ts) talk to the cluster.
+import { NAMESPACE_KINDS, type NamespaceKind } from '../contract.js';
+import { usageError } from '../errors.js';
+import { parseRequestTimeout, type KubeConfigOptions } from '../kube/config.js';
+import { DEFAULT_NAMESPACE } from '../kube/install.js';
+import { CONTAINER_NAME, parseTarget, validateSelector, type TargetRef } from '../kube/target.js';
+
+/** Where `kubectl nsdebug install` puts the agent unless told otherwise. */
+export const DEFAULT_AGENT_NAMESPACE = DEFAULT_NAMESPACE;
+
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
+/** The flags every cluster-facing command has, as oclif parsed them. */
+export interface KubeFlags {
+  namespace?: string;
+  context?: string;
+  kubeconfig?: string;
+  'request-timeout'?: string;
+  debug?: boolean;
+}
+
+export interface TargetFlags {
+  /** the positional TARGET */
+  target?: string;
+  container?: string;
+  selector?: string;
+  'agent-namespace'?: string;
+}
+
+/** `kubectl nsdebug TARGET` as parsed; `command` is everything after `--`. */
+export interface DebugFlags extends KubeFlags, TargetFlags {
+  ns?: string;
+  tools?: boolean;
+  stdin?: boolean;
+  tty?: boolean;
+  quiet?: boolean;
+  command: string[];
+}
+
+export interface PsFlags extends KubeFlags, TargetFlags {
+  output?: string;
+}
+
+/** What complete() needs to know about the process; injected so tests need no terminal. */
+export interface ProcessFacts {
+  stdinIsTTY: boolean;
+  stderrIsTTY: boolean;
+}
+
+export const processFacts = (): ProcessFacts => ({ stdinIsTTY: Boolean(process.stdin.isTTY), stderrIsTTY: Boolean(process.stderr.isTTY) });
+
+/** Options shared by every command that resolves a target. */
+export interface TargetOptions {
+  target?: string;
+  selector?: string;
+  container?: string;
+  agentNamespace: string;
+  kube: KubeConfigOptions;
+  /** progress lines on stderr (only when it is a terminal) */
+  progress: boolean;
+  debug: boolean;
+}
+
+export interface DebugOptions extends TargetOptions {
+  /** --ns as given: a comma-separated list of NAMESPACE_KINDS */
+  ns?: string;
+  tools: boolean;
+  stdin: boolean;
+  tty: boolean;
+  quiet: boolean;
+  command: string[];
+  /** lines for stderr about flags complete() had to override */
+  warnings: string[];
+}
+
+export type OutputFormat = 'table' | 'json';
+export const OUTPUT_FORMATS: readonly OutputFormat[] = ['table', 'json'];
+
+export interface PsOptions extends TargetOptions {
+  output: OutputFormat;
+}
+
+/** argv → the part oclif parses and the remote command after the first `--` (kept verbatim). */
+export function splitCommand(argv: readonly string[]): { flags: string[]; command: string[] } {
+  const at = argv.indexOf('--');
+  return at < 0 ? { flags: [...argv], command: [] } : { flags: argv.slice(0, at), command: argv.slice(at + 1) };
+}
+
+function completeTarget(flags: KubeFlags & TargetFlags, facts: ProcessFacts): TargetOptions {
+  const kube: KubeConfigOptions = {};
+  if (flags.namespace !== undefined) kube.namespace = flags.namespace;
+  if (flags.context !== undefined) kube.context = flags.context;
+  if (flags.kubeconfig !== undefined) kube.kubeconfig = flags.kubeconfig;
+  if (flags['request-timeout'] !== undefined) kube.requestTimeout = flags['request-timeout'];
+  return {
+    ...(flags.target !== undefined ? { target: flags.target } : {}),
+    ...(flags.selector !== undefined ? { selector: flags.selector } : {}),
+    ...(flags.container !== undefined ? { container: flags.container } : {}),
+    agentNamespace: flags['agent-namespace'] ?? DEFAULT_AGENT_NAMESPACE,
+    kube,
+    progress: facts.stderrIsTTY,
+    debug: flags.debug === true,
+  };
+}
+
+/**
+ * Defaults as `kubectl exec` has them, plus a shell's needs: with no command (a shell) stdin is
+ * attached and -t is on when stdin is a terminal; with a command, -i and -t are off unless given.
+ * A TTY needs stdin, and stdin that is a terminal: otherwise it is dropped with a warning.
+ */
+export function completeDebug(flags: DebugFlags, facts: ProcessFacts): DebugOptions {
+  const shell = flags.command.length === 0;
+  const stdin = flags.stdin ?? shell;
+  let tty = flags.tty ?? (shell && facts.stdinIsTTY);
+  const warnings: string[] = [];
+  if (tty && !stdin) {
+    warnings.push('-t needs stdin: running without a TTY; pass -it for an interactive command');
+    tty = false;
+  } else if (tty && !facts.stdinIsTTY) {
+    warnings.push('Unable to use a TTY - input is not a terminal or the right kind of file');
+    tty = false;
+  }
+  return {
+    ...completeTarget(flags, facts),
+    ...(flags.ns !== undefined ? { ns: flags.ns } : {}),
+    tools: flags.tools === true,
+    stdin,
+    tty,
+    quiet: flags.quiet === true,
+    command: flags.command,
+    warnings,
+  };
+}
+
+export function completePs(flags: PsFlags, facts: ProcessFacts): PsOptions {
+  return { ...completeTarget(flags, facts), output: (flags.output ?? 'table') as OutputFormat };
+}
+
+/** "pid,mnt" → kinds in the order given, deduplicated; usage error naming the bad one. */
+export function parseNamespaceKinds(list: string): NamespaceKind[] {
+  const kinds = list.split(',').map((k) => k.trim());
+  const unknown = kinds.find((k) => !(NAMESPACE_KINDS as readonly string[]).includes(k));
+  if (unknown !== undefined) {
+    throw usageError(
+      `--ns: ${unknown === '' ? 'empty namespace kind' : `unknown namespace kind "${unknown}"`}; use a comma-separated list of ${NAMESPACE_KINDS.join(', ')}`,
+    );
+  }
+  return [...new Set(kinds)] as NamespaceKind[];
+}
+
+/** The target as a TargetRef (after validate() this cannot fail). */
+export function targetRef(opts: Pick<TargetOptions, 'target' | 'selector'>): TargetRef {
+  if (opts.selector !== undefined) return { kind: 'selector', selector: opts.selector };
+  return parseTarget(opts.target ?? '');
+}
+
+function validateTarget(opts: TargetOptions): void {
+  if (opts.target === undefined && opts.selector === undefined) {
+    throw usageError(
+      'name a target: kubectl nsdebug pod/NAME (or deploy/, statefulset/, daemonset/, replicaset/, job/, service/NAME, or -l SELECTOR); see --help',
+    );
+  }
+  if (opts.target !== undefined && opts.selector !== undefined)
+    throw usageError(`a target (${opts.target}) and -l/--selector cannot be used together; drop one of them`);
+  if (opts.selector !== undefined) validateSelector(opts.selector);
+  else parseTarget(opts.target as string);
+  if (opts.container !== undefined && !CONTAINER_NAME.test(opts.container)) {
+    throw usageError(`-c/--container "${opts.container}" is not a container name (lowercase letters, digits and '-')`);
+  }
+  if (opts.kube.namespace !== undefined && !DNS_LABEL.test(opts.kube.namespace)) {
+    throw usageError(`-n/--namespace "${opts.kube.namespace}" is not a namespace name (lowercase letters, digits and '-')`);
+  }
+  if (!DNS_LABEL.test(opts.agentNamespace))
+    throw usageError(`--agent-namespace "${opts.agentNamespace}" is not a namespace name (lowercase letters, digits and '-')`);
+  if (opts.kube.requestTimeout !== undefined) parseRequestTimeout(opts.kube.requestTimeout);
+}
+
+/** Every check that needs no cluster; the first problem is thrown as a usage error. */
+export function validateDebug(opts: DebugOptions): void {
+  validateTarget(opts);
+  if (opts.ns !== undefined) parseNamespaceKinds(opts.ns);
+  if (opts.command.length && opts.command[0] === '') throw usageError('the command after -- is empty; give a program name, e.g. -- ls /');
+}
+
+export function validatePs(opts: PsOptions): void {
+  validateTarget(opts);
+  if (!OUTPUT_FORMATS.includes(opts.output)) throw usageError(`-o/--output must be ${OUTPUT_FORMATS.join(' or ')}, not "${opts.output}"`);
+}

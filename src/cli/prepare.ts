@@ -1,0 +1,62 @@
+// The steps every session takes before it reaches the agent, shared by `kubectl nsdebug TARGET`
+// and `kubectl nsdebug ps TARGET`: kubeconfig → target pod and container → (in parallel) access
+// review, node check, agent lookup. Refusals come in that order of importance: a user who may
+// not exec into the pod hears that first, whatever else is wrong.
+import { checkExecAccess, type AccessClient } from '../kube/access.js';
+import { findAgent, type AgentClient, type AgentPod } from '../kube/agent.js';
+import type { KubeConfigOptions, KubeConnection } from '../kube/config.js';
+import type { ExecTransport } from '../kube/exec.js';
+import { checkNode, describeRef, resolveTarget, type ResolvedTarget, type TargetClient } from '../kube/target.js';
+import { targetRef, type TargetOptions } from './options.js';
+import type { Progress } from './progress.js';
+
+/** Everything that talks to a cluster, as factories so tests can pass fakes and --help loads none. */
+export interface ClusterDeps {
+  loadKubeConfig(opts: KubeConfigOptions): Promise<KubeConnection>;
+  targetClient(conn: KubeConnection): Promise<TargetClient>;
+  accessClient(conn: KubeConnection): Promise<AccessClient>;
+  agentClient(conn: KubeConnection): Promise<AgentClient>;
+  execTransport(conn: KubeConnection): Promise<ExecTransport>;
+}
+
+/** The real cluster: client-node, imported on first use. */
+export const realCluster: ClusterDeps = {
+  loadKubeConfig: async (opts) => (await import('../kube/config.js')).loadKubeConfig(opts),
+  targetClient: async (conn) => (await import('../kube/target.js')).createTargetClient(conn),
+  accessClient: async (conn) => (await import('../kube/access.js')).createAccessClient(conn),
+  agentClient: async (conn) => (await import('../kube/agent.js')).createAgentClient(conn),
+  execTransport: async (conn) => (await import('../kube/exec.js')).createExecTransport(conn),
+};
+
+export interface Prepared {
+  conn: KubeConnection;
+  target: ResolvedTarget;
+  agent: AgentPod;
+}
+
+export async function prepare(opts: TargetOptions, cluster: ClusterDeps, progress: Progress): Promise<Prepared> {
+  const ref = targetRef(opts);
+  progress.step('reading kubeconfig');
+  const conn = await cluster.loadKubeConfig(opts.kube);
+  const [targets, access, agents] = await Promise.all([cluster.targetClient(conn), cluster.accessClient(conn), cluster.agentClient(conn)]);
+
+  progress.step(`resolving ${describeRef(ref)} in namespace ${conn.namespace}`);
+  const target = await resolveTarget(
+    ref,
+    { namespace: conn.namespace, ...(opts.container !== undefined ? { container: opts.container } : {}) },
+    targets,
+  );
+  for (const note of target.notes) progress.note(note);
+
+  progress.step(`checking access and finding the agent on node ${target.node}`);
+  const [allowed, node, agent] = await Promise.allSettled([
+    checkExecAccess({ namespace: target.namespace, pod: target.pod }, access),
+    targets.readNode(target.node),
+    findAgent(target.node, opts.agentNamespace, agents),
+  ]);
+  if (allowed.status === 'rejected') throw allowed.reason;
+  if (node.status === 'rejected') throw node.reason;
+  checkNode(target.podObject, node.value);
+  if (agent.status === 'rejected') throw agent.reason;
+  return { conn, target, agent: agent.value };
+}

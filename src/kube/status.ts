@@ -1,0 +1,273 @@
+// `kubectl nsdebug status`: one row per node — its agent pod, whether it is ready, and what the
+// agent itself reports (`nsdebug-agent info`, run by exec through the API server): its version
+// and contract version next to the CLI's, the runtime, cgroup layout and kernel. Nodes without an
+// agent are shown too, with what the Node object says. Row building and formatting are pure.
+import { Writable } from 'node:stream';
+
+import { AGENT_EXECUTABLE, CONTRACT_VERSION, infoArgv, type AgentInfo } from '../contract.js';
+import { usageError } from '../errors.js';
+import { apiClients, loadKubeConfig, type KubeConnection } from './config.js';
+import { createExecTransport, ExecStream } from './exec.js';
+import {
+  AGENT_CONTAINER,
+  AGENT_SELECTOR,
+  agentPodState,
+  apiFailure,
+  cliVersion,
+  currentPods,
+  nodeOfPod,
+  validateNamespace,
+  type KubeFlags,
+  type PodLike,
+} from './install.js';
+
+/** The subset of a Node the status reads (client-node's V1Node fits). */
+export interface NodeLike {
+  metadata?: { name?: string };
+  status?: { nodeInfo?: { kernelVersion?: string; containerRuntimeVersion?: string } };
+}
+
+export interface StatusClient {
+  listNodes(): Promise<NodeLike[]>;
+  listAgentPods(namespace: string): Promise<PodLike[]>;
+  /** `nsdebug-agent info --output=json` in that pod, parsed; rejects with a one-line reason */
+  agentInfo(namespace: string, pod: string): Promise<AgentInfo>;
+}
+
+export interface NodeStatus {
+  node: string;
+  /** the agent pod's name; undefined where no agent pod runs */
+  pod?: string;
+  ready: boolean;
+  version?: string;
+  contractVersion?: number;
+  runtime: string;
+  cgroup?: string;
+  kernel: string;
+  /** why the row is not all good, in words; empty when it is */
+  problems: string[];
+  /** the agent's own report, for -o json */
+  info?: AgentInfo;
+}
+
+export interface StatusReport {
+  namespace: string;
+  cli: { version: string; contractVersion: number };
+  nodes: NodeStatus[];
+}
+
+/** "containerd://1.7.2" → "containerd 1.7.2" */
+const runtimeOfNode = (node: NodeLike) => node.status?.nodeInfo?.containerRuntimeVersion?.replace('://', ' ') ?? 'unknown';
+
+/** One node's row from what the API and the agent said; pure. */
+export function nodeStatus(
+  node: NodeLike,
+  pod: PodLike | undefined,
+  info: AgentInfo | Error | undefined,
+  cli: StatusReport['cli'],
+): NodeStatus {
+  const name = node.metadata?.name ?? '?';
+  const base = { node: name, runtime: runtimeOfNode(node), kernel: node.status?.nodeInfo?.kernelVersion ?? 'unknown' };
+  if (!pod) return { ...base, ready: false, problems: ['no agent pod on this node'] };
+  const state = agentPodState(pod);
+  const problems: string[] = [];
+  if (!state.ready) problems.push(`not ready: ${state.state}`);
+  const row: NodeStatus = { ...base, pod: state.pod, ready: state.ready, problems };
+  if (info instanceof Error) {
+    problems.push(`agent info failed: ${info.message}`);
+    return row;
+  }
+  if (!info) return row;
+  row.info = info;
+  row.version = info.version;
+  row.contractVersion = info.contractVersion;
+  // the agent knows only the sockets in their usual places; the Node object always names it
+  if (info.runtime !== 'unknown') row.runtime = info.runtime;
+  row.cgroup = `${info.cgroupVersion}/${info.cgroupDriver}`;
+  row.kernel = info.kernel;
+  if (info.contractVersion !== cli.contractVersion) {
+    problems.push(
+      `contract ${info.contractVersion} differs from the CLI's ${cli.contractVersion}: sessions will be refused; run \`kubectl nsdebug install\` with this CLI`,
+    );
+  } else if (info.version !== cli.version) {
+    problems.push(`agent ${info.version} differs from the CLI's ${cli.version}`);
+  }
+  for (const c of info.checks ?? []) if (!c.ok) problems.push(`check failed: ${c.name}: ${c.detail}`);
+  return row;
+}
+
+const CONCURRENCY = 8;
+
+async function mapLimited<T, R>(items: T[], limit: number, f: (item: T) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await f(items[i] as T);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
+
+export async function collectStatus(opts: { namespace: string; cliVersion: string }, client: StatusClient): Promise<StatusReport> {
+  const cli = { version: opts.cliVersion, contractVersion: CONTRACT_VERSION };
+  const [nodes, pods] = await Promise.all([client.listNodes(), client.listAgentPods(opts.namespace)]);
+  const podByNode = new Map(currentPods(pods).map((p) => [nodeOfPod(p), p]));
+  const names = new Set(nodes.map((n) => n.metadata?.name ?? '?'));
+  // an agent pod for a node the API no longer lists still gets a row
+  const all = [...nodes, ...[...podByNode.keys()].filter((n) => !names.has(n)).map((name) => ({ metadata: { name } }))];
+  all.sort((a, b) => (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? ''));
+  const rows = await mapLimited(all, CONCURRENCY, async (node) => {
+    const pod = podByNode.get(node.metadata?.name ?? '?');
+    // a running agent answers `info` even when not ready: its failed checks say why
+    const running = pod?.status?.containerStatuses?.some((c) => c.state?.running) && !pod.metadata?.deletionTimestamp;
+    const info =
+      running && pod?.metadata?.name
+        ? await client
+            .agentInfo(opts.namespace, pod.metadata.name)
+            .catch((err: unknown) => (err instanceof Error ? err : new Error(String(err))))
+        : undefined;
+    return nodeStatus(node, pod, info, cli);
+  });
+  return { namespace: opts.namespace, cli, nodes: rows };
+}
+
+/** Columns padded with two spaces, like kubectl get. */
+export function formatColumns(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  return (
+    [header, ...rows]
+      .map((r) =>
+        r
+          .map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i] ?? 0)))
+          .join('  ')
+          .trimEnd(),
+      )
+      .join('\n') + '\n'
+  );
+}
+
+export function formatStatusTable(report: StatusReport): string {
+  const { cli } = report;
+  const mark = (agent: string | number | undefined, mine: string | number) =>
+    agent === undefined ? '-' : agent === mine ? String(agent) : `${agent} (cli ${mine})`;
+  const rows = report.nodes.map((n) => [
+    n.node,
+    n.pod ?? '<none>',
+    n.pod ? (n.ready ? 'yes' : 'no') : '-',
+    mark(n.version, cli.version),
+    mark(n.contractVersion, cli.contractVersion),
+    n.runtime,
+    n.cgroup ?? '-',
+    n.kernel,
+    n.problems.join('; '),
+  ]);
+  const header = ['NODE', 'AGENT POD', 'READY', 'VERSION', 'CONTRACT', 'RUNTIME', 'CGROUP', 'KERNEL', 'PROBLEMS'];
+  const withProblems = rows.some((r) => r[8]);
+  return formatColumns(withProblems ? header : header.slice(0, -1), withProblems ? rows : rows.map((r) => r.slice(0, -1)));
+}
+
+/** One line for stderr after the table when something needs doing, or undefined. */
+export function statusHint(report: StatusReport): string | undefined {
+  if (report.nodes.length && report.nodes.every((n) => !n.pod))
+    return `nsdebug is not installed in namespace ${report.namespace}: run \`kubectl nsdebug install\``;
+  const bad = report.nodes.filter((n) => n.problems.length).length;
+  return bad ? `${bad} of ${report.nodes.length} node(s) cannot host a session now: see PROBLEMS` : undefined;
+}
+
+/** The agent's `info` JSON, checked for the fields status shows. */
+export function parseAgentInfo(stdout: string): AgentInfo {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(stdout);
+  } catch {
+    throw new Error(`the agent printed no JSON: ${stdout.trim().split('\n')[0]?.slice(0, 200) ?? ''}`);
+  }
+  const info = parsed as Partial<AgentInfo>;
+  if (typeof info.version !== 'string' || typeof info.contractVersion !== 'number')
+    throw new Error('the agent answered without a version: is it an nsdebug agent?');
+  return { runtime: 'unknown', cgroupVersion: 'unknown', cgroupDriver: 'unknown', kernel: 'unknown', checks: [], ...info } as AgentInfo;
+}
+
+/** argv run in the agent pod for status. */
+export const statusArgv = () => [AGENT_EXECUTABLE, ...infoArgv()];
+
+// ---- over the API ----
+
+/** A Writable that keeps what it is given. */
+function collector(): Writable & { text(): string } {
+  const chunks: Buffer[] = [];
+  const w = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      chunks.push(chunk);
+      done();
+    },
+  });
+  return Object.assign(w, { text: () => Buffer.concat(chunks).toString('utf8') });
+}
+
+const INFO_TIMEOUT_MS = 20_000;
+
+export async function createStatusClient(conn: KubeConnection): Promise<StatusClient> {
+  const { core } = await apiClients(conn);
+  const exec = new ExecStream(await createExecTransport(conn));
+  const call = async <T>(doing: string, f: () => Promise<T>): Promise<T> => {
+    try {
+      return await f();
+    } catch (err) {
+      throw apiFailure(err, doing, conn, 'status needs the nsdebug-user roles (ask your cluster admin to bind them)');
+    }
+  };
+  return {
+    listNodes: async () => (await call('list nodes', () => core.listNode())).items,
+    listAgentPods: async (namespace) =>
+      (await call(`list the agent pods in ${namespace}`, () => core.listNamespacedPod({ namespace, labelSelector: AGENT_SELECTOR }))).items,
+    agentInfo: async (namespace, pod) => {
+      const stdout = collector();
+      const stderr = collector();
+      const run = exec.run({
+        namespace,
+        pod,
+        container: AGENT_CONTAINER,
+        command: statusArgv(),
+        stdout,
+        stderr,
+        tty: false,
+        connectTimeoutMs: conn.requestTimeoutMs,
+        describe: `the nsdebug agent pod ${namespace}/${pod}`,
+        where: conn,
+      });
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${INFO_TIMEOUT_MS / 1000}s`)), INFO_TIMEOUT_MS);
+      });
+      try {
+        const code = await Promise.race([run, timeout]);
+        if (code !== 0) throw new Error(`\`${statusArgv().join(' ')}\` exited ${code}: ${stderr.text().trim().split('\n')[0] ?? ''}`);
+        return parseAgentInfo(stdout.text());
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+  };
+}
+
+export async function runStatus(
+  flags: KubeFlags & { namespace: string; output: string },
+  out = process.stdout,
+  err = process.stderr,
+): Promise<void> {
+  validateNamespace(flags.namespace);
+  if (!['table', 'json'].includes(flags.output)) throw usageError(`--output must be table or json, not "${flags.output}"`);
+  const conn = await loadKubeConfig({ kubeconfig: flags.kubeconfig, context: flags.context, requestTimeout: flags['request-timeout'] });
+  const report = await collectStatus({ namespace: flags.namespace, cliVersion: cliVersion() }, await createStatusClient(conn));
+  if (flags.output === 'json') {
+    out.write(`${JSON.stringify(report, null, 2)}\n`);
+    return;
+  }
+  out.write(formatStatusTable(report));
+  const hint = statusHint(report);
+  if (hint) err.write(`${hint}\n`);
+}

@@ -1,0 +1,474 @@
+// From what the user typed to one container: TYPE/NAME or -l SELECTOR → one pod (the most
+// active, as `kubectl exec deploy/x` picks it) → one container (-c, else the default-container
+// annotation, else the first, as kubectl chooses it) → its runtime ID, pod UID, node and state.
+// Parsing, picking and judging are pure functions over plain objects; the API sits behind
+// TargetClient so tests pass a fake.
+import { ExitCode } from '../contract.js';
+import { NsdebugError, usageError } from '../errors.js';
+import { apiClients, describeApiError, apiStatusCode, statusMessage, isApiException, type KubeConnection } from './config.js';
+
+// ---- what the user typed ----
+
+export const WORKLOAD_KINDS = ['deployment', 'statefulset', 'daemonset', 'replicaset', 'job', 'service'] as const;
+export type WorkloadKind = (typeof WORKLOAD_KINDS)[number];
+
+export type TargetRef = { kind: 'pod'; name: string } | { kind: WorkloadKind; name: string } | { kind: 'selector'; selector: string };
+
+// kubectl's short names, plurals and resource.group spellings for the kinds nsdebug resolves.
+const KIND_NAMES: Record<string, TargetRef['kind']> = {};
+for (const [kind, names] of Object.entries({
+  pod: ['pod', 'pods', 'po'],
+  deployment: ['deployment', 'deployments', 'deploy', 'deployment.apps', 'deployments.apps'],
+  statefulset: ['statefulset', 'statefulsets', 'sts', 'statefulset.apps', 'statefulsets.apps'],
+  daemonset: ['daemonset', 'daemonsets', 'ds', 'daemonset.apps', 'daemonsets.apps'],
+  replicaset: ['replicaset', 'replicasets', 'rs', 'replicaset.apps', 'replicasets.apps'],
+  job: ['job', 'jobs', 'job.batch', 'jobs.batch'],
+  service: ['service', 'services', 'svc'],
+})) {
+  for (const name of names) KIND_NAMES[name] = kind as TargetRef['kind'];
+}
+
+/** DNS-1123 subdomain: pod and workload names. */
+const OBJECT_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+/** DNS-1123 label: container names. */
+export const CONTAINER_NAME = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
+/** "web-0", "pod/web-0", "deploy/web", "statefulset.apps/db" → a TargetRef; usage errors name the fix. */
+export function parseTarget(text: string): TargetRef {
+  const slash = text.indexOf('/');
+  const typed = slash >= 0;
+  const type = typed ? text.slice(0, slash).toLowerCase() : 'pod';
+  const name = typed ? text.slice(slash + 1) : text;
+  if (type === 'node' || type === 'nodes' || type === 'no') {
+    throw usageError(`node targets (${text}) are not supported yet; name a pod, e.g. kubectl nsdebug pod/NAME`);
+  }
+  const kind = KIND_NAMES[type];
+  if (!kind) {
+    throw usageError(
+      `unknown target type "${type}" in "${text}"; use pod/, deploy/, statefulset/, daemonset/, replicaset/, job/ or service/ followed by a name`,
+    );
+  }
+  if (!name) throw usageError(`target "${text}" has no name; use TYPE/NAME, e.g. pod/web-0`);
+  if (name.length > 253 || !OBJECT_NAME.test(name)) {
+    throw usageError(`"${name}" is not a valid ${kind} name (lowercase letters, digits, '-' and '.'); check the spelling`);
+  }
+  return { kind, name } as TargetRef;
+}
+
+/** A label selector, checked only for what cannot be one; the API server judges the rest. */
+export function validateSelector(selector: string): void {
+  if (!selector.trim() || !/^[A-Za-z0-9_./\-!=,()\s]+$/.test(selector)) {
+    throw usageError(`-l/--selector "${selector}" is not a label selector; use e.g. -l app=web or -l 'tier in (web,api)'`);
+  }
+}
+
+export const describeRef = (ref: TargetRef) => (ref.kind === 'selector' ? `-l ${ref.selector}` : `${ref.kind}/${ref.name}`);
+
+// ---- the objects read ----
+
+/** The parts of a Pod nsdebug reads; client-node's V1Pod fits. */
+export interface PodLike {
+  metadata?: {
+    name?: string;
+    namespace?: string;
+    uid?: string;
+    annotations?: Record<string, string>;
+    creationTimestamp?: Date | string;
+    deletionTimestamp?: Date | string;
+  };
+  spec?: {
+    nodeName?: string;
+    os?: { name?: string };
+    containers?: Array<{ name: string }>;
+    initContainers?: Array<{ name: string }>;
+    ephemeralContainers?: Array<{ name: string }>;
+  };
+  status?: {
+    phase?: string;
+    reason?: string;
+    message?: string;
+    conditions?: Array<{ type?: string; status?: string; reason?: string; message?: string; lastTransitionTime?: Date | string }>;
+    containerStatuses?: ContainerStatusLike[];
+    initContainerStatuses?: ContainerStatusLike[];
+    ephemeralContainerStatuses?: ContainerStatusLike[];
+  };
+}
+
+export interface TerminatedLike {
+  exitCode?: number;
+  signal?: number;
+  reason?: string;
+  message?: string;
+  finishedAt?: Date | string;
+}
+
+export interface ContainerStatusLike {
+  name: string;
+  containerID?: string;
+  ready?: boolean;
+  restartCount?: number;
+  started?: boolean;
+  state?: { running?: { startedAt?: Date | string }; waiting?: { reason?: string; message?: string }; terminated?: TerminatedLike };
+  lastState?: { terminated?: TerminatedLike };
+}
+
+/** The parts of a Node nsdebug reads; client-node's V1Node fits. */
+export interface NodeLike {
+  metadata?: { name?: string; labels?: Record<string, string> };
+  spec?: { unschedulable?: boolean };
+  status?: {
+    conditions?: Array<{ type?: string; status?: string; reason?: string; message?: string }>;
+    nodeInfo?: { operatingSystem?: string };
+  };
+}
+
+/** A workload's label selector, as the API returns it (matchLabels + matchExpressions), or a Service's map. */
+export interface LabelSelectorLike {
+  matchLabels?: Record<string, string>;
+  matchExpressions?: Array<{ key: string; operator: string; values?: string[] }>;
+}
+
+/** The API calls target resolution needs; `undefined` where the object does not exist. */
+export interface TargetClient {
+  readPod(namespace: string, name: string): Promise<PodLike | undefined>;
+  /** the workload's pod selector; undefined when the workload does not exist */
+  readSelector(kind: WorkloadKind, namespace: string, name: string): Promise<LabelSelectorLike | undefined>;
+  listPods(namespace: string, selector: string): Promise<PodLike[]>;
+  /** undefined when the node does not exist or the user may not read nodes (the check is then skipped) */
+  readNode(name: string): Promise<NodeLike | undefined>;
+}
+
+/** matchLabels + matchExpressions → "a=b,c in (d,e),!f", the string form list calls take. */
+export function selectorString(sel: LabelSelectorLike): string {
+  const parts = Object.entries(sel.matchLabels ?? {}).map(([k, v]) => `${k}=${v}`);
+  for (const e of sel.matchExpressions ?? []) {
+    const values = `(${(e.values ?? []).join(',')})`;
+    if (e.operator === 'In') parts.push(`${e.key} in ${values}`);
+    else if (e.operator === 'NotIn') parts.push(`${e.key} notin ${values}`);
+    else if (e.operator === 'Exists') parts.push(e.key);
+    else if (e.operator === 'DoesNotExist') parts.push(`!${e.key}`);
+    else throw new NsdebugError(`unknown label selector operator "${e.operator}" on key ${e.key}`, ExitCode.INTERNAL);
+  }
+  return parts.join(',');
+}
+
+// ---- picking one pod ----
+
+const time = (t: Date | string | undefined) => (t === undefined ? undefined : new Date(t).getTime());
+const isReady = (pod: PodLike) => pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+const readySince = (pod: PodLike) =>
+  time(pod.status?.conditions?.find((c) => c.type === 'Ready' && c.status === 'True')?.lastTransitionTime);
+const restarts = (pod: PodLike) => Math.max(0, ...(pod.status?.containerStatuses ?? []).map((c) => c.restartCount ?? 0));
+const PHASE_RANK: Record<string, number> = { Pending: 0, Unknown: 1, Running: 2 };
+
+/**
+ * Negative when a is more active than b: kubectl's podutils.ActivePods order, reversed, which
+ * `kubectl exec deploy/x` uses to pick its pod: scheduled, Running, Ready, ready for longer,
+ * fewer restarts, older. Pods being deleted come last.
+ */
+export function compareActivePods(a: PodLike, b: PodLike): number {
+  const by = (f: (p: PodLike) => number) => f(b) - f(a);
+  return (
+    by((p) => (p.metadata?.deletionTimestamp ? 0 : 1)) ||
+    by((p) => (p.spec?.nodeName ? 1 : 0)) ||
+    by((p) => PHASE_RANK[p.status?.phase ?? ''] ?? -1) ||
+    by((p) => (isReady(p) ? 1 : 0)) ||
+    // ready for longer first: an earlier transition time is more active
+    (isReady(a) && isReady(b) ? (readySince(a) ?? Infinity) - (readySince(b) ?? Infinity) : 0) ||
+    restarts(a) - restarts(b) ||
+    (time(a.metadata?.creationTimestamp) ?? Infinity) - (time(b.metadata?.creationTimestamp) ?? Infinity)
+  );
+}
+
+/** The pod kubectl would pick out of several, and a line saying so (kubectl logs' wording). */
+export function pickPod(pods: PodLike[]): { pod: PodLike; note: string } | undefined {
+  const sorted = [...pods].sort(compareActivePods);
+  const pod = sorted[0];
+  if (!pod) return undefined;
+  const ready = pods.filter(isReady).length;
+  const readiness = ready === pods.length ? '' : ` (${ready} ready${isReady(pod) ? '' : `; pod/${pod.metadata?.name} is not ready`})`;
+  return { pod, note: `Found ${pods.length} pod${pods.length === 1 ? '' : 's'}${readiness}, using pod/${pod.metadata?.name}` };
+}
+
+// ---- the container ----
+
+export type ContainerKind = 'container' | 'init' | 'ephemeral';
+
+/** Every container name of the pod, as kubectl lists them: "app, sidecar, setup (init), debugger (ephem)". */
+export function allContainerNames(pod: PodLike): string {
+  return [
+    ...(pod.spec?.containers ?? []).map((c) => c.name),
+    ...(pod.spec?.initContainers ?? []).map((c) => `${c.name} (init)`),
+    ...(pod.spec?.ephemeralContainers ?? []).map((c) => `${c.name} (ephem)`),
+  ].join(', ');
+}
+
+export const DEFAULT_CONTAINER_ANNOTATION = 'kubectl.kubernetes.io/default-container';
+
+const podLabel = (pod: PodLike) => `${pod.metadata?.namespace ?? '?'}/${pod.metadata?.name ?? '?'}`;
+
+/**
+ * kubectl's podcmd.FindOrDefaultContainerByName: -c (any kind, init and ephemeral by name only),
+ * else the default-container annotation when it names a container, else the first, with
+ * "Defaulted container …" when there was a choice.
+ */
+export function chooseContainer(pod: PodLike, requested?: string): { name: string; kind: ContainerKind; note?: string } {
+  const lists: Array<[ContainerKind, Array<{ name: string }>]> = [
+    ['container', pod.spec?.containers ?? []],
+    ['init', pod.spec?.initContainers ?? []],
+    ['ephemeral', pod.spec?.ephemeralContainers ?? []],
+  ];
+  const find = (name: string) => {
+    for (const [kind, list] of lists) if (list.some((c) => c.name === name)) return { name, kind };
+    return undefined;
+  };
+  if (requested) {
+    const found = find(requested);
+    if (!found)
+      throw new NsdebugError(
+        `container "${requested}" not found in pod ${podLabel(pod)}; valid names: ${allContainerNames(pod)}`,
+        ExitCode.NOT_FOUND,
+      );
+    return found;
+  }
+  const containers = pod.spec?.containers ?? [];
+  const first = containers[0];
+  if (!first) throw new NsdebugError(`pod ${podLabel(pod)} has no containers`, ExitCode.NOT_FOUND);
+  const annotated = pod.metadata?.annotations?.[DEFAULT_CONTAINER_ANNOTATION];
+  if (annotated && containers.some((c) => c.name === annotated)) return { name: annotated, kind: 'container' };
+  const choice = containers.length > 1 || (pod.spec?.initContainers?.length ?? 0) > 0 || (pod.spec?.ephemeralContainers?.length ?? 0) > 0;
+  return {
+    name: first.name,
+    kind: 'container',
+    ...(choice ? { note: `Defaulted container "${first.name}" out of: ${allContainerNames(pod)}` } : {}),
+  };
+}
+
+// ---- the container's runtime ID and state ----
+
+export const KNOWN_RUNTIMES = ['containerd', 'cri-o', 'docker'] as const;
+const HEX64 = /^[0-9a-f]{64}$/;
+
+/** "containerd://<64 hex>" → runtime and bare ID, as the agent's --container-id wants it. */
+export function parseContainerId(raw: string, what = 'the container'): { runtime: string; id: string } {
+  const m = /^([a-z0-9.-]+):\/\/(.*)$/.exec(raw);
+  if (!m) throw new NsdebugError(`${what} has a malformed ID "${raw.slice(0, 100)}" (expected RUNTIME://ID)`, ExitCode.INTERNAL);
+  const [, runtime, id] = m as unknown as [string, string, string];
+  if (!(KNOWN_RUNTIMES as readonly string[]).includes(runtime)) {
+    throw new NsdebugError(
+      `${what} runs on the "${runtime}" runtime, which nsdebug does not support (only ${KNOWN_RUNTIMES.join(', ')})`,
+      ExitCode.ENTER_FAILED,
+    );
+  }
+  if (!HEX64.test(id))
+    throw new NsdebugError(`${what} has a malformed ${runtime} ID "${id.slice(0, 100)}" (expected 64 hex digits)`, ExitCode.INTERNAL);
+  return { runtime, id };
+}
+
+const oneLine = (text: string | undefined) => (text ?? '').replace(/\s+/g, ' ').trim();
+
+function describeTermination(t: TerminatedLike, prefix: string): string {
+  const parts = [`${prefix}exit code ${t.exitCode ?? '?'}${t.signal ? ` (signal ${t.signal})` : ''}`];
+  if (t.reason) parts[0] += ` (${t.reason})`;
+  if (t.finishedAt) parts.push(`at ${new Date(t.finishedAt).toISOString()}`);
+  if (t.message) parts.push(`"${oneLine(t.message).slice(0, 200)}"`);
+  return parts.join(' ');
+}
+
+export interface RunningContainer {
+  name: string;
+  kind: ContainerKind;
+  runtime: string;
+  /** the bare 64-hex ID */
+  containerId: string;
+}
+
+/**
+ * The chosen container's runtime ID when it is running; otherwise NOT_RUNNING with its state,
+ * reason, exit code and restart count in one line.
+ */
+export function runningContainer(pod: PodLike, choice: { name: string; kind: ContainerKind }): RunningContainer {
+  const statuses =
+    {
+      container: pod.status?.containerStatuses,
+      init: pod.status?.initContainerStatuses,
+      ephemeral: pod.status?.ephemeralContainerStatuses,
+    }[choice.kind] ?? [];
+  const status = statuses.find((s) => s.name === choice.name);
+  const what = `container ${choice.name} of pod ${podLabel(pod)}`;
+  const logs = `kubectl logs -n ${pod.metadata?.namespace ?? '?'} ${pod.metadata?.name ?? '?'} -c ${choice.name}`;
+  if (!pod.spec?.nodeName) {
+    const unscheduled = pod.status?.conditions?.find((c) => c.type === 'PodScheduled' && c.status === 'False');
+    const why = unscheduled ? `: ${oneLine(unscheduled.message) || unscheduled.reason}` : '';
+    throw new NsdebugError(`pod ${podLabel(pod)} is not scheduled to a node yet${why}; wait until it runs`, ExitCode.NOT_RUNNING);
+  }
+  if (!status)
+    throw new NsdebugError(`${what} has not started yet (pod ${pod.status?.phase ?? 'Pending'}); wait until it runs`, ExitCode.NOT_RUNNING);
+  const restartsText = `restarted ${status.restartCount ?? 0} time${status.restartCount === 1 ? '' : 's'}`;
+  if (status.state?.running && status.containerID) {
+    const { runtime, id } = parseContainerId(status.containerID, what);
+    return { name: choice.name, kind: choice.kind, runtime, containerId: id };
+  }
+  const last = status.lastState?.terminated;
+  if (status.state?.terminated) {
+    const t = status.state.terminated;
+    throw new NsdebugError(
+      `${what} is not running: terminated, ${describeTermination(t, '')}, ${restartsText}; see \`${logs}\``,
+      ExitCode.NOT_RUNNING,
+    );
+  }
+  const waiting = status.state?.waiting;
+  const reason = waiting?.reason
+    ? ` (${waiting.reason}${waiting.message && waiting.reason !== 'CrashLoopBackOff' ? `: ${oneLine(waiting.message).slice(0, 200)}` : ''})`
+    : '';
+  const lastRun = last ? `, last ${describeTermination(last, '')}` : '';
+  const previous = last ? `${logs} --previous` : logs;
+  throw new NsdebugError(`${what} is not running: waiting${reason}${lastRun}, ${restartsText}; see \`${previous}\``, ExitCode.NOT_RUNNING);
+}
+
+// ---- the node ----
+
+const isWindows = (pod: PodLike, node?: NodeLike) =>
+  pod.spec?.os?.name === 'windows' ||
+  node?.metadata?.labels?.['kubernetes.io/os'] === 'windows' ||
+  node?.status?.nodeInfo?.operatingSystem === 'windows';
+
+/** Refuse nodes no agent can serve: Windows, or not Ready. `node` undefined: only the pod's own hints are checked. */
+export function checkNode(pod: PodLike, node?: NodeLike): void {
+  const name = pod.spec?.nodeName ?? '?';
+  if (isWindows(pod, node)) {
+    throw new NsdebugError(
+      `pod ${podLabel(pod)} runs on Windows node ${name}, which nsdebug does not support (Linux nodes only)`,
+      ExitCode.AGENT_UNAVAILABLE,
+    );
+  }
+  const ready = node?.status?.conditions?.find((c) => c.type === 'Ready');
+  if (ready && ready.status !== 'True') {
+    const why = [ready.reason, oneLine(ready.message)].filter(Boolean).join(': ');
+    throw new NsdebugError(
+      `node ${name} is not Ready${why ? ` (${why})` : ''}; its agent cannot be reached until the node recovers`,
+      ExitCode.AGENT_UNAVAILABLE,
+    );
+  }
+}
+
+// ---- resolution ----
+
+export interface ResolvedTarget {
+  namespace: string;
+  pod: string;
+  podUid: string;
+  node: string;
+  container: RunningContainer;
+  /** lines for stderr: which pod was picked, which container defaulted */
+  notes: string[];
+  /** the pod as read, for later checks */
+  podObject: PodLike;
+}
+
+/** Resolve a TargetRef in a namespace to one pod (not yet its container). */
+export async function resolvePod(ref: TargetRef, namespace: string, client: TargetClient): Promise<{ pod: PodLike; note?: string }> {
+  if (ref.kind === 'pod') {
+    const pod = await client.readPod(namespace, ref.name);
+    if (!pod)
+      throw new NsdebugError(
+        `pod ${ref.name} not found in namespace ${namespace}; check the name, or pass -n with the pod's namespace`,
+        ExitCode.NOT_FOUND,
+      );
+    return { pod };
+  }
+  let selector: string;
+  let from: string;
+  if (ref.kind === 'selector') {
+    selector = ref.selector;
+    from = `match -l ${ref.selector}`;
+  } else {
+    const sel = await client.readSelector(ref.kind, namespace, ref.name);
+    if (!sel)
+      throw new NsdebugError(
+        `${ref.kind} ${ref.name} not found in namespace ${namespace}; check the name, or pass -n with its namespace`,
+        ExitCode.NOT_FOUND,
+      );
+    selector = selectorString(sel);
+    if (!selector)
+      throw new NsdebugError(
+        `${ref.kind} ${ref.name} in namespace ${namespace} has no pod selector; name a pod instead`,
+        ExitCode.NOT_FOUND,
+      );
+    from = `belong to ${ref.kind}/${ref.name}`;
+  }
+  const picked = pickPod(await client.listPods(namespace, selector));
+  if (!picked)
+    throw new NsdebugError(
+      `no pods in namespace ${namespace} ${from}; check with \`kubectl get pods -n ${namespace} -l ${selector}\``,
+      ExitCode.NOT_FOUND,
+    );
+  return picked;
+}
+
+/** TargetRef → pod → container, with every refusal the pod itself explains (not the node's Ready state: see checkNode). */
+export async function resolveTarget(
+  ref: TargetRef,
+  opts: { namespace: string; container?: string },
+  client: TargetClient,
+): Promise<ResolvedTarget> {
+  const { pod, note } = await resolvePod(ref, opts.namespace, client);
+  const choice = chooseContainer(pod, opts.container);
+  checkNode(pod);
+  const container = runningContainer(pod, choice);
+  return {
+    namespace: pod.metadata?.namespace ?? opts.namespace,
+    pod: pod.metadata?.name ?? '?',
+    podUid: pod.metadata?.uid ?? '',
+    node: pod.spec?.nodeName ?? '',
+    container,
+    notes: [note, choice.note].filter((n): n is string => Boolean(n)),
+    podObject: pod,
+  };
+}
+
+// ---- over client-node ----
+
+/** TargetClient over the API; 404 → undefined, other failures → one-line NsdebugError. */
+export async function createTargetClient(conn: KubeConnection): Promise<TargetClient> {
+  const { core, apps, batch } = await apiClients(conn);
+  const absentOk = async <T>(doing: string, f: () => Promise<T>): Promise<T | undefined> => {
+    try {
+      return await f();
+    } catch (err) {
+      if (apiStatusCode(err) === 404) return undefined;
+      throw describeApiError(err, doing, conn);
+    }
+  };
+  const readers: Record<WorkloadKind, (namespace: string, name: string) => Promise<LabelSelectorLike | undefined>> = {
+    deployment: async (namespace, name) => (await apps.readNamespacedDeployment({ namespace, name })).spec?.selector,
+    statefulset: async (namespace, name) => (await apps.readNamespacedStatefulSet({ namespace, name })).spec?.selector,
+    daemonset: async (namespace, name) => (await apps.readNamespacedDaemonSet({ namespace, name })).spec?.selector,
+    replicaset: async (namespace, name) => (await apps.readNamespacedReplicaSet({ namespace, name })).spec?.selector,
+    job: async (namespace, name) => (await batch.readNamespacedJob({ namespace, name })).spec?.selector ?? {},
+    service: async (namespace, name) => ({ matchLabels: (await core.readNamespacedService({ namespace, name })).spec?.selector ?? {} }),
+  };
+  return {
+    readPod: (namespace, name) => absentOk(`get pod ${name} in namespace ${namespace}`, () => core.readNamespacedPod({ namespace, name })),
+    readSelector: (kind, namespace, name) =>
+      absentOk(`get ${kind} ${name} in namespace ${namespace}`, () => readers[kind](namespace, name)),
+    listPods: async (namespace, labelSelector) => {
+      try {
+        return (await core.listNamespacedPod({ namespace, labelSelector })).items;
+      } catch (err) {
+        if (apiStatusCode(err) === 400 && isApiException(err))
+          throw usageError(`"${labelSelector}" is not a valid label selector: ${statusMessage(err.body)}`);
+        throw describeApiError(err, `list pods in namespace ${namespace}`, conn);
+      }
+    },
+    readNode: async (name) => {
+      try {
+        return await core.readNode({ name });
+      } catch (err) {
+        const code = apiStatusCode(err);
+        if (code === 404 || code === 403) return undefined; // the node check is a courtesy, not a gate
+        throw describeApiError(err, `get node ${name}`, conn);
+      }
+    },
+  };
+}

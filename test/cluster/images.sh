@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# Images for the e2e cluster, built on this machine (there is no container registry).
+#
+#   images.sh base          the base image the project's Dockerfile starts from,
+#                           docker.io/library/node:20-bookworm-slim, in podman's storage:
+#                           debootstrap --variant=minbase bookworm + this machine's Node
+#                           (/usr/bin/node) and npm. Cached (tarball and podman image) under a
+#                           key of this script + Node + npm versions; a hit takes ~1 s.
+#   images.sh build-agent [ADDRESS]
+#                           podman build --pull=never -t nsdebug.local/agent:dev on the repo's
+#                           Dockerfile (builds `base` first), then podman save --format
+#                           oci-archive → ctr -n k8s.io images import into the node's
+#                           containerd (ADDRESS, default: the running cluster's). Skips with a
+#                           message when there is no Dockerfile.
+#   images.sh test [ADDRESS] the pause, busybox and distroless test images
+#                           (test/support/images.sh), imported into the node's containerd.
+#
+# Environment: NSDEBUG_CACHE (default /var/cache/nsdebug), AGENT_IMAGE (nsdebug.local/agent:dev),
+# DEBIAN_MIRROR (default: the first deb.debian.org-style URI in /etc/apt, else deb.debian.org).
+# Needs: podman, runc, debootstrap, ctr (containerd).
+set -euo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
+CACHE=${NSDEBUG_CACHE:-/var/cache/nsdebug}
+AGENT_IMAGE=${AGENT_IMAGE:-nsdebug.local/agent:dev}
+BASE_IMAGE=docker.io/library/node:20-bookworm-slim
+# podman as measured to work here (runc, cgroupfs, file events, rlimits within the hard
+# limit: there is no CAP_SYS_RESOURCE). Our own file: nothing in /etc is changed.
+export CONTAINERS_CONF=${CONTAINERS_CONF:-$HERE/config/containers.conf}
+
+log() { echo "images.sh: $*" >&2; }
+die() { echo "images.sh: $*" >&2; exit 1; }
+
+default_address() {
+  bash "$HERE/cluster.sh" env | sed -n 's/^CONTAINERD_ADDRESS=//p'
+}
+
+mirror() {
+  if [ -n "${DEBIAN_MIRROR:-}" ]; then echo "$DEBIAN_MIRROR"; return; fi
+  local uri
+  uri=$(grep -rhsE '^(URIs:|deb )' /etc/apt/sources.list /etc/apt/sources.list.d/*.sources 2>/dev/null |
+    grep -v security | grep -oE 'https?://[^ ]+' | head -n1)
+  echo "${uri:-http://deb.debian.org/debian}"
+}
+
+cmd_base() {
+  for b in podman debootstrap; do
+    command -v "$b" >/dev/null || die "$b not found: apt-get install -y --no-install-recommends podman debootstrap"
+  done
+  local node npm_dir node_v npm_v key
+  node=$(command -v node) || die "no node on this machine"
+  node=$(readlink -f "$node")
+  node_v=$("$node" --version)
+  case $node_v in v20.*) ;; *) die "the base must carry Node 20; this machine has $node_v" ;; esac
+  npm_dir=$(cd "$(dirname "$node")/../lib/node_modules/npm" 2>/dev/null && pwd) ||
+    die "no npm next to $node (expected $(dirname "$node")/../lib/node_modules/npm)"
+  npm_v=$(node -p "require('$npm_dir/package.json').version")
+  key=$( { sha256sum "$0" | cut -d' ' -f1; echo "$node_v $npm_v bookworm minbase"; sha256sum "$node" | cut -d' ' -f1; } | sha256sum | cut -c1-16)
+
+  if [ "$(podman image inspect "$BASE_IMAGE" --format '{{index .Config.Labels "nsdebug.base.key"}}' 2>/dev/null)" = "$key" ]; then
+    log "$BASE_IMAGE is current (node $node_v, npm $npm_v)"
+    return 0
+  fi
+  local dir=$CACHE/base tar
+  tar=$dir/node20-bookworm-slim-$key.tar
+  mkdir -p "$dir"
+  if [ ! -s "$tar" ]; then
+    local root
+    root=$(mktemp -d "$dir/.rootfs.XXXXXX")
+    # shellcheck disable=SC2064
+    trap "rm -rf '$root'" EXIT
+    log "debootstrap --variant=minbase bookworm ($(mirror)); ~1 min"
+    debootstrap --variant=minbase bookworm "$root" "$(mirror)" >"$dir/debootstrap.log" 2>&1 ||
+      { tail -n 20 "$dir/debootstrap.log" >&2; die "debootstrap failed (log: $dir/debootstrap.log)"; }
+    # Node and npm where the upstream node image has them.
+    install -D -m 0755 "$node" "$root/usr/local/bin/node"
+    mkdir -p "$root/usr/local/lib/node_modules"
+    cp -a "$npm_dir" "$root/usr/local/lib/node_modules/npm"
+    ln -sfn ../lib/node_modules/npm/bin/npm-cli.js "$root/usr/local/bin/npm"
+    ln -sfn ../lib/node_modules/npm/bin/npx-cli.js "$root/usr/local/bin/npx"
+    chroot "$root" /usr/local/bin/node --version >/dev/null ||
+      die "the copied node does not run in the bookworm rootfs (missing libraries?)"
+    chroot "$root" /usr/local/bin/npm --version >/dev/null || die "npm does not run in the rootfs"
+    # what the slim image leaves out
+    rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin "$root"/var/cache/apt/archives/*.deb \
+      "$root"/usr/share/doc/* "$root"/usr/share/man/* "$root"/var/log/*.log
+    tar --numeric-owner -C "$root" -cf "$tar.tmp" .
+    mv "$tar.tmp" "$tar"
+    rm -rf "$root"
+    trap - EXIT
+    find "$dir" -maxdepth 1 -name 'node20-bookworm-slim-*.tar' ! -name "$(basename "$tar")" -delete
+  fi
+  podman import --quiet \
+    --change "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
+    --change "ENV NODE_VERSION=${node_v#v}" \
+    --change 'CMD ["node"]' \
+    --change "LABEL nsdebug.base.key=$key" \
+    "$tar" "$BASE_IMAGE" >/dev/null
+  log "imported $BASE_IMAGE (node $node_v, npm $npm_v)"
+}
+
+cmd_build_agent() {
+  local address=${1:-}
+  if [ ! -f "$REPO/Dockerfile" ]; then
+    log "no Dockerfile in $REPO yet: skipping the agent image"
+    return 0
+  fi
+  [ -n "$address" ] || address=$(default_address)
+  address=${address#unix://}
+  [ -S "$address" ] || die "no containerd socket at $address (is the cluster up?)"
+  cmd_base
+  log "podman build --pull=never -t $AGENT_IMAGE $REPO"
+  local start=$SECONDS
+  podman build --pull=never -t "$AGENT_IMAGE" "$REPO" >"$CACHE/agent-build.log" 2>&1 ||
+    { tail -n 30 "$CACHE/agent-build.log" >&2; die "podman build failed (log: $CACHE/agent-build.log)"; }
+  local id present
+  id=$(podman image inspect "$AGENT_IMAGE" --format '{{.Id}}')
+  # Import only when containerd does not have this very image (config digest) yet.
+  present=$(ctr --address "$address" -n k8s.io images ls "name==$AGENT_IMAGE" 2>/dev/null | awk 'NR > 1 { print $3 }')
+  if [ -n "$present" ] && [ "$(cat "$CACHE/agent-imported.$present" 2>/dev/null)" = "$id" ]; then
+    log "$AGENT_IMAGE ($id) already in containerd"
+  else
+    local archive
+    archive=$(mktemp "$CACHE/agent.XXXXXX.oci.tar")
+    podman save --format oci-archive -o "$archive" "$AGENT_IMAGE" >/dev/null
+    ctr --address "$address" -n k8s.io images import "$archive" >/dev/null
+    rm -f "$archive"
+    present=$(ctr --address "$address" -n k8s.io images ls "name==$AGENT_IMAGE" | awk 'NR > 1 { print $3 }')
+    [ -n "$present" ] || die "import did not produce $AGENT_IMAGE in containerd"
+    rm -f "$CACHE"/agent-imported.*
+    echo "$id" >"$CACHE/agent-imported.$present"
+    log "imported $AGENT_IMAGE into containerd ($present)"
+  fi
+  log "agent image ready in $((SECONDS - start))s"
+  echo "$AGENT_IMAGE"
+}
+
+case ${1:-} in
+  base) cmd_base ;;
+  build-agent) shift; cmd_build_agent "$@" ;;
+  test) shift; a=${1:-$(default_address)}; bash "$REPO/test/support/images.sh" "$a" ;;
+  *) sed -n '2,24p' "$0" | cut -c3- >&2; exit 2 ;;
+esac

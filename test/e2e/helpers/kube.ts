@@ -1,0 +1,82 @@
+// Shared helpers for e2e suites: the real kubectl (/usr/bin/kubectl or the first on PATH)
+// against the cluster test/e2e/run.sh brought up (KUBECONFIG, KUBECONFIG_LIMITED,
+// CONTAINERD_ADDRESS in the environment). Objects a test creates should carry the label
+// E2E_LABEL, so run.sh can delete them afterwards.
+import { execa, type Options, type Result } from 'execa';
+
+export const E2E_LABEL = 'nsdebug.test/e2e';
+
+export interface ClusterEnv {
+  kubeconfig: string;
+  kubeconfigLimited: string;
+  containerdAddress: string;
+}
+
+/** The cluster's coordinates, or a clear error when the suite was not started by run.sh. */
+export function clusterEnv(): ClusterEnv {
+  const { KUBECONFIG, KUBECONFIG_LIMITED, CONTAINERD_ADDRESS } = process.env;
+  if (!KUBECONFIG || !KUBECONFIG_LIMITED || !CONTAINERD_ADDRESS) {
+    throw new Error(
+      'KUBECONFIG, KUBECONFIG_LIMITED and CONTAINERD_ADDRESS must be set: run the e2e tier through test/e2e/run.sh, which brings the cluster up',
+    );
+  }
+  return { kubeconfig: KUBECONFIG, kubeconfigLimited: KUBECONFIG_LIMITED, containerdAddress: CONTAINERD_ADDRESS };
+}
+
+/** kubectl ARGS; never throws on a non-zero exit (check exitCode). */
+export function kubectl(args: string[], opts: Options = {}): Promise<Result> {
+  return execa('kubectl', args, { reject: false, timeout: 120_000, ...opts }) as Promise<Result>;
+}
+
+/** kubectl ARGS -o json, parsed; throws with kubectl's stderr on failure. */
+export async function kubectlJson<T>(args: string[], opts: Options = {}): Promise<T> {
+  const r = await kubectl([...args, '-o', 'json'], opts);
+  if (r.exitCode !== 0) throw new Error(`kubectl ${args.join(' ')}: exit ${r.exitCode}: ${String(r.stderr)}`);
+  return JSON.parse(String(r.stdout)) as T;
+}
+
+/** Polls probe every intervalMs until it returns a value other than undefined/false, or throws after timeoutMs with the last value. */
+export async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | undefined | false>,
+  timeoutMs = 120_000,
+  intervalMs = 500,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await probe();
+      if (v !== undefined && v !== false) return v;
+      last = v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline)
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${what} (last: ${last instanceof Error ? last.message : JSON.stringify(last)})`,
+      );
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+export interface PodJson {
+  metadata: { name: string; namespace: string; uid: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+  spec: { nodeName?: string; containers: Array<{ name: string; image: string }> };
+  status: {
+    phase: string;
+    podIP?: string;
+    qosClass?: string;
+    conditions?: Array<{ type: string; status: string }>;
+    containerStatuses?: Array<{
+      name: string;
+      ready: boolean;
+      restartCount: number;
+      containerID?: string;
+      state: { running?: object; waiting?: { reason?: string }; terminated?: { reason?: string; exitCode: number } };
+      lastState: { terminated?: { reason?: string; exitCode: number } };
+    }>;
+  };
+}
+
+export const isReady = (pod: PodJson): boolean => pod.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;

@@ -1,0 +1,304 @@
+// deploy/ is one source of truth for `kubectl apply -k`, `kubectl nsdebug install` and the Helm
+// chart: these tests hold the three to the same objects and the DaemonSet to what the agent needs.
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+import yaml from 'js-yaml';
+
+import { AGENT_EXECUTABLE } from '../../../src/contract.js';
+import {
+  cliVersion,
+  deployDir,
+  packageRoot,
+  PART_OF,
+  readDeployManifests,
+  renderManifests,
+  type KubeObject,
+} from '../../../src/kube/install.js';
+import { findOrBuildHelm, HELM_LABELS } from './helm.js';
+
+const DEPLOY = deployDir();
+const key = (o: KubeObject) => `${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`;
+const byKey = (objects: KubeObject[]) => Object.fromEntries(objects.map((o) => [key(o), o]));
+const loadAll = (text: string) => (yaml.loadAll(text) as KubeObject[]).filter(Boolean);
+
+/** The parts of a DaemonSet these tests read. */
+interface Container {
+  name: string;
+  image: string;
+  args?: string[];
+  securityContext: { privileged?: boolean; readOnlyRootFilesystem?: boolean };
+  resources: { requests?: Record<string, string>; limits?: Record<string, string> };
+  readinessProbe: { exec: { command: string[] } };
+  volumeMounts: Array<{ name: string; mountPath: string; readOnly?: boolean }>;
+}
+interface PodSpec {
+  hostPID?: boolean;
+  hostNetwork?: boolean;
+  tolerations?: unknown[];
+  nodeSelector?: Record<string, string>;
+  priorityClassName?: string;
+  automountServiceAccountToken?: boolean;
+  containers: Container[];
+  volumes: Array<{ name: string; hostPath?: { path: string } }>;
+}
+interface DaemonSet extends KubeObject {
+  spec: {
+    selector: { matchLabels: Record<string, string> };
+    updateStrategy: { type: string };
+    template: { metadata: { labels: Record<string, string> }; spec: PodSpec };
+  };
+}
+const podSpecOf = (objects: KubeObject[]) => (objects.find((o) => o.kind === 'DaemonSet') as DaemonSet).spec.template.spec;
+
+function which(cmd: string): string | undefined {
+  try {
+    return execFileSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' }).trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+let objects: KubeObject[];
+beforeAll(async () => {
+  objects = await readDeployManifests();
+});
+
+const find = (kind: string, name?: string) => {
+  const o = objects.find((x) => x.kind === kind && (!name || x.metadata.name === name));
+  if (!o) throw new Error(`deploy/ has no ${kind} ${name ?? ''}`);
+  return o;
+};
+
+describe('deploy/', () => {
+  test('kustomization.yaml lists every manifest in deploy/, and no example', () => {
+    const kustomization = yaml.load(readFileSync(join(DEPLOY, 'kustomization.yaml'), 'utf8')) as { resources: string[] };
+    const manifests = readdirSync(DEPLOY).filter((f) => /\.ya?ml$/.test(f) && f !== 'kustomization.yaml');
+    expect([...kustomization.resources].sort()).toEqual(manifests.sort());
+    expect(kustomization.resources.some((r) => r.includes('example'))).toBe(false);
+  });
+
+  test('every document parses and carries the part-of label uninstall relies on', () => {
+    expect(objects.length).toBeGreaterThanOrEqual(6);
+    for (const o of objects) expect([key(o), o.metadata.labels?.[PART_OF.key]]).toEqual([key(o), PART_OF.value]);
+  });
+
+  test('the installer reads the same objects `kubectl kustomize deploy/` renders', () => {
+    const kubectl = which('kubectl');
+    if (!kubectl) {
+      console.warn('skipped: no kubectl on PATH to render deploy/ with');
+      return;
+    }
+    const rendered = loadAll(execFileSync(kubectl, ['kustomize', DEPLOY], { encoding: 'utf8' }));
+    expect(byKey(objects)).toEqual(byKey(rendered));
+  });
+
+  test('the namespace admits privileged pods', () => {
+    const ns = find('Namespace');
+    expect(ns.metadata.name).toBe('nsdebug-system');
+    for (const mode of ['enforce', 'audit', 'warn']) expect(ns.metadata.labels?.[`pod-security.kubernetes.io/${mode}`]).toBe('privileged');
+  });
+
+  test('the agent ServiceAccount has no token and nothing binds it', () => {
+    expect(find('ServiceAccount', 'nsdebug-agent').automountServiceAccountToken).toBe(false);
+    const bindings = objects.filter((o) => o.kind.endsWith('Binding'));
+    expect(bindings).toEqual([]);
+  });
+
+  describe('the DaemonSet', () => {
+    const ds = () => find('DaemonSet', 'nsdebug-agent') as DaemonSet;
+    const pod = () => ds().spec.template.spec;
+    const agent = () => pod().containers.find((c) => c.name === 'agent') as Container;
+
+    test('is labelled for the CLI to find it, with the package version', () => {
+      const labels = {
+        'app.kubernetes.io/name': 'nsdebug-agent',
+        'app.kubernetes.io/part-of': 'nsdebug',
+        'app.kubernetes.io/version': cliVersion(),
+      };
+      expect(ds().metadata.labels).toMatchObject(labels);
+      expect(ds().spec.template.metadata.labels).toMatchObject(labels);
+      expect(ds().spec.selector.matchLabels).toEqual({ 'app.kubernetes.io/name': 'nsdebug-agent' });
+    });
+
+    test('runs privileged in the host PID namespace on every node, whatever its taints', () => {
+      expect(pod().hostPID).toBe(true);
+      expect(pod().hostNetwork).toBeUndefined();
+      expect(agent().securityContext.privileged).toBe(true);
+      expect(pod().tolerations).toEqual([{ operator: 'Exists' }]);
+      expect(pod().priorityClassName).toBe('system-node-critical');
+      expect(pod().automountServiceAccountToken).toBe(false);
+      expect(ds().spec.updateStrategy.type).toBe('RollingUpdate');
+    });
+
+    test('runs `nsdebug-agent serve` from the local image, ready when `info --check` passes', () => {
+      expect(agent().image).toBe('nsdebug.local/agent:dev');
+      expect(agent().args).toEqual(['serve']);
+      expect(agent().readinessProbe.exec.command).toEqual([AGENT_EXECUTABLE, 'info', '--check']);
+      expect(agent().resources.requests).toEqual(expect.objectContaining({ cpu: expect.any(String), memory: expect.any(String) }));
+      expect(agent().resources.limits).toEqual(expect.objectContaining({ memory: expect.any(String) }));
+    });
+
+    test("mounts only the host paths it needs: the cgroup tree (rw: session cgroups) and containerd's run dir (ro)", () => {
+      const hostPaths = pod().volumes.filter((v) => v.hostPath);
+      const mounts = Object.fromEntries(agent().volumeMounts.map((m) => [m.name, m]));
+      expect(hostPaths.map((v) => [v.hostPath?.path, mounts[v.name]?.mountPath, Boolean(mounts[v.name]?.readOnly)])).toEqual([
+        ['/sys/fs/cgroup', '/host/sys/fs/cgroup', false],
+        ['/run/containerd', '/run/containerd', true],
+      ]);
+      // not over the container's own /sys/fs/cgroup: under cgroup v2 that is where its own cgroup is
+      expect(agent().securityContext.readOnlyRootFilesystem).toBe(true);
+      // serve's audit socket lives here; `enter` processes in the same container reach it
+      expect(mounts.run).toEqual({ name: 'run', mountPath: '/run/nsdebug' });
+    });
+  });
+
+  describe('nsdebug-user', () => {
+    type Rule = { apiGroups: string[]; resources: string[]; verbs: string[] };
+    const rules = (kind: string) => (find(kind, 'nsdebug-user') as KubeObject & { rules: Rule[] }).rules;
+    const allows = (rs: Rule[], group: string, resource: string, verb: string) =>
+      rs.some((r) => r.apiGroups.includes(group) && r.resources.includes(resource) && r.verbs.includes(verb));
+
+    test('cluster-wide: read pods, list nodes, review access; never exec', () => {
+      const cr = rules('ClusterRole');
+      expect(allows(cr, '', 'pods', 'list')).toBe(true);
+      expect(allows(cr, '', 'pods', 'get')).toBe(true);
+      expect(allows(cr, '', 'nodes', 'list')).toBe(true);
+      expect(allows(cr, 'authorization.k8s.io', 'selfsubjectaccessreviews', 'create')).toBe(true);
+      expect(cr.some((r) => r.resources.some((res) => res.includes('exec') || res === '*') || r.verbs.includes('*'))).toBe(false);
+    });
+
+    test('exec only into the agent pods, in nsdebug-system', () => {
+      const role = find('Role', 'nsdebug-user');
+      expect(role.metadata.namespace).toBe('nsdebug-system');
+      expect(allows(rules('Role'), '', 'pods/exec', 'create')).toBe(true);
+    });
+
+    test('the example binding binds both, and is not installed', () => {
+      const examples = loadAll(readFileSync(join(DEPLOY, 'examples', 'nsdebug-user-binding.yaml'), 'utf8'));
+      expect(
+        examples.map((o) => [o.kind, (o.roleRef as { kind: string; name: string }).kind, (o.roleRef as { name: string }).name]),
+      ).toEqual([
+        ['ClusterRoleBinding', 'ClusterRole', 'nsdebug-user'],
+        ['RoleBinding', 'Role', 'nsdebug-user'],
+      ]);
+      expect(examples.find((o) => o.kind === 'RoleBinding')?.metadata.namespace).toBe('nsdebug-system');
+    });
+  });
+});
+
+describe('the Helm chart', () => {
+  const CHART = join(DEPLOY, 'helm', 'nsdebug');
+  let helm: string | undefined;
+  beforeAll(async () => {
+    helm = await findOrBuildHelm();
+  }, 900_000);
+
+  const template = (...args: string[]) =>
+    loadAll(execFileSync(helm as string, ['template', 'nsdebug', CHART, ...args], { encoding: 'utf8' }));
+  const withoutHelmLabels = (o: KubeObject): KubeObject => {
+    const copy = structuredClone(o);
+    for (const label of HELM_LABELS) delete copy.metadata.labels?.[label];
+    return copy;
+  };
+
+  test('Chart.yaml version and appVersion follow package.json', () => {
+    const chart = yaml.load(readFileSync(join(CHART, 'Chart.yaml'), 'utf8')) as { version: string; appVersion: string };
+    expect([chart.version, chart.appVersion]).toEqual([cliVersion(), cliVersion()]);
+  });
+
+  test('renders the same objects as deploy/ with its default values', () => {
+    if (!helm) return console.warn('skipped: no helm binary and no Go toolchain to build one');
+    const rendered = template().map(withoutHelmLabels);
+    expect(byKey(rendered)).toEqual(byKey(objects));
+    // and Helm's labels are on every object, for `helm` to find its own
+    for (const o of template()) expect(o.metadata.labels?.['app.kubernetes.io/managed-by']).toBe('Helm');
+  });
+
+  test('renders what install renders for another namespace and image', () => {
+    if (!helm) return console.warn('skipped: no helm binary');
+    const rendered = template(
+      '--set',
+      'namespace=debug-agents',
+      '--set',
+      'image.repository=registry.example/nsdebug-agent',
+      '--set',
+      'image.tag=0.1.0',
+    ).map(withoutHelmLabels);
+    expect(byKey(rendered)).toEqual(
+      byKey(renderManifests(objects, { namespace: 'debug-agents', image: 'registry.example/nsdebug-agent:0.1.0' })),
+    );
+  });
+
+  test('values set tolerations, nodeSelector, resources and the priority class', () => {
+    if (!helm) return console.warn('skipped: no helm binary');
+    const values = [
+      '--set-json',
+      'tolerations=[{"key":"dedicated","operator":"Equal","value":"debug","effect":"NoSchedule"}]',
+      '--set-json',
+      'nodeSelector={"pool":"debug"}',
+      '--set-json',
+      'resources={"requests":{"cpu":"50m","memory":"100Mi"},"limits":{"memory":"1Gi"}}',
+      '--set',
+      'priorityClassName=system-cluster-critical',
+      '--set',
+      'image.digest=sha256:' + 'a'.repeat(64),
+      '--set',
+      'createNamespace=false',
+    ];
+    const rendered = template(...values);
+    const spec = podSpecOf(rendered);
+    expect(spec.tolerations).toEqual([{ key: 'dedicated', operator: 'Equal', value: 'debug', effect: 'NoSchedule' }]);
+    // Helm merges maps from --set into the defaults
+    expect(spec.nodeSelector).toEqual({ 'kubernetes.io/os': 'linux', pool: 'debug' });
+    expect(spec.containers[0]?.resources).toEqual({ requests: { cpu: '50m', memory: '100Mi' }, limits: { cpu: '1', memory: '1Gi' } });
+    expect(spec.priorityClassName).toBe('system-cluster-critical');
+    expect(spec.containers[0]?.image).toBe(`nsdebug.local/agent@sha256:${'a'.repeat(64)}`);
+    expect(rendered.some((o) => o.kind === 'Namespace')).toBe(false);
+    const quota = rendered.find((o) => o.kind === 'ResourceQuota') as KubeObject & {
+      spec: { scopeSelector: { matchExpressions: Array<{ values: string[] }> } };
+    };
+    expect(quota.spec.scopeSelector.matchExpressions[0]?.values).toEqual(['system-cluster-critical']);
+  });
+
+  test('helm lint passes', () => {
+    if (!helm) return console.warn('skipped: no helm binary');
+    expect(execFileSync(helm, ['lint', CHART], { encoding: 'utf8' })).toMatch(/0 chart\(s\) failed/);
+  });
+});
+
+describe('the krew manifest', () => {
+  interface KrewPlatform {
+    selector: { matchExpressions?: unknown[]; matchLabels?: unknown };
+    uri: string;
+    sha256: string;
+    bin: string;
+  }
+  const manifest = yaml.load(readFileSync(join(DEPLOY, 'krew', 'nsdebug.yaml'), 'utf8')) as {
+    apiVersion: string;
+    kind: string;
+    metadata: { name: string };
+    spec: { version: string; shortDescription: string; description: string; platforms: KrewPlatform[] };
+  };
+  const pkg = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string; bin: Record<string, string> };
+
+  test('is a krew Plugin named nsdebug at the package version', () => {
+    expect(manifest.apiVersion).toBe('krew.googlecontainertools.github.com/v1alpha2');
+    expect(manifest.kind).toBe('Plugin');
+    expect(manifest.metadata.name).toBe('nsdebug');
+    expect(manifest.spec.version).toBe(`v${pkg.version}`);
+    expect(manifest.spec.shortDescription.length).toBeLessThanOrEqual(50);
+    expect(manifest.spec.description).toEqual(expect.any(String));
+  });
+
+  test("every platform runs the package's kubectl-nsdebug entry point", () => {
+    expect(manifest.spec.platforms.length).toBeGreaterThan(0);
+    for (const p of manifest.spec.platforms) {
+      expect(p.sha256).toMatch(/^[0-9a-f]{64}$/);
+      expect(p.uri).toMatch(/^https:\/\/.+\.tar\.gz$/);
+      expect(p.bin).toBe(pkg.bin['kubectl-nsdebug']);
+      expect(p.selector.matchExpressions ?? p.selector.matchLabels).toBeDefined();
+    }
+  });
+});

@@ -1,0 +1,457 @@
+// install/uninstall against a fake API: what is applied, how the wait judges agent pods, and the
+// one-line failures a user sees (image pull, crash loop, timeout, someone else's namespace).
+import { ExitCode } from '../../../src/contract.js';
+import { NsdebugError } from '../../../src/errors.js';
+import {
+  agentPodState,
+  apiFailure,
+  currentPods,
+  install,
+  readDeployManifests,
+  rolloutState,
+  uninstall,
+  type DaemonSetLike,
+  type InstallClient,
+  type InstallIO,
+  type KubeObject,
+  type PodLike,
+} from '../../../src/kube/install.js';
+
+type Status = NonNullable<PodLike['status']>;
+type ContainerStatus = NonNullable<Status['containerStatuses']>[number];
+
+function pod(node: string, agent: Partial<ContainerStatus> = {}, extra: Partial<Status> = {}, name = `nsdebug-agent-${node}`): PodLike {
+  const ready = agent.ready ?? false;
+  return {
+    metadata: { name, creationTimestamp: '2026-01-01T00:00:00Z' },
+    spec: { nodeName: node },
+    status: {
+      phase: ready ? 'Running' : 'Pending',
+      conditions: [{ type: 'Ready', status: ready ? 'True' : 'False' }],
+      containerStatuses: [{ name: 'agent', ready, ...agent }],
+      ...extra,
+    },
+  };
+}
+const readyPod = (node: string) => pod(node, { ready: true, state: { running: {} } });
+const waiting = (reason: string, message?: string) => ({ state: { waiting: { reason, ...(message ? { message } : {}) } } });
+
+describe('agentPodState', () => {
+  test('ready', () => expect(agentPodState(readyPod('n1'))).toEqual({ node: 'n1', pod: 'nsdebug-agent-n1', ready: true, state: 'ready' }));
+
+  test('an image pull failure is final and names the pull error from the events', () => {
+    const events = [
+      'Readiness probe failed: x',
+      'Failed to pull image "nsdebug.local/agent:missing": rpc error: code = NotFound desc = not found',
+      'Error: ImagePullBackOff',
+    ];
+    const state = agentPodState(pod('n1', waiting('ImagePullBackOff', 'Back-off pulling image "nsdebug.local/agent:missing"')), events);
+    expect(state.failure).toBe(
+      'ImagePullBackOff: Failed to pull image "nsdebug.local/agent:missing": rpc error: code = NotFound desc = not found',
+    );
+  });
+
+  test('without events the back-off message is used', () => {
+    expect(
+      agentPodState(pod('n1', waiting('ErrImageNeverPull', 'Container image "x" is not present with pull policy of Never'))).failure,
+    ).toBe('ErrImageNeverPull: Container image "x" is not present with pull policy of Never');
+  });
+
+  test('ErrImagePull alone is shown but waited on (it turns into ImagePullBackOff or succeeds)', () => {
+    const state = agentPodState(pod('n1', waiting('ErrImagePull', 'rpc error')));
+    expect(state).toMatchObject({ ready: false, state: 'ErrImagePull: rpc error' });
+    expect(state.failure).toBeUndefined();
+  });
+
+  test('a crash loop is final and says how the agent exited', () => {
+    const state = agentPodState(
+      pod('n1', {
+        ...waiting('CrashLoopBackOff', 'back-off 10s'),
+        lastState: { terminated: { exitCode: 72, reason: 'Error', message: 'cannot load\nlibnsdebug.so' } },
+      }),
+    );
+    expect(state.failure).toBe('CrashLoopBackOff: the agent exited 72 (Error): cannot load libnsdebug.so');
+  });
+
+  test("running but not ready shows the readiness probe's own words", () => {
+    const state = agentPodState(pod('n1', { state: { running: {} } }), [
+      'Readiness probe failed: session cleanup: cannot create a session cgroup',
+    ]);
+    expect(state).toMatchObject({
+      ready: false,
+      state: 'running, not ready: Readiness probe failed: session cleanup: cannot create a session cgroup',
+    });
+    expect(state.failure).toBeUndefined();
+  });
+
+  test('unschedulable, creating, terminating', () => {
+    expect(
+      agentPodState(
+        pod(
+          'n1',
+          {},
+          { conditions: [{ type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message: '0/1 nodes: insufficient memory' }] },
+        ),
+      ).state,
+    ).toBe('unschedulable: 0/1 nodes: insufficient memory');
+    expect(agentPodState(pod('n1', waiting('ContainerCreating'))).state).toBe('ContainerCreating');
+    const gone = pod('n1', { ready: true });
+    gone.metadata!.deletionTimestamp = '2026-01-01T00:01:00Z';
+    expect(agentPodState(gone).state).toBe('terminating');
+  });
+
+  test("a pod not yet bound names its node from the DaemonSet's affinity", () => {
+    const p = pod('', waiting('ContainerCreating'));
+    p.spec = {
+      affinity: {
+        nodeAffinity: {
+          requiredDuringSchedulingIgnoredDuringExecution: {
+            nodeSelectorTerms: [{ matchFields: [{ key: 'metadata.name', values: ['n7'] }] }],
+          },
+        },
+      },
+    };
+    expect(agentPodState(p).node).toBe('n7');
+  });
+});
+
+describe('rolloutState', () => {
+  const ds = (desired: number, updated: number, available: number, generation = 2, observed = 2): DaemonSetLike => ({
+    metadata: { generation },
+    status: { observedGeneration: observed, desiredNumberScheduled: desired, updatedNumberScheduled: updated, numberAvailable: available },
+  });
+
+  test('done when the controller saw this generation and every node is updated and available', () => {
+    expect(rolloutState(ds(2, 2, 2), [agentPodState(readyPod('a')), agentPodState(readyPod('b'))]).done).toBe(true);
+    expect(rolloutState(ds(2, 2, 2, 3, 2), [agentPodState(readyPod('a'))]).done).toBe(false);
+    expect(rolloutState(ds(2, 1, 2), []).done).toBe(false);
+    expect(rolloutState(undefined, []).done).toBe(false);
+  });
+
+  test('the first stuck node becomes the failure line', () => {
+    const state = rolloutState(ds(2, 2, 1), [
+      agentPodState(readyPod('a')),
+      agentPodState(pod('b', waiting('InvalidImageName', 'bad ref'))),
+    ]);
+    expect(state.failure).toBe('agent on node b (pod nsdebug-agent-b) cannot start: InvalidImageName: bad ref');
+  });
+
+  test('per node, the newest pod that is not being deleted counts', () => {
+    const old = readyPod('a');
+    old.metadata!.deletionTimestamp = '2026-01-01T00:05:00Z';
+    const fresh = pod('a', waiting('ContainerCreating'), {}, 'nsdebug-agent-new');
+    fresh.metadata!.creationTimestamp = '2026-01-01T00:04:00Z';
+    expect(currentPods([old, fresh, readyPod('b')]).map((p) => p.metadata?.name)).toEqual(['nsdebug-agent-new', 'nsdebug-agent-b']);
+  });
+});
+
+/** A fake API server: objects by key, and a scripted DaemonSet/pod timeline per poll. */
+class FakeCluster implements InstallClient {
+  stored = new Map<string, KubeObject>();
+  applied: Array<{ ref: string; dryRun: boolean }> = [];
+  deleted: string[] = [];
+  polls = 0;
+  constructor(
+    private timeline: Array<{ ds: DaemonSetLike; pods: PodLike[] }> = [],
+    public warnings: Record<string, string[]> = {},
+    /** deletions finish only after this many reads of a deleted object */
+    private deleteLag = 0,
+  ) {}
+  private key = (o: KubeObject) => `${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`;
+  private lag = new Map<string, number>();
+  async apply(o: KubeObject, dryRun: boolean) {
+    this.applied.push({ ref: this.key(o), dryRun });
+    if (!dryRun) this.stored.set(this.key(o), structuredClone(o));
+  }
+  async get(o: KubeObject) {
+    const k = this.key(o);
+    const left = this.lag.get(k);
+    if (left !== undefined) {
+      if (left <= 0) {
+        this.lag.delete(k);
+        this.stored.delete(k);
+      } else this.lag.set(k, left - 1);
+    }
+    return this.stored.get(k);
+  }
+  async remove(o: KubeObject) {
+    const k = this.key(o);
+    if (!this.stored.has(k) || this.lag.has(k)) return false;
+    this.deleted.push(k);
+    if (this.deleteLag) this.lag.set(k, this.deleteLag);
+    else this.stored.delete(k);
+    return true;
+  }
+  private now() {
+    return this.timeline[Math.min(this.polls, this.timeline.length - 1)] ?? { ds: {}, pods: [] };
+  }
+  async readDaemonSet() {
+    return this.now().ds;
+  }
+  async listAgentPods() {
+    const pods = this.now().pods;
+    this.polls++;
+    return pods;
+  }
+  async podWarnings(_ns: string, name: string) {
+    return this.warnings[name] ?? [];
+  }
+}
+
+function io(tty = false): InstallIO & { lines: string[]; progressLines: string[]; clock: number } {
+  const out = { lines: [] as string[], progressLines: [] as string[], clock: 0 };
+  return Object.assign(out, {
+    out: (l: string) => void out.lines.push(l),
+    ...(tty ? { progress: (l: string) => void out.progressLines.push(l) } : {}),
+    now: () => out.clock,
+    sleep: async (ms: number) => void (out.clock += ms),
+  });
+}
+
+async function failure(p: Promise<unknown>): Promise<NsdebugError> {
+  try {
+    await p;
+  } catch (err) {
+    if (err instanceof NsdebugError) return err;
+    throw err;
+  }
+  throw new Error('did not fail');
+}
+
+const status = (desired: number, ready: number) => ({
+  metadata: { generation: 1 },
+  status: { observedGeneration: 1, desiredNumberScheduled: desired, updatedNumberScheduled: desired, numberAvailable: ready },
+});
+
+describe('install', () => {
+  let manifests: KubeObject[];
+  beforeAll(async () => {
+    manifests = await readDeployManifests();
+  });
+
+  test('applies every object, namespace first, then waits with per-node progress on a terminal', async () => {
+    const cluster = new FakeCluster([
+      { ds: status(2, 0), pods: [pod('n1', waiting('ContainerCreating')), pod('n2', waiting('ContainerCreating'))] },
+      { ds: status(2, 1), pods: [readyPod('n1'), pod('n2', waiting('ContainerCreating'))] },
+      { ds: status(2, 2), pods: [readyPod('n1'), readyPod('n2')] },
+    ]);
+    const out = io(true);
+    const state = await install({ manifests }, cluster, out);
+    expect(cluster.applied.map((a) => a.ref)).toEqual([
+      'Namespace//nsdebug-system',
+      'ResourceQuota/nsdebug-system/nsdebug-critical-pods',
+      'ServiceAccount/nsdebug-system/nsdebug-agent',
+      'ClusterRole//nsdebug-user',
+      'Role/nsdebug-system/nsdebug-user',
+      'DaemonSet/nsdebug-system/nsdebug-agent',
+    ]);
+    expect(out.lines[0]).toBe('namespace/nsdebug-system serverside-applied');
+    expect(out.lines.at(-1)).toBe('nsdebug agent ready on 2/2 nodes (image nsdebug.local/agent:dev, namespace nsdebug-system)');
+    expect(out.progressLines).toEqual([
+      'n1: nsdebug-agent-n1 ContainerCreating',
+      'n2: nsdebug-agent-n2 ContainerCreating',
+      'n1: nsdebug-agent-n1 ready',
+      'n2: nsdebug-agent-n2 ready',
+    ]);
+    expect(state?.done).toBe(true);
+  });
+
+  test('no progress lines when stderr is not a terminal', async () => {
+    const out = io(false);
+    await install({ manifests }, new FakeCluster([{ ds: status(1, 1), pods: [readyPod('n1')] }]), out);
+    expect(out.progressLines).toEqual([]);
+  });
+
+  test('a missing image fails at once with the node and the pull error', async () => {
+    const cluster = new FakeCluster(
+      [
+        { ds: status(1, 0), pods: [pod('n1', waiting('ContainerCreating'))] },
+        { ds: status(1, 0), pods: [pod('n1', waiting('ImagePullBackOff', 'Back-off pulling image "nsdebug.local/agent:missing"'))] },
+      ],
+      {
+        'nsdebug-agent-n1': [
+          'Failed to pull image "nsdebug.local/agent:missing": failed to resolve reference: not found',
+          'Error: ErrImagePull',
+        ],
+      },
+    );
+    const err = await failure(install({ manifests, image: 'nsdebug.local/agent:missing', timeoutMs: 60_000 }, cluster, io()));
+    expect(err.exitCode).toBe(ExitCode.AGENT_UNAVAILABLE);
+    expect(err.message).toBe(
+      'agent on node n1 (pod nsdebug-agent-n1) cannot start: ImagePullBackOff: Failed to pull image "nsdebug.local/agent:missing": failed to resolve reference: not found; make the image available to the node (push it, or import it into the node\'s runtime) or pass --image',
+    );
+    expect(err.message).not.toContain('\n');
+  });
+
+  test("a pod of an earlier install that could not pull its image is not this install's failure", async () => {
+    const old = pod('n1', waiting('ImagePullBackOff', 'Back-off pulling image "nsdebug.local/agent:missing"'));
+    old.spec!.containers = [{ name: 'agent', image: 'nsdebug.local/agent:missing' }];
+    const fresh = readyPod('n1');
+    fresh.spec!.containers = [{ name: 'agent', image: 'nsdebug.local/agent:dev' }];
+    const cluster = new FakeCluster([
+      // the controller has not seen the new generation yet, then replaces the pod
+      {
+        ds: {
+          metadata: { generation: 2 },
+          status: { observedGeneration: 1, desiredNumberScheduled: 1, updatedNumberScheduled: 1, numberAvailable: 0 },
+        },
+        pods: [old],
+      },
+      {
+        ds: {
+          metadata: { generation: 2 },
+          status: { observedGeneration: 2, desiredNumberScheduled: 1, updatedNumberScheduled: 0, numberAvailable: 0 },
+        },
+        pods: [old],
+      },
+      {
+        ds: {
+          metadata: { generation: 2 },
+          status: { observedGeneration: 2, desiredNumberScheduled: 1, updatedNumberScheduled: 1, numberAvailable: 1 },
+        },
+        pods: [fresh],
+      },
+    ]);
+    const out = io(true);
+    await install({ manifests }, cluster, out);
+    expect(out.progressLines).toEqual([
+      'n1: nsdebug-agent-n1 being replaced (it runs nsdebug.local/agent:missing)',
+      'n1: nsdebug-agent-n1 ready',
+    ]);
+  });
+
+  test('a timeout names what each node is waiting for', async () => {
+    const cluster = new FakeCluster([{ ds: status(2, 1), pods: [readyPod('n1'), pod('n2', { state: { running: {} } })] }], {
+      'nsdebug-agent-n2': ['Readiness probe failed: toolbox: no static busybox'],
+    });
+    const out = io();
+    const err = await failure(install({ manifests, timeoutMs: 5000 }, cluster, out));
+    expect(err.message).toBe(
+      'the agent is not ready on 1 of 2 node(s) after 5s: n2: running, not ready: Readiness probe failed: toolbox: no static busybox; see `kubectl -n nsdebug-system describe daemonset nsdebug-agent` or wait longer with --timeout',
+    );
+    expect(out.clock).toBe(5000);
+  });
+
+  test('--dry-run on a fresh cluster checks the namespace and cluster objects, and says what it could not', async () => {
+    const cluster = new FakeCluster();
+    const out = io();
+    await install({ manifests, dryRun: true }, cluster, out);
+    expect(cluster.applied).toEqual([
+      { ref: 'Namespace//nsdebug-system', dryRun: true },
+      { ref: 'ClusterRole//nsdebug-user', dryRun: true },
+    ]);
+    expect(out.lines).toContain(
+      'daemonset.apps/nsdebug-agent not checked: the server can dry-run it only once namespace nsdebug-system exists',
+    );
+  });
+
+  test('--dry-run asks the server to dry-run every object and does not wait', async () => {
+    const cluster = new FakeCluster();
+    cluster.stored.set('Namespace//nsdebug-system', {
+      apiVersion: 'v1',
+      kind: 'Namespace',
+      metadata: { name: 'nsdebug-system', labels: { 'app.kubernetes.io/part-of': 'nsdebug' } },
+    });
+    const out = io();
+    expect(await install({ manifests, dryRun: true }, cluster, out)).toBeUndefined();
+    expect(cluster.applied.every((a) => a.dryRun)).toBe(true);
+    expect(cluster.polls).toBe(0);
+    expect(out.lines.at(-1)).toBe('daemonset.apps/nsdebug-agent serverside-applied (server dry run)');
+  });
+
+  test('--no-wait applies and says how to follow', async () => {
+    const out = io();
+    await install({ manifests, wait: false }, new FakeCluster(), out);
+    expect(out.lines.at(-1)).toMatch(/^not waiting for the agent: run `kubectl nsdebug status`/);
+  });
+
+  test('refuses a namespace nsdebug did not create, before changing anything', async () => {
+    const cluster = new FakeCluster();
+    cluster.stored.set('Namespace//kube-system', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'kube-system' } });
+    const err = await failure(install({ manifests, namespace: 'kube-system' }, cluster, io()));
+    expect(err.message).toBe(
+      "namespace kube-system exists and was not created by nsdebug; pick another --namespace (the agent's namespace must allow privileged pods)",
+    );
+    expect(cluster.applied).toEqual([]);
+  });
+
+  test('--namespace and --image reach the applied objects', async () => {
+    const cluster = new FakeCluster([{ ds: status(1, 1), pods: [readyPod('n1')] }]);
+    const out = io();
+    await install({ manifests, namespace: 'dbg', image: 'r.example/agent:1' }, cluster, out);
+    expect([...cluster.stored.keys()]).toContain('DaemonSet/dbg/nsdebug-agent');
+    expect(out.lines.at(-1)).toBe('nsdebug agent ready on 1/1 node (image r.example/agent:1, namespace dbg)');
+  });
+});
+
+describe('uninstall', () => {
+  let manifests: KubeObject[];
+  beforeAll(async () => {
+    manifests = await readDeployManifests();
+  });
+
+  test('deletes what install created, DaemonSet first, namespace last, and waits until gone', async () => {
+    const cluster = new FakeCluster([{ ds: status(1, 1), pods: [readyPod('n1')] }], {}, 2);
+    await install({ manifests }, cluster, io());
+    const out = io(true);
+    expect(await uninstall({ manifests }, cluster, out)).toBe(6);
+    expect(cluster.deleted[0]).toBe('DaemonSet/nsdebug-system/nsdebug-agent');
+    expect(cluster.deleted.at(-1)).toBe('Namespace//nsdebug-system');
+    expect(cluster.stored.size).toBe(0);
+    expect(out.lines).toContain('daemonset.apps/nsdebug-agent deleted');
+    // progress only when what is left changes, not once per poll
+    expect(new Set(out.progressLines).size).toBe(out.progressLines.length);
+    expect(out.progressLines[0]).toMatch(/^waiting for daemonset\.apps\/nsdebug-agent, .* to be deleted$/);
+  });
+
+  test('is idempotent', async () => {
+    const out = io();
+    expect(await uninstall({ manifests }, new FakeCluster(), out)).toBe(0);
+    expect(out.lines).toEqual(['nsdebug is not installed: nothing to remove']);
+  });
+
+  test("keeps an object that is not labelled as nsdebug's", async () => {
+    const cluster = new FakeCluster();
+    cluster.stored.set('Namespace//nsdebug-system', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'nsdebug-system' } });
+    const out = io();
+    await uninstall({ manifests }, cluster, out);
+    expect(cluster.deleted).toEqual([]);
+    expect(out.lines[0]).toBe(
+      'namespace/nsdebug-system kept: it is not labelled app.kubernetes.io/part-of=nsdebug, so nsdebug did not create it',
+    );
+  });
+});
+
+describe('apiFailure', () => {
+  const api = (code: number, body: unknown) => Object.assign(new Error(`HTTP-Code: ${code}`), { code, body });
+  const where = { server: 'https://k:6443', context: 'kind', requestTimeoutMs: 30_000 };
+  test('a refusal says installing needs cluster-admin', () => {
+    const err = apiFailure(
+      api(
+        403,
+        JSON.stringify({
+          kind: 'Status',
+          message: 'clusterroles.rbac.authorization.k8s.io is forbidden: User "dev" cannot create resource',
+        }),
+      ),
+      'apply x',
+      where,
+    );
+    expect([err.exitCode, err.message]).toEqual([
+      ExitCode.FORBIDDEN,
+      'cannot apply x: forbidden: clusterroles.rbac.authorization.k8s.io is forbidden: User "dev" cannot create resource; installing or removing nsdebug needs cluster-admin rights',
+    ]);
+  });
+  test("anything else is config.ts's sentence: unreachable, credentials", () => {
+    const refused = apiFailure(
+      Object.assign(new Error('request to https://k:6443/api failed, reason: connect ECONNREFUSED 127.0.0.1:6443'), {
+        code: 'ECONNREFUSED',
+      }),
+      'apply x',
+      where,
+    );
+    expect(refused.exitCode).toBe(ExitCode.API_UNREACHABLE);
+    expect(refused.message).toMatch(/^cannot reach the API server at https:\/\/k:6443 \(ECONNREFUSED\)/);
+    expect(apiFailure(api(401, ''), 'apply x', where).exitCode).toBe(ExitCode.FORBIDDEN);
+  });
+});

@@ -1,0 +1,319 @@
+// Target parsing, pod picking, container choice (kubectl's rules), container ID and state.
+import { ExitCode } from '../../../src/contract.js';
+import { NsdebugError } from '../../../src/errors.js';
+import {
+  checkNode,
+  chooseContainer,
+  compareActivePods,
+  parseContainerId,
+  parseTarget,
+  pickPod,
+  resolveTarget,
+  runningContainer,
+  selectorString,
+  type PodLike,
+} from '../../../src/kube/target.js';
+import { FakeTargetClient, ID, UID, fakePod, running } from './fakes.js';
+
+function failure(f: () => unknown): { code: number; message: string } {
+  try {
+    f();
+  } catch (err) {
+    if (err instanceof NsdebugError) return { code: err.exitCode, message: err.message };
+    throw err;
+  }
+  throw new Error('no error');
+}
+
+async function asyncFailure(f: () => Promise<unknown>): Promise<{ code: number; message: string }> {
+  try {
+    await f();
+  } catch (err) {
+    if (err instanceof NsdebugError) return { code: err.exitCode, message: err.message };
+    throw err;
+  }
+  throw new Error('no error');
+}
+
+describe('parseTarget', () => {
+  test.each([
+    ['web-0', { kind: 'pod', name: 'web-0' }],
+    ['pod/web-0', { kind: 'pod', name: 'web-0' }],
+    ['po/web-0', { kind: 'pod', name: 'web-0' }],
+    ['pods/web-0', { kind: 'pod', name: 'web-0' }],
+    ['deploy/web', { kind: 'deployment', name: 'web' }],
+    ['deployment/web', { kind: 'deployment', name: 'web' }],
+    ['deployments.apps/web', { kind: 'deployment', name: 'web' }],
+    ['Deployment/web', { kind: 'deployment', name: 'web' }],
+    ['sts/db', { kind: 'statefulset', name: 'db' }],
+    ['statefulset/db', { kind: 'statefulset', name: 'db' }],
+    ['ds/fluentd', { kind: 'daemonset', name: 'fluentd' }],
+    ['daemonset/fluentd', { kind: 'daemonset', name: 'fluentd' }],
+    ['rs/web-5d8f', { kind: 'replicaset', name: 'web-5d8f' }],
+    ['replicaset/web-5d8f', { kind: 'replicaset', name: 'web-5d8f' }],
+    ['job/migrate', { kind: 'job', name: 'migrate' }],
+    ['jobs.batch/migrate', { kind: 'job', name: 'migrate' }],
+    ['svc/web', { kind: 'service', name: 'web' }],
+    ['web.v2-0', { kind: 'pod', name: 'web.v2-0' }],
+  ])('%s', (text, ref) => expect(parseTarget(text)).toEqual(ref));
+
+  test.each([
+    ['cm/x', 'unknown target type "cm" in "cm/x"; use pod/, deploy/'],
+    ['pod/', 'target "pod/" has no name; use TYPE/NAME'],
+    ['', 'has no name'],
+    ['Web_0', '"Web_0" is not a valid pod name'],
+    ['deploy/a/b', '"a/b" is not a valid deployment name'],
+    ['node/worker-1', 'node targets (node/worker-1) are not supported yet'],
+    [`pod/${'a'.repeat(254)}`, 'is not a valid pod name'],
+  ])('%s is refused', (text, message) => {
+    const f = failure(() => parseTarget(text));
+    expect(f.code).toBe(ExitCode.USAGE);
+    expect(f.message).toContain(message);
+  });
+});
+
+describe('selectorString', () => {
+  test('matchLabels and every matchExpressions operator', () => {
+    expect(
+      selectorString({
+        matchLabels: { app: 'web', tier: 'front' },
+        matchExpressions: [
+          { key: 'env', operator: 'In', values: ['prod', 'stage'] },
+          { key: 'canary', operator: 'NotIn', values: ['true'] },
+          { key: 'team', operator: 'Exists' },
+          { key: 'legacy', operator: 'DoesNotExist' },
+        ],
+      }),
+    ).toBe('app=web,tier=front,env in (prod,stage),canary notin (true),team,!legacy');
+  });
+  test('empty', () => expect(selectorString({})).toBe(''));
+});
+
+describe('picking a pod like kubectl exec deploy/x', () => {
+  const t = (min: number) => `2026-01-01T00:${String(min).padStart(2, '0')}:00Z`;
+  test.each<[string, PodLike, PodLike]>([
+    ['running beats pending', fakePod('b', { phase: 'Running' }), fakePod('a', { phase: 'Pending', ready: false })],
+    [
+      'scheduled beats unscheduled',
+      fakePod('b', { phase: 'Pending', ready: false }),
+      fakePod('a', { node: null, phase: 'Pending', ready: false }),
+    ],
+    ['ready beats not ready', fakePod('b'), fakePod('a', { ready: false })],
+    ['ready for longer wins', fakePod('b', { created: t(1) }), fakePod('a', { created: t(5) })],
+    [
+      'fewer restarts win',
+      fakePod('b', { statuses: [running('app', ID('a'), { restartCount: 0 })] }),
+      fakePod('a', { statuses: [running('app', ID('a'), { restartCount: 3 })] }),
+    ],
+  ])('%s', (_, better, worse) => {
+    expect(compareActivePods(better, worse)).toBeLessThan(0);
+    expect(pickPod([worse, better])?.pod).toBe(better);
+  });
+
+  test('a pod being deleted comes last', () => {
+    const deleting = fakePod('a');
+    deleting.metadata = { ...deleting.metadata, deletionTimestamp: t(9) };
+    expect(pickPod([deleting, fakePod('b', { ready: false })])?.pod.metadata?.name).toBe('b');
+  });
+
+  test('says which pod it used, as kubectl logs does', () => {
+    expect(pickPod([fakePod('web-1'), fakePod('web-2', { created: t(3) })])?.note).toBe('Found 2 pods, using pod/web-1');
+    expect(pickPod([fakePod('web-1')])?.note).toBe('Found 1 pod, using pod/web-1');
+    expect(pickPod([fakePod('web-1', { ready: false }), fakePod('web-2', { ready: false })])?.note).toBe(
+      'Found 2 pods (0 ready; pod/web-1 is not ready), using pod/web-1',
+    );
+  });
+
+  test('none', () => expect(pickPod([])).toBeUndefined());
+});
+
+describe('chooseContainer (kubectl podcmd rules)', () => {
+  const multi = fakePod('multi', { containers: ['sidecar', 'app'] });
+  test('-c wins', () => expect(chooseContainer(multi, 'app')).toEqual({ name: 'app', kind: 'container' }));
+  test('-c finds init and ephemeral containers by name', () => {
+    const pod = fakePod('p', { containers: ['app'], init: ['setup'], ephemeral: ['debugger-x'] });
+    expect(chooseContainer(pod, 'setup')).toEqual({ name: 'setup', kind: 'init' });
+    expect(chooseContainer(pod, 'debugger-x')).toEqual({ name: 'debugger-x', kind: 'ephemeral' });
+  });
+  test('the default-container annotation, silently', () => {
+    const pod = fakePod('multi', { containers: ['sidecar', 'app'], annotations: { 'kubectl.kubernetes.io/default-container': 'app' } });
+    expect(chooseContainer(pod)).toEqual({ name: 'app', kind: 'container' });
+  });
+  test('an annotation naming no container falls back to the first', () => {
+    const pod = fakePod('multi', { containers: ['sidecar', 'app'], annotations: { 'kubectl.kubernetes.io/default-container': 'gone' } });
+    expect(chooseContainer(pod).name).toBe('sidecar');
+  });
+  test('the first, with "Defaulted container" when there was a choice', () => {
+    expect(chooseContainer(multi)).toEqual({
+      name: 'sidecar',
+      kind: 'container',
+      note: 'Defaulted container "sidecar" out of: sidecar, app',
+    });
+    const withInit = fakePod('p', { containers: ['app'], init: ['setup'], ephemeral: ['dbg'] });
+    expect(chooseContainer(withInit).note).toBe('Defaulted container "app" out of: app, setup (init), dbg (ephem)');
+  });
+  test('one container: no note', () => expect(chooseContainer(fakePod('p'))).toEqual({ name: 'app', kind: 'container' }));
+  test('unknown -c lists the valid names', () => {
+    const pod = fakePod('multi', { containers: ['sidecar', 'app'], init: ['setup'] });
+    expect(failure(() => chooseContainer(pod, 'nope'))).toEqual({
+      code: ExitCode.NOT_FOUND,
+      message: 'container "nope" not found in pod demo/multi; valid names: sidecar, app, setup (init)',
+    });
+  });
+});
+
+describe('parseContainerId', () => {
+  test.each([
+    [`containerd://${ID('a')}`, 'containerd'],
+    [`cri-o://${ID('b')}`, 'cri-o'],
+    [`docker://${ID('c')}`, 'docker'],
+  ])('%s', (raw, runtime) => expect(parseContainerId(raw)).toEqual({ runtime, id: raw.split('://')[1] }));
+
+  test.each([
+    [`containerd://${ID('A')}`, ExitCode.INTERNAL, 'malformed containerd ID'],
+    ['containerd://abc', ExitCode.INTERNAL, 'expected 64 hex digits'],
+    [ID('a'), ExitCode.INTERNAL, 'expected RUNTIME://ID'],
+    [`virtlet.cloud://${ID('a')}`, ExitCode.ENTER_FAILED, 'the "virtlet.cloud" runtime, which nsdebug does not support'],
+  ])('%s is refused', (raw, code, message) => {
+    const f = failure(() => parseContainerId(raw));
+    expect(f.code).toBe(code);
+    expect(f.message).toContain(message);
+  });
+});
+
+describe('runningContainer', () => {
+  const choice = { name: 'app', kind: 'container' as const };
+  test('running: the bare ID', () => {
+    expect(runningContainer(fakePod('p', { statuses: [running('app', ID('f'))] }), choice)).toEqual({
+      name: 'app',
+      kind: 'container',
+      runtime: 'containerd',
+      containerId: ID('f'),
+    });
+  });
+
+  test.each<[string, PodLike, string]>([
+    [
+      'CrashLoopBackOff',
+      fakePod('crashloop', {
+        statuses: [
+          {
+            name: 'app',
+            restartCount: 5,
+            state: { waiting: { reason: 'CrashLoopBackOff', message: 'back-off 2m40s restarting failed container' } },
+            lastState: { terminated: { exitCode: 1, reason: 'Error', finishedAt: '2026-01-01T00:10:00Z' } },
+          },
+        ],
+      }),
+      'container app of pod demo/crashloop is not running: waiting (CrashLoopBackOff), last exit code 1 (Error) at 2026-01-01T00:10:00.000Z, restarted 5 times; see `kubectl logs -n demo crashloop -c app --previous`',
+    ],
+    [
+      'terminated',
+      fakePod('done', { statuses: [{ name: 'app', restartCount: 0, state: { terminated: { exitCode: 0, reason: 'Completed' } } }] }),
+      'container app of pod demo/done is not running: terminated, exit code 0 (Completed), restarted 0 times; see `kubectl logs -n demo done -c app`',
+    ],
+    [
+      'image pull',
+      fakePod('pull', {
+        statuses: [
+          { name: 'app', restartCount: 0, state: { waiting: { reason: 'ImagePullBackOff', message: 'Back-off pulling image "x"' } } },
+        ],
+      }),
+      'container app of pod demo/pull is not running: waiting (ImagePullBackOff: Back-off pulling image "x"), restarted 0 times',
+    ],
+    [
+      'no status yet',
+      fakePod('new', { statuses: [], phase: 'Pending' }),
+      'container app of pod demo/new has not started yet (pod Pending); wait until it runs',
+    ],
+    [
+      'unscheduled',
+      fakePod('pending', { node: null, statuses: [], phase: 'Pending' }),
+      'pod demo/pending is not scheduled to a node yet; wait until it runs',
+    ],
+  ])('%s → NOT_RUNNING with the state', (_, pod, message) => {
+    const f = failure(() => runningContainer(pod, choice));
+    expect(f.code).toBe(ExitCode.NOT_RUNNING);
+    expect(f.message).toContain(message);
+  });
+});
+
+describe('checkNode', () => {
+  test('a Windows pod or node is refused', () => {
+    expect(failure(() => checkNode(fakePod('w', { os: 'windows' })))).toEqual({
+      code: ExitCode.AGENT_UNAVAILABLE,
+      message: 'pod demo/w runs on Windows node node-1, which nsdebug does not support (Linux nodes only)',
+    });
+    expect(failure(() => checkNode(fakePod('w'), { metadata: { labels: { 'kubernetes.io/os': 'windows' } } })).code).toBe(
+      ExitCode.AGENT_UNAVAILABLE,
+    );
+  });
+  test('a node that is not Ready is refused with its reason', () => {
+    const node = {
+      status: {
+        conditions: [{ type: 'Ready', status: 'Unknown', reason: 'NodeStatusUnknown', message: 'Kubelet stopped posting node status.' }],
+      },
+    };
+    expect(failure(() => checkNode(fakePod('p'), node))).toEqual({
+      code: ExitCode.AGENT_UNAVAILABLE,
+      message:
+        'node node-1 is not Ready (NodeStatusUnknown: Kubelet stopped posting node status.); its agent cannot be reached until the node recovers',
+    });
+  });
+  test('a Ready node, or none readable, passes', () => {
+    expect(() => checkNode(fakePod('p'), { status: { conditions: [{ type: 'Ready', status: 'True' }] } })).not.toThrow();
+    expect(() => checkNode(fakePod('p'))).not.toThrow();
+  });
+});
+
+describe('resolveTarget', () => {
+  const web1 = fakePod('web-1', { created: '2026-01-01T00:01:00Z' });
+  const web2 = fakePod('web-2', { created: '2026-01-01T00:02:00Z' });
+  const multi = fakePod('multi', {
+    containers: ['sidecar', 'app'],
+    annotations: { 'kubectl.kubernetes.io/default-container': 'app' },
+    statuses: [running('sidecar', ID('b')), running('app', ID('c'))],
+  });
+  const client = () =>
+    new FakeTargetClient(
+      [web1, web2, multi],
+      { 'deployment/demo/web': { matchLabels: { app: 'web' } }, 'job/demo/empty': {} },
+      {},
+      { 'app=web': ['web-1', 'web-2'] },
+    );
+
+  test('a pod: its UID, node and the container ID without the runtime prefix', async () => {
+    const target = await resolveTarget({ kind: 'pod', name: 'multi' }, { namespace: 'demo' }, client());
+    expect(target).toMatchObject({
+      namespace: 'demo',
+      pod: 'multi',
+      podUid: UID,
+      node: 'node-1',
+      container: { name: 'app', containerId: ID('c'), runtime: 'containerd' },
+      notes: [],
+    });
+  });
+
+  test('a deployment: through its selector, saying which pod', async () => {
+    const c = client();
+    const target = await resolveTarget({ kind: 'deployment', name: 'web' }, { namespace: 'demo' }, c);
+    expect(target.pod).toBe('web-1');
+    expect(target.notes).toEqual(['Found 2 pods, using pod/web-1']);
+    expect(c.calls).toEqual(['get deployment demo/web', 'list pods demo -l app=web']);
+  });
+
+  test('-l selector', async () => {
+    expect((await resolveTarget({ kind: 'selector', selector: 'app=web' }, { namespace: 'demo' }, client())).pod).toBe('web-1');
+  });
+
+  test.each([
+    [{ kind: 'pod', name: 'nope' }, "pod nope not found in namespace demo; check the name, or pass -n with the pod's namespace"],
+    [{ kind: 'deployment', name: 'nope' }, 'deployment nope not found in namespace demo'],
+    [{ kind: 'job', name: 'empty' }, 'job empty in namespace demo has no pod selector'],
+    [{ kind: 'selector', selector: 'app=none' }, 'no pods in namespace demo match -l app=none'],
+  ] as const)('%j → NOT_FOUND', async (ref, message) => {
+    const f = await asyncFailure(() => resolveTarget(ref, { namespace: 'demo' }, client()));
+    expect(f.code).toBe(ExitCode.NOT_FOUND);
+    expect(f.message).toContain(message);
+  });
+});
