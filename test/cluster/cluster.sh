@@ -380,6 +380,10 @@ start_kubelet() {
   sed -e "s|@PKI@|$PKI|g" -e "s|@DIR@|$DIR|g" -e "s|@CGROUP_ROOT@|$CGROUP_ROOT|g" \
     -e "s|@CONTAINERD_ADDRESS@|$CONTAINERD_ADDRESS|g" "$HERE/config/kubelet.yaml" >"$DIR/kubelet-config.yaml"
   record_sysctls
+  # The kubelet refuses a cgroupRoot missing from any hierarchy ("cgroup-root doesn't
+  # exist"); it creates only the kubepods tree below it.
+  local m
+  for m in $(cgroup_mounts); do mkdir -p "$m$CGROUP_ROOT"; done
   start kubelet \
     --config "$DIR/kubelet-config.yaml" \
     --kubeconfig "$DIR/kubelet.kubeconfig" \
