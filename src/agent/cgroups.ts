@@ -113,20 +113,10 @@ const SCOPE_PREFIXES = ['cri-containerd', 'crio', 'docker'] as const;
  * Paths (relative to a hierarchy's root) where kubelet and the runtimes put this container, most
  * likely first. Without a pod UID only the non-Kubernetes layouts can be named; the caller scans.
  */
-export function containerCgroupCandidates(containerId: string, podUid?: string): string[] {
+export function containerCgroupCandidates(containerId: string, podUid?: string, kubeletRoots: string[] = ['']): string[] {
   const candidates: string[] = [];
   if (podUid) {
-    const underscored = podUid.replaceAll('-', '_');
-    // cgroupfs driver: /kubepods/<qos>/pod<uid>/<id>; guaranteed pods sit directly under kubepods.
-    for (const pod of [...QOS_CLASSES.map((q) => `kubepods/${q}/pod${podUid}`), `kubepods/pod${podUid}`]) {
-      candidates.push(`${pod}/${containerId}`, `${pod}/crio-${containerId}`);
-    }
-    // systemd driver: slices named after their parents, the container in a runtime scope.
-    const slices = [
-      ...QOS_CLASSES.map((q) => `kubepods.slice/kubepods-${q}.slice/kubepods-${q}-pod${underscored}.slice`),
-      `kubepods.slice/kubepods-pod${underscored}.slice`,
-    ];
-    for (const slice of slices) for (const prefix of SCOPE_PREFIXES) candidates.push(`${slice}/${prefix}-${containerId}.scope`);
+    for (const root of kubeletRoots) candidates.push(...kubepodsCandidates(containerId, podUid).map((c) => (root ? `${root}/${c}` : c)));
   }
   candidates.push(
     `k8s.io/${containerId}`,
@@ -137,6 +127,33 @@ export function containerCgroupCandidates(containerId: string, podUid?: string):
     `machine.slice/libpod-${containerId}.scope`,
   );
   return candidates;
+}
+
+/** The kubelet's layouts below its cgroup root (default "/", kind's "/kubelet", --cgroup-root). */
+function kubepodsCandidates(containerId: string, podUid: string): string[] {
+  const candidates: string[] = [];
+  const underscored = podUid.replaceAll('-', '_');
+  // cgroupfs driver: /kubepods/<qos>/pod<uid>/<id>; guaranteed pods sit directly under kubepods.
+  for (const pod of [...QOS_CLASSES.map((q) => `kubepods/${q}/pod${podUid}`), `kubepods/pod${podUid}`]) {
+    candidates.push(`${pod}/${containerId}`, `${pod}/crio-${containerId}`);
+  }
+  // systemd driver: slices named after their parents, the container in a runtime scope.
+  const slices = [
+    ...QOS_CLASSES.map((q) => `kubepods.slice/kubepods-${q}.slice/kubepods-${q}-pod${underscored}.slice`),
+    `kubepods.slice/kubepods-pod${underscored}.slice`,
+  ];
+  for (const slice of slices) for (const prefix of SCOPE_PREFIXES) candidates.push(`${slice}/${prefix}-${containerId}.scope`);
+  return candidates;
+}
+
+/**
+ * The kubelet's cgroup root as a cgroup path names it: what precedes its kubepods tree
+ * ("" for the default root "/", "kubelet" for kind's --cgroup-root=/kubelet), or undefined.
+ */
+export function kubeletRootOf(cgroupPath: string): string | undefined {
+  const components = cgroupPath.split('/').filter(Boolean);
+  const at = components.findIndex((c) => KUBEPODS_ROOTS.includes(c));
+  return at < 0 ? undefined : components.slice(0, at).join('/');
 }
 
 /** Roots of the Kubernetes pod trees, under which an unknown pod UID is looked for by scanning. */
@@ -175,7 +192,7 @@ function sameFile(a: string, b: string): boolean {
 }
 
 /** Directories (relative paths) named for containerId under the kubepods roots, depth ≤ 3. */
-export function scanForContainer(mount: CgroupMount, containerId: string): string[] {
+export function scanForContainer(mount: CgroupMount, containerId: string, kubeletRoots: string[] = ['']): string[] {
   const found: string[] = [];
   const walk = (rel: string, depth: number) => {
     let entries: string[];
@@ -192,8 +209,30 @@ export function scanForContainer(mount: CgroupMount, containerId: string): strin
       else if (depth < 3) walk(child, depth + 1);
     }
   };
-  for (const root of KUBEPODS_ROOTS) if (existsSync(join(mount.path, root))) walk(root, 1);
+  for (const kubeletRoot of kubeletRoots) {
+    for (const root of KUBEPODS_ROOTS) {
+      const rel = kubeletRoot ? `${kubeletRoot}/${root}` : root;
+      if (existsSync(join(mount.path, rel))) walk(rel, 1);
+    }
+  }
   return found;
+}
+
+/**
+ * Where this node's kubelet roots its pods: the agent is one of them, so its own cgroup names
+ * the root (the default "" is always tried too).
+ */
+export function kubeletRoots(): string[] {
+  const roots = new Set(['']);
+  try {
+    for (const m of parseProcCgroup(readFileSync(`${PROC}/self/cgroup`, 'utf8'))) {
+      const root = kubeletRootOf(m.path);
+      if (root !== undefined) roots.add(root);
+    }
+  } catch {
+    // not readable: the default root only
+  }
+  return [...roots];
 }
 
 /** PIDs in a cgroup directory (cgroup.procs is in the reader's PID namespace). */

@@ -7,6 +7,7 @@ import { NsdebugError } from '../errors.js';
 import {
   cgroupMounts,
   containerCgroupCandidates,
+  kubeletRoots,
   containerIdOf,
   parseProcCgroup,
   podUidOf,
@@ -47,10 +48,11 @@ export function resolveContainer(containerId: string, podUid?: string): Resolved
 
 function findByCgroupDir(containerId: string, podUid?: string): Omit<ResolvedContainer, 'pid'> | undefined {
   const mounts = cgroupMounts();
-  const candidates = containerCgroupCandidates(containerId, podUid);
+  const roots = kubeletRoots();
+  const candidates = containerCgroupCandidates(containerId, podUid, roots);
   for (const mount of mounts) {
     const rels = candidates.filter((rel) => existsSync(join(mount.path, rel)));
-    if (rels.length === 0 && !podUid) rels.push(...scanForContainer(mount, containerId));
+    if (rels.length === 0 && !podUid) rels.push(...scanForContainer(mount, containerId, roots));
     for (const rel of rels) {
       const dir = join(mount.path, rel);
       const pids = readProcsQuietly(dir);

@@ -1,10 +1,11 @@
 // Entry of `kubectl-nsdebug` (bin/kubectl-nsdebug.js): run oclif, print any failure as one line
 // (src/cli/failure.ts), wait for stdout to drain, exit with the command's code. Only oclif is
 // imported up front; commands load what they need (client-node only once a cluster is involved).
-import { run } from '@oclif/core';
+import { Config, run } from '@oclif/core';
 
 import { ExitCode } from '../contract.js';
 import { failureOf } from './failure.js';
+import { kubeFlags } from './flags.js';
 
 let originalArgv: string[] | undefined;
 
@@ -15,6 +16,28 @@ export const invocationArgv = (): string[] => originalArgv ?? process.argv.slice
 export function wantsDebug(argv: readonly string[], env: Record<string, string | undefined> = process.env): boolean {
   const end = argv.indexOf('--');
   return (end < 0 ? argv : argv.slice(0, end)).includes('--debug') || env.NSDEBUG_DEBUG === '1';
+}
+
+/** kubectl's global flags that take a value in the next word (-n NS, --context NAME…). */
+const VALUE_FLAGS = new Set(
+  Object.entries(kubeFlags).flatMap(([name, flag]) =>
+    flag.type === 'option' ? [`--${name}`, ...(flag.char ? [`-${flag.char}`] : [])] : [],
+  ),
+);
+
+/**
+ * kubectl takes global flags before the subcommand (`kubectl -n demo get pods`); oclif looks for
+ * the subcommand in the first word only. Moves the first non-flag word to the front when it
+ * names a command, else returns argv as typed (a target for the default command).
+ */
+export function subcommandFirst(argv: readonly string[], isCommand: (word: string) => boolean): string[] {
+  for (let i = 0; i < argv.length; i++) {
+    const word = argv[i]!;
+    if (word === '--') break;
+    if (VALUE_FLAGS.has(word)) i++;
+    else if (!word.startsWith('-')) return i > 0 && isCommand(word) ? [word, ...argv.slice(0, i), ...argv.slice(i + 1)] : [...argv];
+  }
+  return [...argv];
 }
 
 const drained = (stream: NodeJS.WriteStream) =>
@@ -28,7 +51,11 @@ export async function main(argv: string[], root: string): Promise<never> {
   }
   let exitCode: number = ExitCode.OK;
   try {
-    const result = await run(argv, root);
+    const config = await Config.load(root);
+    const result = await run(
+      subcommandFirst(argv, (word) => config.findCommand(word) !== undefined),
+      config,
+    );
     exitCode = typeof result === 'number' ? result : ExitCode.OK;
   } catch (err) {
     const failure = failureOf(err, wantsDebug(argv));

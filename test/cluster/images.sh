@@ -25,6 +25,7 @@ REPO=$(cd "$HERE/../.." && pwd)
 CACHE=${NSDEBUG_CACHE:-/var/cache/nsdebug}
 AGENT_IMAGE=${AGENT_IMAGE:-nsdebug.local/agent:dev}
 BASE_IMAGE=docker.io/library/node:20-bookworm-slim
+HOST_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
 # podman as measured to work here (runc, cgroupfs, file events, rlimits within the hard
 # limit: there is no CAP_SYS_RESOURCE). Our own file: nothing in /etc is changed.
 export CONTAINERS_CONF=${CONTAINERS_CONF:-$HERE/config/containers.conf}
@@ -56,7 +57,8 @@ cmd_base() {
   npm_dir=$(cd "$(dirname "$node")/../lib/node_modules/npm" 2>/dev/null && pwd) ||
     die "no npm next to $node (expected $(dirname "$node")/../lib/node_modules/npm)"
   npm_v=$(node -p "require('$npm_dir/package.json').version")
-  key=$( { sha256sum "$0" | cut -d' ' -f1; echo "$node_v $npm_v bookworm minbase"; sha256sum "$node" | cut -d' ' -f1; } | sha256sum | cut -c1-16)
+  [ -s "$HOST_CA_BUNDLE" ] || die "no CA bundle at $HOST_CA_BUNDLE: apt-get install -y ca-certificates"
+  key=$( { sha256sum "$0" "$node" "$HOST_CA_BUNDLE" | cut -d' ' -f1; echo "$node_v $npm_v bookworm minbase"; } | sha256sum | cut -c1-16)
 
   if [ "$(podman image inspect "$BASE_IMAGE" --format '{{index .Config.Labels "nsdebug.base.key"}}' 2>/dev/null)" = "$key" ]; then
     log "$BASE_IMAGE is current (node $node_v, npm $npm_v)"
@@ -79,6 +81,10 @@ cmd_base() {
     cp -a "$npm_dir" "$root/usr/local/lib/node_modules/npm"
     ln -sfn ../lib/node_modules/npm/bin/npm-cli.js "$root/usr/local/bin/npm"
     ln -sfn ../lib/node_modules/npm/bin/npx-cli.js "$root/usr/local/bin/npx"
+    # This machine reaches npm through a TLS proxy whose CA only the host's bundle holds:
+    # the base carries that bundle and Node trusts it (NODE_EXTRA_CA_CERTS below), so the
+    # Dockerfile's `npm ci` works here unchanged.
+    install -D -m 0644 "$HOST_CA_BUNDLE" "$root/etc/ssl/certs/ca-certificates.crt"
     chroot "$root" /usr/local/bin/node --version >/dev/null ||
       die "the copied node does not run in the bookworm rootfs (missing libraries?)"
     chroot "$root" /usr/local/bin/npm --version >/dev/null || die "npm does not run in the rootfs"
@@ -94,6 +100,7 @@ cmd_base() {
   podman import --quiet \
     --change "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
     --change "ENV NODE_VERSION=${node_v#v}" \
+    --change "ENV NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt" \
     --change 'CMD ["node"]' \
     --change "LABEL nsdebug.base.key=$key" \
     "$tar" "$BASE_IMAGE" >/dev/null

@@ -103,7 +103,7 @@ describe('the e2e cluster', () => {
     expect(String(id.stdout).trim()).toBe('65534');
     const exit7 = await kubectl(['-n', NS, 'exec', 'busybox', '--', 'sh', '-c', 'exit 7']);
     expect(exit7.exitCode).toBe(7);
-    const stdin = await kubectl(['-n', NS, 'exec', '-i', 'busybox', '--', 'cat'], { input: 'through stdin\n' });
+    const stdin = await kubectl(['-n', NS, 'exec', '-i', 'busybox', '--', 'cat'], { input: 'through stdin\n', stripFinalNewline: false });
     expect(String(stdin.stdout)).toBe('through stdin\n');
     // default container of multi is app (the annotation), not the first one
     const role = await kubectl(['-n', NS, 'exec', 'multi', '--', 'sh', '-c', 'echo $ROLE']);
@@ -114,12 +114,24 @@ describe('the e2e cluster', () => {
     const web = await kubectlJson<{ items: PodJson[] }>(['-n', NS, 'get', 'pods', '-l', 'app=web']);
     const ip = web.items[0]?.status.podIP ?? '';
     expect(ip).toMatch(POD_SUBNET);
-    // busybox httpd serves /tmp (no index): 404 proves the TCP connection and the HTTP exchange
-    const http = await kubectl(['-n', NS, 'exec', 'busybox', '--', 'wget', '-T', '5', '-q', '-O', '-', `http://${ip}:8080/`]);
-    expect(`${String(http.stdout)}${String(http.stderr)}`).toMatch(/404|Not Found/);
+    // busybox httpd serves /tmp (no index): 404 proves the TCP connection and the HTTP exchange.
+    // (nc, not wget: Debian's static busybox wget crashes in getaddrinfo without glibc's NSS modules)
+    const request = `printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 5 ${ip} 8080`;
+    const http = await kubectl(['-n', NS, 'exec', 'busybox', '--', 'sh', '-c', request]);
+    expect(String(http.stdout).split('\n')[0]).toMatch(/^HTTP\/1\.[01] 404 Not Found/);
     const svc = await kubectlJson<{ spec: { clusterIP: string } }>(['-n', 'default', 'get', 'service', 'kubernetes']);
-    const nc = await kubectl(['-n', NS, 'exec', 'busybox', '--', 'nc', '-z', '-w', '5', svc.spec.clusterIP, '443']);
-    expect(nc.exitCode).toBe(0);
+    // the API server's TLS port answers a plain HTTP request with Go's own 400: it was reached
+    const api = await kubectl([
+      '-n',
+      NS,
+      'exec',
+      'busybox',
+      '--',
+      'sh',
+      '-c',
+      `printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 5 ${svc.spec.clusterIP} 443`,
+    ]);
+    expect(String(api.stdout)).toContain('Client sent an HTTP request to an HTTPS server.');
   }, 60_000);
 
   test("a pod's service-account token is signed by the cluster and accepted by the API server", async () => {

@@ -145,12 +145,22 @@ describe('kubectl nsdebug TARGET on a real cluster', () => {
     const marker = `marker-${randomBytes(6).toString('hex')}`;
     const write = await kubectl(['-n', NS, 'exec', 'busybox', '--', 'sh', '-c', `echo ${marker} > /tmp/nsdebug-e2e-marker`]);
     expect(write.exitCode).toBe(0);
-    const reference = await kubectl(['-n', NS, 'exec', 'busybox', '--', 'sh', '-c', 'readlink /proc/self/ns/pid /proc/self/ns/mnt']);
+    const reference = await kubectl([
+      '-n',
+      NS,
+      'exec',
+      'busybox',
+      '--',
+      'sh',
+      '-c',
+      'readlink /proc/self/ns/pid; readlink /proc/self/ns/mnt',
+    ]);
+    expect(lines(reference.stdout)).toEqual([expect.stringMatching(/^pid:\[\d+\]$/), expect.stringMatching(/^mnt:\[\d+\]$/)]);
     // no command: an interactive shell, reading this script from stdin (not a terminal: no TTY)
     const script = [
-      'readlink /proc/self/ns/pid /proc/self/ns/mnt',
+      'readlink /proc/self/ns/pid; readlink /proc/self/ns/mnt',
       'cat /tmp/nsdebug-e2e-marker',
-      "tr '\\0' ' ' < /proc/1/cmdline; echo",
+      "xargs -0 echo < /proc/1/cmdline",
       'exit 0',
       '',
     ].join('\n');
@@ -289,7 +299,7 @@ describe('kubectl nsdebug TARGET on a real cluster', () => {
 
   test('a user who may not exec into the pod is refused before the agent is contacted', async () => {
     const pod = await agentPod();
-    const since = new Date(Date.now() - 1000).toISOString();
+    const since = new Date().toISOString();
     const r = await nsdebug(['--kubeconfig', env.kubeconfigLimited, '-n', NS, 'pod/busybox', '--', 'true']);
     expect(r.exitCode).toBe(66);
     expect(lines(r.stderr)).toEqual([
@@ -300,7 +310,9 @@ describe('kubectl nsdebug TARGET on a real cluster', () => {
     // the agent never saw it: no session in its log since
     await new Promise((res) => setTimeout(res, 1000));
     const logs = lines((await kubectl(['-n', AGENT_NS, 'logs', pod, '-c', 'agent', `--since-time=${since}`])).stdout);
-    expect(logs.filter((l) => l.includes('"demo/busybox"'))).toEqual([]);
+    // (--since-time is in whole seconds: the previous case's session may be listed; compare starts)
+    const sessions = logs.filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { msg?: string; pod?: string; start?: string });
+    expect(sessions.filter((s) => s.msg === 'session' && s.pod === 'demo/busybox' && (s.start ?? '') >= since)).toEqual([]);
   }, 120_000);
 
   test('a CrashLoopBackOff container gets the not-running message, with state, exit code and restarts', async () => {

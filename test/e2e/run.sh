@@ -38,7 +38,8 @@ fi
 log "cluster ready in $((SECONDS - start))s; running jest"
 
 export PATH="$ROOT/bin:$PATH"
-NODE_OPTIONS=--experimental-vm-modules npx jest --selectProjects e2e "$@"
+# in band: install.test.ts uninstalls and reinstalls the agent the other suites use
+NODE_OPTIONS=--experimental-vm-modules npx jest --selectProjects e2e --runInBand "$@"
 rc=$?
 
 # What the tests created; the cluster itself stays up.

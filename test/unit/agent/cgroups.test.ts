@@ -1,4 +1,11 @@
-import { containerCgroupCandidates, containerIdOf, parseCgroupMounts, parseProcCgroup, podUidOf } from '../../../src/agent/cgroups.js';
+import {
+  containerCgroupCandidates,
+  containerIdOf,
+  kubeletRootOf,
+  parseCgroupMounts,
+  parseProcCgroup,
+  podUidOf,
+} from '../../../src/agent/cgroups.js';
 import { fixture } from '../../fixtures.js';
 
 const ID = '4b1f6a8b8e3c2d1e0f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b9c8d7e';
@@ -33,6 +40,23 @@ describe('container cgroup paths', () => {
     const candidates = containerCgroupCandidates(ID, podUid).map((c) => `/${c}`);
     const path = parseProcCgroup(fixture(file)).find((m) => m.path !== '/')?.path;
     expect(candidates).toContain(path);
+  });
+
+  test.each([
+    ['/kubepods/besteffort/pod8d2f3c1e-5b4a-4c3d-9e8f-7a6b5c4d3e2f/' + 'a'.repeat(64), ''],
+    ['/kubelet/kubepods/burstable/pod8d2f3c1e-5b4a-4c3d-9e8f-7a6b5c4d3e2f/' + 'a'.repeat(64), 'kubelet'],
+    ['/kubelet.slice/kubelet-kubepods.slice/x', undefined],
+    ['/system.slice/containerd.service', undefined],
+  ])('the kubelet cgroup root named by %s is %p', (path, root) => {
+    expect(kubeletRootOf(path)).toBe(root);
+  });
+
+  test("a kubelet with its own cgroup root (kind's /kubelet): its pods' directories are tried first", () => {
+    const podUid = '8d2f3c1e-5b4a-4c3d-9e8f-7a6b5c4d3e2f';
+    const candidates = containerCgroupCandidates(ID, podUid, ['', 'kubelet']);
+    expect(candidates).toContain(`kubelet/kubepods/besteffort/pod${podUid}/${ID}`);
+    expect(candidates).toContain(`kubepods/besteffort/pod${podUid}/${ID}`);
+    expect(candidates.indexOf(`kubelet/kubepods/besteffort/pod${podUid}/${ID}`)).toBeLessThan(candidates.indexOf(`k8s.io/${ID}`));
   });
 
   test('a host process names no container', () => {

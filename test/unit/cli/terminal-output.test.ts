@@ -3,7 +3,7 @@
 import { EventEmitter } from 'node:events';
 
 import { failureOf } from '../../../src/cli/failure.js';
-import { wantsDebug } from '../../../src/cli/main.js';
+import { subcommandFirst, wantsDebug } from '../../../src/cli/main.js';
 import { AgentLineWatcher, formatColumns } from '../../../src/cli/output.js';
 import { createProgress } from '../../../src/cli/progress.js';
 import { localTerminal, withTerminal, type SignalHost } from '../../../src/cli/terminal.js';
@@ -183,5 +183,38 @@ describe('failureOf: one line, one exit code', () => {
     expect(wantsDebug(['pod/x', '--debug'], {})).toBe(true);
     expect(wantsDebug(['pod/x', '--', 'x', '--debug'], {})).toBe(false);
     expect(wantsDebug(['pod/x'], { NSDEBUG_DEBUG: '1' })).toBe(true);
+  });
+
+  test.each([
+    [
+      ['-n', 'demo', 'ps', 'pod/x'],
+      ['ps', '-n', 'demo', 'pod/x'],
+    ],
+    [
+      ['--context', 'prod', '--namespace=demo', 'ps', 'x', '-o', 'json'],
+      ['ps', '--context', 'prod', '--namespace=demo', 'x', '-o', 'json'],
+    ],
+    [
+      ['--debug', 'status'],
+      ['status', '--debug'],
+    ],
+    [
+      ['ps', 'pod/x'],
+      ['ps', 'pod/x'],
+    ],
+    [
+      ['-n', 'demo', 'pod/ps'],
+      ['-n', 'demo', 'pod/ps'],
+    ],
+    [
+      ['-n', 'demo', 'pod/x', '--', 'ps'],
+      ['-n', 'demo', 'pod/x', '--', 'ps'],
+    ],
+    [
+      ['-n', 'ps', 'pod/x'],
+      ['-n', 'ps', 'pod/x'],
+    ],
+  ])('kubectl-style global flags before the subcommand: %j → %j', (argv, expected) => {
+    expect(subcommandFirst(argv, (word) => ['ps', 'status', 'install', 'uninstall'].includes(word))).toEqual(expected);
   });
 });
