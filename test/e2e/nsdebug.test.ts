@@ -160,7 +160,7 @@ describe('kubectl nsdebug TARGET on a real cluster', () => {
     const script = [
       'readlink /proc/self/ns/pid; readlink /proc/self/ns/mnt',
       'cat /tmp/nsdebug-e2e-marker',
-      "xargs -0 echo < /proc/1/cmdline",
+      'xargs -0 echo < /proc/1/cmdline',
       'exit 0',
       '',
     ].join('\n');
