@@ -119,7 +119,8 @@ cmd_build_agent() {
   cmd_base
   log "podman build --pull=never -t $AGENT_IMAGE $REPO"
   local start=$SECONDS
-  podman build --pull=never -t "$AGENT_IMAGE" "$REPO" >"$CACHE/agent-build.log" 2>&1 ||
+  # host network for RUN steps: no CNI state (bridge, iptables, IPAM) to leak when a build dies
+  podman build --pull=never --network host -t "$AGENT_IMAGE" "$REPO" >"$CACHE/agent-build.log" 2>&1 ||
     { tail -n 30 "$CACHE/agent-build.log" >&2; die "podman build failed (log: $CACHE/agent-build.log)"; }
   local id present
   id=$(podman image inspect "$AGENT_IMAGE" --format '{{.Id}}')
