@@ -28,6 +28,9 @@ for (const [kind, names] of Object.entries({
   for (const name of names) KIND_NAMES[name] = kind as TargetRef['kind'];
 }
 
+/** The kind a TYPE spelling names (pod, po, deploy, sts…), if nsdebug resolves it. */
+export const kindNamed = (type: string): TargetRef['kind'] | undefined => KIND_NAMES[type.toLowerCase()];
+
 /** DNS-1123 subdomain: pod and workload names. */
 const OBJECT_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 /** DNS-1123 label: container names. */
@@ -42,7 +45,7 @@ export function parseTarget(text: string): TargetRef {
   if (type === 'node' || type === 'nodes' || type === 'no') {
     throw usageError(`node targets (${text}) are not supported yet; name a pod, e.g. kubectl nsdebug pod/NAME`);
   }
-  const kind = KIND_NAMES[type];
+  const kind = kindNamed(type);
   if (!kind) {
     throw usageError(
       `unknown target type "${type}" in "${text}"; use pod/, deploy/, statefulset/, daemonset/, replicaset/, job/ or service/ followed by a name`,

@@ -1,8 +1,12 @@
-// `npm run bench`: one run, one table. Agent rows use a private containerd and a kubelet-style
-// pod (test/support); they compare `nsdebug-agent enter` with `nsenter` on the same container.
-// PID resolution is timed with 10 and with 5,000 extra processes on the host.
-// Needs root. Prints a Markdown table on stdout; progress on stderr.
+// `npm run bench`: one run, one table (Markdown on stdout, progress on stderr). Needs root.
+// - On the e2e cluster (test/cluster; brought up for the run and down again if it was not
+//   running): `kubectl nsdebug` against `kubectl exec` on the same pod, CLI start-up, and the
+//   resident agent's memory.
+// - On a private containerd with a kubelet-style pod (test/support): `nsdebug-agent enter`
+//   against `nsenter` on the same container, and PID resolution with 10 and with 5,000 extra
+//   processes on the host.
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 
@@ -14,10 +18,13 @@ const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 const AGENT = `${ROOT}/bin/nsdebug-agent.js`;
 const NATIVE_ENTRY = `${ROOT}/native/nsdebug-agent`;
 const DIR = process.env.NSDEBUG_BENCH_DIR ?? '/tmp/nsdebug-bench';
+const RUNS = 30;
 
 export interface Row {
   what: string;
   samples: number[];
+  /** of samples and baseline; ms unless said */
+  unit?: 'ms' | 'MiB';
   baseline?: { what: string; samples: number[] };
   goal?: string;
 }
@@ -26,28 +33,25 @@ const quantile = (xs: number[], q: number) => {
   const sorted = [...xs].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
 };
-const ms = (x: number) => (x < 10 ? x.toFixed(2) : x.toFixed(1));
+const value = (x: number, unit = 'ms') => `${x < 10 ? x.toFixed(2) : x.toFixed(1)} ${unit}`;
 
 export function formatRows(rows: Row[]): string {
-  const lines = [
-    '| measurement | median ms | p95 ms | compared with | its median ms | ratio | goal |',
-    '|---|---:|---:|---|---:|---:|---|',
-  ];
+  const lines = ['| measurement | median | p95 | compared with | its median | ratio | goal |', '|---|---:|---:|---|---:|---:|---|'];
   for (const r of rows) {
     const median = quantile(r.samples, 0.5);
     const base = r.baseline ? quantile(r.baseline.samples, 0.5) : NaN;
     lines.push(
-      `| ${r.what} | ${ms(median)} | ${ms(quantile(r.samples, 0.95))} | ${r.baseline?.what ?? ''} | ${r.baseline ? ms(base) : ''} | ${r.baseline ? `${(median / base).toFixed(1)}×` : ''} | ${r.goal ?? ''} |`,
+      `| ${r.what} | ${value(median, r.unit)} | ${value(quantile(r.samples, 0.95), r.unit)} | ${r.baseline?.what ?? ''} | ${r.baseline ? value(base, r.unit) : ''} | ${r.baseline ? `${(median / base).toFixed(1)}×` : ''} | ${r.goal ?? ''} |`,
     );
   }
   return lines.join('\n');
 }
 
-function timeCommand(argv: string[], runs: number): number[] {
+function timeCommand(argv: string[], runs: number, env: NodeJS.ProcessEnv = process.env): number[] {
   const samples: number[] = [];
   for (let i = 0; i < runs; i++) {
     const t0 = performance.now();
-    const r = spawnSync(argv[0]!, argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
+    const r = spawnSync(argv[0]!, argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'], env });
     samples.push(performance.now() - t0);
     if (r.status !== 0) throw new Error(`${argv.join(' ')} exited ${r.status}: ${r.stderr}`);
   }
@@ -69,6 +73,80 @@ function startIdleProcesses(n: number): ChildProcess[] {
   return Array.from({ length: n }, () => spawn('/bin/busybox', ['sleep', '600'], { stdio: 'ignore' }));
 }
 
+/** VmHWM (peak resident set) of a process, in MiB. */
+function peakRssMiB(pid: number): number {
+  const kib = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+  if (!kib) throw new Error(`no VmHWM for pid ${pid}`);
+  return Number(kib) / 1024;
+}
+
+const run = (argv: string[], env: NodeJS.ProcessEnv = process.env) =>
+  execFileSync(argv[0]!, argv.slice(1), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], env });
+
+/** `kubectl nsdebug` against `kubectl exec` on the e2e cluster, through the API server both. */
+function clusterRows(): Row[] {
+  const cluster = `${ROOT}/test/cluster/cluster.sh`;
+  const wasUp = spawnSync('bash', [cluster, 'status'], { stdio: 'ignore' }).status === 0;
+  process.stderr.write(`bench: ${wasUp ? 'using the running' : 'bringing up the'} e2e cluster\n`);
+  const coordinates = Object.fromEntries(
+    run(['bash', cluster, 'up'])
+      .split('\n')
+      .filter((l) => l.includes('='))
+      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+  );
+  try {
+    const env = { ...process.env, KUBECONFIG: coordinates.KUBECONFIG, PATH: `${ROOT}/bin:${process.env.PATH}` };
+    const image = run(['bash', `${ROOT}/test/cluster/images.sh`, 'build-agent', coordinates.CONTAINERD_ADDRESS ?? ''])
+      .trim()
+      .split('\n')
+      .pop()!;
+    run(['kubectl', 'nsdebug', 'install', '--image', image, '--timeout', '3m'], env);
+    run(['bash', cluster, 'wait-demo'], env);
+    process.stderr.write('bench: kubectl nsdebug vs kubectl exec\n');
+    const kubectl = (...args: string[]) => ['kubectl', '-n', 'demo', ...args];
+    timeCommand(kubectl('nsdebug', 'pod/busybox', '--', 'true'), 3, env); // warm up
+    const exec = { what: 'kubectl exec busybox -- true', samples: timeCommand(kubectl('exec', 'busybox', '--', 'true'), RUNS, env) };
+    const rows: Row[] = [
+      {
+        what: 'kubectl nsdebug pod/busybox -- true (all namespaces, through the agent)',
+        samples: timeCommand(kubectl('nsdebug', 'pod/busybox', '--', 'true'), RUNS, env),
+        baseline: exec,
+        goal: '≤ 1 s',
+      },
+      {
+        what: 'kubectl nsdebug pod/distroless --tools -- true (no shell in the image)',
+        samples: timeCommand(kubectl('nsdebug', 'pod/distroless', '--tools', '--', 'true'), RUNS, env),
+        baseline: exec,
+        goal: '≤ 1 s',
+      },
+      {
+        what: 'kubectl nsdebug --help (CLI start-up, no cluster)',
+        samples: timeCommand(kubectl('nsdebug', '--help'), RUNS, env),
+        baseline: { what: 'kubectl exec --help', samples: timeCommand(kubectl('exec', '--help'), RUNS, env) },
+        goal: '≤ 300 ms',
+      },
+    ];
+    const agents = readdirSync('/proc')
+      .filter((p) => /^\d+$/.test(p))
+      .filter((p) => {
+        try {
+          return /nsdebug-agent(\.js)?\0serve\0/.test(readFileSync(`/proc/${p}/cmdline`, 'latin1'));
+        } catch {
+          return false;
+        }
+      });
+    rows.push({
+      what: `agent pod's resident serve, peak RSS after ${2 * RUNS + 6} sessions`,
+      unit: 'MiB',
+      samples: agents.map((p) => peakRssMiB(Number(p))),
+      goal: '≤ 128 MiB (limit 512 MiB)',
+    });
+    return rows;
+  } finally {
+    if (!wasUp) run(['bash', cluster, 'down']);
+  }
+}
+
 async function agentRows(): Promise<Row[]> {
   const sh = (script: string, args: string[]) =>
     execFileSync('bash', [`${ROOT}/test/support/${script}`, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
@@ -84,7 +162,7 @@ async function agentRows(): Promise<Row[]> {
   try {
     const { id, pid } = pod.container();
     const args = ['enter', `--container-id=${id}`, `--pod-uid=${pod.podUid}`, '--', 'true'];
-    const nsenter = { what: 'nsenter -t PID -a true', samples: timeCommand(['nsenter', '-t', String(pid), '-a', 'true'], 30) };
+    const nsenter = { what: 'nsenter -t PID -a true', samples: timeCommand(['nsenter', '-t', String(pid), '-a', 'true'], RUNS) };
     process.stderr.write('bench: enter vs nsenter\n');
     const serve = spawn('node', [AGENT, 'serve'], {
       env: { ...process.env, NSDEBUG_RUN_DIR: `${DIR}/run` },
@@ -97,16 +175,16 @@ async function agentRows(): Promise<Row[]> {
     const rows: Row[] = [
       {
         what: 'nsdebug-agent enter -- true (native entry → resident serve, as in the image)',
-        samples: timeCommand([NATIVE_ENTRY, ...args], 30),
+        samples: timeCommand([NATIVE_ENTRY, ...args], RUNS),
         baseline: nsenter,
         goal: '≤ 3× nsenter',
       },
       {
         what: 'nsdebug-agent enter -- true (per-session Node process)',
-        samples: timeCommand(['node', AGENT, ...args], 30),
+        samples: timeCommand(['node', AGENT, ...args], RUNS),
         baseline: nsenter,
       },
-      { what: 'node -e 0 (the floor of any per-session Node process)', samples: timeCommand(['node', '-e', '0'], 30) },
+      { what: 'node -e 0 (the floor of any per-session Node process)', samples: timeCommand(['node', '-e', '0'], RUNS) },
     ];
     delete process.env.NSDEBUG_RUN_DIR;
     extra.push(...startIdleProcesses(10));
@@ -138,7 +216,7 @@ async function agentRows(): Promise<Row[]> {
 
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('npm run bench needs root: it runs containerd and enters containers');
-  const rows = await agentRows();
+  const rows = [...clusterRows(), ...(await agentRows())];
   process.stdout.write(`\n${formatRows(rows)}\n`);
 }
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A real single-node Kubernetes for the e2e tier, built from upstream Go modules.
-# See test/cluster/README.md.
+# See "The e2e cluster" in README.md.
 #
 #   cluster.sh up [--no-demo]   start (or reuse) etcd, kube-apiserver, kube-controller-manager,
 #                               kube-scheduler, containerd and kubelet; import the test images;
@@ -404,7 +404,7 @@ cmd_up() {
   done
   [ "$(id -u)" = 0 ] || die "up: must run as root"
   for b in openssl curl kubectl iptables ip containerd runc; do
-    command -v "$b" >/dev/null || die "up: $b not found (see test/cluster/README.md for the packages)"
+    command -v "$b" >/dev/null || die "up: $b not found (.ci/run lists the packages)"
   done
   mkdir -p "$DIR" "$LOGS" "$PIDS"
   chmod 711 "$DIR"

@@ -346,6 +346,26 @@ describe('kubectl nsdebug TARGET on a real cluster', () => {
   }, 120_000);
 });
 
+describe("kubectl's completion of kubectl nsdebug (kubectl_complete-nsdebug on PATH)", () => {
+  /** kubectl's own completion entry point, as the shell's completion script calls it */
+  const completions = async (...words: string[]) => {
+    const r = await kubectl(['__complete', 'nsdebug', ...words]);
+    expect(r.exitCode).toBe(0);
+    return lines(r.stdout);
+  };
+
+  test('targets, namespaces, containers and flags come from the cluster and the CLI', async () => {
+    expect(await completions('-n', NS, 'deploy/')).toEqual(['deploy/web', ':4']);
+    expect(await completions('-n', NS, 'dis')).toEqual(['distroless', ':4']);
+    expect(await completions('-n', 'de')).toEqual(['default', 'demo', ':4']);
+    expect(await completions('-n', NS, 'pod/multi', '-c', '')).toEqual(['app', 'sidecar', ':4']);
+    expect(await completions('-n', NS, 'ps', '-o', '')).toEqual(['json', 'table', ':4']);
+    // the limited user may list pods in demo, not namespaces: no candidates, and no error text
+    expect(await completions('--kubeconfig', env.kubeconfigLimited, '-n', NS, 'bus')).toEqual(['busybox', ':4']);
+    expect(await completions('--kubeconfig', env.kubeconfigLimited, '-n', '')).toEqual([':4']);
+  }, 60_000);
+});
+
 describe('kubectl nsdebug ps on a real cluster', () => {
   test('the busybox pod: host PID ↔ PID 1 in the container, sleep infinity', async () => {
     const json = await nsdebug(['-n', NS, 'ps', 'pod/busybox', '-o', 'json']);

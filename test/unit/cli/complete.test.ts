@@ -1,0 +1,83 @@
+// Completion over the real oclif commands; the cluster answers from a fixed inventory.
+import Index from '../../../commands/index.js';
+import Install from '../../../commands/install.js';
+import Ps from '../../../commands/ps.js';
+import Status from '../../../commands/status.js';
+import Uninstall from '../../../commands/uninstall.js';
+import { complete, Directive, type CompletionLookup } from '../../../src/cli/complete.js';
+import { DEFAULT_COMMAND_ID } from '../../../src/cli/default-command.js';
+import type { KubeConfigOptions } from '../../../src/kube/config.js';
+
+const inventory: Record<string, Record<string, string[]>> = {
+  demo: { pod: ['busybox', 'multi', 'web-1'], deployment: ['web'] },
+  default: { pod: ['nginx'] },
+};
+const asked: KubeConfigOptions[] = [];
+const fakeCluster = (flags: KubeConfigOptions): CompletionLookup => {
+  asked.push(flags);
+  return {
+    namespaces: async () => Object.keys(inventory),
+    contexts: async () => ['prod', 'staging'],
+    names: async (kind, ns = 'default') => inventory[ns]?.[kind] ?? [],
+    containers: async (pod) => (pod === 'multi' ? ['sidecar', 'app'] : []),
+  };
+};
+// src/cli/commands.ts lists dist/commands/*.js; the same table from the sources
+const commands = { [DEFAULT_COMMAND_ID]: Index, install: Install, ps: Ps, status: Status, uninstall: Uninstall };
+const run = (line: string) => complete(line.split(' '), commands, fakeCluster);
+
+describe('kubectl nsdebug <TAB>', () => {
+  test.each([
+    [
+      '',
+      ['daemonset/', 'deploy/', 'install', 'job/', 'nginx', 'pod/', 'ps', 'replicaset/', 'service/', 'statefulset/', 'status', 'uninstall'],
+    ],
+    [
+      '-n demo ',
+      [
+        'busybox',
+        'daemonset/',
+        'deploy/',
+        'install',
+        'job/',
+        'multi',
+        'pod/',
+        'ps',
+        'replicaset/',
+        'service/',
+        'statefulset/',
+        'status',
+        'uninstall',
+        'web-1',
+      ],
+    ],
+    ['-n demo w', ['web-1']],
+    ['-n demo deploy/', ['deploy/web']],
+    ['--namespace=demo po/m', ['po/multi']],
+    ['-n demo ps ', ['busybox', 'daemonset/', 'deploy/', 'job/', 'multi', 'pod/', 'replicaset/', 'service/', 'statefulset/', 'web-1']],
+    ['-n ', ['default', 'demo']],
+    ['--namespace=d', ['--namespace=default', '--namespace=demo']],
+    ['--context ', ['prod', 'staging']],
+    ['-n demo pod/multi -c ', ['app', 'sidecar']],
+    ['-n demo multi -c s', ['sidecar']],
+    ['-n demo deploy/web -c ', []],
+    ['--ns pid,m', ['pid,mnt']],
+    ['ps -o ', ['json', 'table']],
+    ['--na', ['--namespace']],
+    ['ps --o', ['--output']],
+    ['-n demo busybox ', []],
+  ])('%j → %j', async (line, expected) => {
+    expect(await run(line)).toEqual({ candidates: expected, directive: Directive.NO_FILE });
+  });
+
+  test('after -- the container command is not ours; --kubeconfig completes file names', async () => {
+    expect(await run('pod/x -- l')).toEqual({ candidates: [], directive: Directive.DEFAULT });
+    expect(await run('--kubeconfig ')).toEqual({ candidates: [], directive: Directive.DEFAULT });
+  });
+
+  test('the cluster is asked with the kubeconfig and context typed on the line', async () => {
+    asked.length = 0;
+    await run('--kubeconfig /tmp/kc --context staging -n demo ');
+    expect(asked).toContainEqual({ kubeconfig: '/tmp/kc', context: 'staging', requestTimeout: '5s' });
+  });
+});
