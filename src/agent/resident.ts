@@ -131,6 +131,16 @@ async function runResidentSession(
   const record = sessionRecord(args);
   let hostPid: number | undefined;
   let namespaces: string[] = [];
+  const finished = (outcome: { exitCode: number | null; error?: string }) =>
+    audit({
+      ...record,
+      hostPid,
+      namespaces,
+      start: started.toISOString(),
+      end: new Date().toISOString(),
+      ...outcome,
+      durationMs: Date.now() - started.getTime(),
+    });
   try {
     const outcome = await enter(enterOptions(args), {
       native,
@@ -142,27 +152,10 @@ async function runResidentSession(
         namespaces = joined;
       },
     });
-    audit({
-      ...record,
-      hostPid,
-      namespaces,
-      start: started.toISOString(),
-      end: new Date().toISOString(),
-      exitCode: outcome.exitCode,
-      durationMs: Date.now() - started.getTime(),
-    });
+    finished({ exitCode: outcome.exitCode });
     return outcome.exitCode;
   } catch (err) {
-    audit({
-      ...record,
-      hostPid,
-      namespaces,
-      start: started.toISOString(),
-      end: new Date().toISOString(),
-      exitCode: null,
-      error: (err as Error).message,
-      durationMs: Date.now() - started.getTime(),
-    });
+    finished({ exitCode: null, error: (err as Error).message });
     throw err;
   }
 }

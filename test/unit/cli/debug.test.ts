@@ -3,7 +3,6 @@
 import { runDebug } from '../../../src/cli/debug.js';
 import { Channel } from '../../../src/kube/exec.js';
 import { CONTRACT_VERSION, ExitCode, enterArgv } from '../../../src/contract.js';
-import { NsdebugError } from '../../../src/errors.js';
 import {
   FakeAccessClient,
   FakeAgentClient,
@@ -15,6 +14,7 @@ import {
   fakePod,
   running,
 } from '../kube/fakes.js';
+import { failure } from '../kube/fakes.js';
 import { fakeCluster, fakeIo } from './fakes.js';
 
 const pods = () => [
@@ -56,16 +56,6 @@ function cluster(
     agents: parts.agents ?? new FakeAgentClient({ 'node-1': [fakeAgentPod('node-1')] }),
     ...(parts.transport ? { transport: parts.transport } : {}),
   });
-}
-
-async function failure(p: Promise<unknown>): Promise<{ code: number; message: string }> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof NsdebugError) return { code: err.exitCode, message: err.message };
-    throw err;
-  }
-  throw new Error('no error');
 }
 
 describe('kubectl nsdebug TARGET', () => {

@@ -1,19 +1,8 @@
 // The access review before anything reaches the agent, and the agent lookup on the node.
 import { ExitCode } from '../../../src/contract.js';
-import { NsdebugError } from '../../../src/errors.js';
 import { checkExecAccess, execQuestion, permissionOf } from '../../../src/kube/access.js';
 import { findAgent } from '../../../src/kube/agent.js';
-import { FakeAccessClient, FakeAgentClient, fakeAgentPod } from './fakes.js';
-
-async function failure(p: Promise<unknown>): Promise<{ code: number; message: string }> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof NsdebugError) return { code: err.exitCode, message: err.message };
-    throw err;
-  }
-  throw new Error('no error');
-}
+import { failure, FakeAccessClient, FakeAgentClient, fakeAgentPod } from './fakes.js';
 
 describe('checkExecAccess', () => {
   test('asks for create pods/exec on the named pod', async () => {

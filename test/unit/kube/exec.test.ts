@@ -13,7 +13,7 @@ import {
   type ExecRequest,
   type TerminalSize,
 } from '../../../src/kube/exec.js';
-import { FakeSocket, FakeTransport } from './fakes.js';
+import { failure, FakeSocket, FakeTransport } from './fakes.js';
 
 class FakeOutput extends Writable {
   readonly chunks: Buffer[] = [];
@@ -57,16 +57,6 @@ const base = (extra: Partial<ExecRequest> = {}): ExecRequest => ({
   describe: 'the nsdebug agent on node n1',
   ...extra,
 });
-
-async function failure(p: Promise<unknown>): Promise<{ code: number; message: string }> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof NsdebugError) return { code: err.exitCode, message: err.message };
-    throw err;
-  }
-  throw new Error('no error');
-}
 
 const tick = () => new Promise((r) => setImmediate(r));
 

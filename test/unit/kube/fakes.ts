@@ -1,4 +1,5 @@
 // Fakes of the API and of the exec transport, shared by the kube and cli unit tests.
+import { NsdebugError } from '../../../src/errors.js';
 import { Channel, type ExecSocket, type ExecStatus, type ExecTransport } from '../../../src/kube/exec.js';
 import type { AccessAnswer, AccessClient, AccessQuestion } from '../../../src/kube/access.js';
 import type { AgentClient } from '../../../src/kube/agent.js';
@@ -211,4 +212,15 @@ export class FakeTransport implements ExecTransport {
   query(i = 0): URLSearchParams {
     return new URLSearchParams((this.paths[i] ?? '').split('?')[1]);
   }
+}
+
+/** The NsdebugError a promise rejects with, as { code, message }; fails when it resolves. */
+export async function failure(p: Promise<unknown>): Promise<{ code: number; message: string }> {
+  try {
+    await p;
+  } catch (err) {
+    if (err instanceof NsdebugError) return { code: err.exitCode, message: err.message };
+    throw err;
+  }
+  throw new Error('no error');
 }
