@@ -441,6 +441,31 @@ static void make_read_only_copy(int sock)
 		fail(sock, NSD_STEP_READ_ONLY, errno, 1);
 }
 
+/*
+ * Wait for the session init and return its wait status. A signal from the agent (or its death)
+ * ends the session, as does ending != 0: the init is asked to kill and reap the session; if it
+ * has not within 2 s, the cgroup is killed whole (last resort: orphans may be left unreaped).
+ */
+static int wait_for_init(const struct nsd_spawn_request *req, pid_t init, const sigset_t *waited, int ending)
+{
+	const struct timespec grace = { .tv_sec = 2, .tv_nsec = 0 };
+	int status = 0;
+	if (ending)
+		(void)kill(init, SIGTERM);
+	for (;;) {
+		if (waitpid(init, &status, WNOHANG) == init)
+			return status;
+		int sig = ending ? sigtimedwait(waited, NULL, &grace) : sigwaitinfo(waited, NULL);
+		if (sig < 0 && errno == EAGAIN) {
+			kill_session(req, init);
+			ending = 0;
+		} else if (sig > 0 && sig != SIGCHLD && !ending) {
+			(void)kill(init, SIGTERM);
+			ending = 1;
+		}
+	}
+}
+
 /* The supervisor: joins the target, starts the command, waits for it. Never returns. */
 static void __attribute__((noreturn))
 supervise(const struct nsd_spawn_request *req, pid_t agent, int sock, int exit_fd)
@@ -558,38 +583,19 @@ supervise(const struct nsd_spawn_request *req, pid_t agent, int sock, int exit_f
 	close(pipe_fds[0]);
 	if (send_report(sock, &first, first.step == NSD_STEP_NONE ? master_fd : -1) < 0 ||
 	    first.step != NSD_STEP_NONE) {
-		kill_session(req, init);
-		while (waitpid(init, NULL, 0) < 0 && errno == EINTR)
-			;
+		/*
+		 * The exec failed (its process exits with the code) or the agent is gone (end it).
+		 * Never kill the init first: its unreaped children would be reparented to the
+		 * container's PID 1, which may never reap them. It reaps them and exits by itself.
+		 */
+		(void)wait_for_init(req, init, &waited, first.step == NSD_STEP_NONE);
 		_exit(1);
 	}
 	close(sock);
 	if (master_fd >= 0)
 		close(master_fd);
 
-	/*
-	 * Wait for the session init. A signal from the agent (or its death) ends the session: the
-	 * init kills and reaps the session; if it does not within 2 s, the cgroup is killed whole.
-	 */
-	const struct timespec grace = { .tv_sec = 2, .tv_nsec = 0 };
-	int status = 0, ending = 0;
-	for (;;) {
-		int sig = ending ? sigtimedwait(&waited, NULL, &grace) : sigwaitinfo(&waited, NULL);
-		if (sig < 0 && errno == EAGAIN) {
-			kill_session(req, init);
-			ending = 0;
-			continue;
-		}
-		if (sig < 0)
-			continue;
-		if (sig != SIGCHLD) {
-			(void)kill(init, SIGTERM);
-			ending = 1;
-			continue;
-		}
-		if (waitpid(init, &status, WNOHANG) == init)
-			break;
-	}
+	int status = wait_for_init(req, init, &waited, 0);
 	int32_t code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 	(void)write_all(exit_fd, &code, sizeof(code));
 	/* Safety net: anything that escaped the init's reaping goes with the cgroup (and us). */

@@ -138,6 +138,9 @@ export async function enter(opts: EnterOptions, deps: EnterDeps): Promise<Sessio
         env,
       });
     } catch (err) {
+      // The supervisor lets the session init reap what the failed command left, then exits:
+      // wait for that before emptying the cgroup, or the unreaped go to the container's PID 1.
+      if (err instanceof NativeError && err.supervisorPid) await reap(err.supervisorPid, deps.native);
       if (session) await removeSessionCgroup(session);
       throw explainSpawnFailure(err, pid, joined, opts);
     }
@@ -219,7 +222,8 @@ function readExitCode(fd: number): Promise<number | null> {
 }
 
 async function reap(pid: number, native: NativeLibrary): Promise<void> {
-  // The supervisor exits right after the exit code (or is killed with the session): never long.
+  // The supervisor exits right after the exit code or a failure (or is killed with the
+  // session): never long.
   for (let i = 0; i < 500; i++) {
     if (native.reap(pid) !== null) return;
     await new Promise((r) => setTimeout(r, 2));

@@ -95,6 +95,8 @@ export class NativeError extends Error {
   constructor(
     readonly step: string,
     readonly errno: number,
+    /** spawn: the supervisor that reported the failure, still to be reaped (it exits by itself) */
+    readonly supervisorPid?: number,
   ) {
     super(`cannot ${step}: ${errnoMessage(errno)}`);
     this.name = 'NativeError';
@@ -214,7 +216,10 @@ function bind(lib: koffi.IKoffiLib): NativeLibrary {
         },
         res,
       ) as number;
-      if (rc < 0) throw new NativeError(STEPS[res.step] ?? `step ${res.step}`, res.error || -rc);
+      if (rc < 0) {
+        const supervisor = res.supervisor_pid !== undefined && res.supervisor_pid > 0 ? res.supervisor_pid : undefined;
+        throw new NativeError(STEPS[res.step] ?? `step ${res.step}`, res.error || -rc, supervisor);
+      }
       return {
         supervisorPid: res.supervisor_pid,
         ptyMasterFd: res.pty_master_fd,

@@ -300,6 +300,16 @@ for (const mode of MODES) {
         expect(text(after.stdout)).not.toMatch(/^Z/m);
       });
 
+      test("a command that cannot be run (127, 126) leaves no zombie under the container's PID 1 either", async () => {
+        for (let i = 0; i < 5; i++) {
+          expect((await enter(web, ['no-such-command-here'])).exitCode).toBe(127);
+          expect((await enter(web, ['/etc/hostname'])).exitCode).toBe(126);
+        }
+        // every process in the container's PID namespace, as the kernel shows their state
+        const states = (await enter(web, ['sh', '-c', 'cat /proc/[0-9]*/stat'])).stdout;
+        expect(text(states).split('\n').filter((l) => / Z /.test(l))).toEqual([]);
+      });
+
       test('killing the agent with SIGKILL mid-session leaves no session process within 5 s', async () => {
         const session = agent(mode, [
           'enter',
