@@ -307,7 +307,11 @@ for (const mode of MODES) {
         }
         // every process in the container's PID namespace, as the kernel shows their state
         const states = (await enter(web, ['sh', '-c', 'cat /proc/[0-9]*/stat'])).stdout;
-        expect(text(states).split('\n').filter((l) => / Z /.test(l))).toEqual([]);
+        expect(
+          text(states)
+            .split('\n')
+            .filter((l) => / Z /.test(l)),
+        ).toEqual([]);
       });
 
       test('killing the agent with SIGKILL mid-session leaves no session process within 5 s', async () => {
