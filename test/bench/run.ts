@@ -80,6 +80,16 @@ function peakRssMiB(pid: number): number {
   return Number(kib) / 1024;
 }
 
+/** Peak RSS in MiB of a command and the processes it waits for (GNU time's %M), per run. */
+function peakRssOfCommand(argv: string[], runs: number, env: NodeJS.ProcessEnv): number[] {
+  return Array.from({ length: runs }, () => {
+    const r = spawnSync('/usr/bin/time', ['-f', '%M', ...argv], { encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'], env });
+    const kib = /^(\d+)$/m.exec(r.stderr)?.[1];
+    if (r.status !== 0 || !kib) throw new Error(`/usr/bin/time ${argv.join(' ')} exited ${r.status}: ${r.stderr}`);
+    return Number(kib) / 1024;
+  });
+}
+
 const run = (argv: string[], env: NodeJS.ProcessEnv = process.env) =>
   execFileSync(argv[0]!, argv.slice(1), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], env });
 
@@ -103,7 +113,8 @@ function clusterRows(): Row[] {
     run(['kubectl', 'nsdebug', 'install', '--image', image, '--timeout', '3m'], env);
     run(['bash', cluster, 'wait-demo'], env);
     process.stderr.write('bench: kubectl nsdebug vs kubectl exec\n');
-    const kubectl = (...args: string[]) => ['kubectl', '-n', 'demo', ...args];
+    // kubectl takes no flags before a plugin's name: `kubectl nsdebug -n demo …`
+    const kubectl = (command: string, ...args: string[]) => ['kubectl', command, '-n', 'demo', ...args];
     timeCommand(kubectl('nsdebug', 'pod/busybox', '--', 'true'), 3, env); // warm up
     const exec = { what: 'kubectl exec busybox -- true', samples: timeCommand(kubectl('exec', 'busybox', '--', 'true'), RUNS, env) };
     const rows: Row[] = [
@@ -126,6 +137,12 @@ function clusterRows(): Row[] {
         goal: '≤ 300 ms',
       },
     ];
+    rows.push({
+      what: 'kubectl nsdebug pod/busybox -- true, peak RSS of the CLI',
+      unit: 'MiB',
+      samples: peakRssOfCommand(kubectl('nsdebug', 'pod/busybox', '--', 'true'), 10, env),
+      baseline: { what: 'kubectl exec', samples: peakRssOfCommand(kubectl('exec', 'busybox', '--', 'true'), 10, env) },
+    });
     const agents = readdirSync('/proc')
       .filter((p) => /^\d+$/.test(p))
       .filter((p) => {
