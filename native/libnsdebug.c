@@ -31,6 +31,8 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -110,6 +112,20 @@ static void proc_path(char *buf, size_t size, int32_t pid, const char *name)
 	while (*name && len + 1 < size)
 		buf[len++] = *name++;
 	buf[len] = '\0';
+}
+
+/* Concatenate NULL-terminated parts into buf (no stdio before exec); -1 if they do not fit. */
+static int concat(char *buf, size_t size, const char *const *parts)
+{
+	size_t len = 0;
+	for (; *parts; parts++)
+		for (const char *p = *parts; *p; p++) {
+			if (len + 1 >= size)
+				return -1;
+			buf[len++] = *p;
+		}
+	buf[len] = '\0';
+	return 0;
 }
 
 static void sort_fds(int *fds, int n)
@@ -355,6 +371,9 @@ session_init(const struct nsd_spawn_request *req, const sigset_t *waited, struct
 {
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0 || prctl(PR_SET_PDEATHSIG, SIGTERM) < 0)
 		fail(report_fd, NSD_STEP_PDEATHSIG, errno, 126);
+	/* Post-mortem: we are PID 1 of the session's own PID namespace; its /proc is ours to mount. */
+	if (req->rootfs && mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+		fail(report_fd, NSD_STEP_POSTMORTEM, errno, 126);
 	rename_cmdline(cmdline);
 	pid_t command = _Fork();
 	if (command < 0)
@@ -441,6 +460,111 @@ static void make_read_only_copy(int sock)
 		fail(sock, NSD_STEP_READ_ONLY, errno, 1);
 }
 
+/* mkdir that accepts an existing directory. */
+static int ensure_dir(const char *path, mode_t mode)
+{
+	return mkdir(path, mode) < 0 && errno != EEXIST ? -1 : 0;
+}
+
+/* Where the post-mortem root is assembled: a tmpfs over /tmp in our private mount namespace. */
+#define PM_SCRATCH "/tmp"
+#define PM_ROOT PM_SCRATCH "/root"
+
+/* Length of the directory prefix (through its last '/') shared by every colon-separated path. */
+static size_t common_parent(const char *paths)
+{
+	size_t len = 0;
+	for (size_t i = 0; paths[i] && paths[i] != ':'; i++)
+		if (paths[i] == '/')
+			len = i + 1;
+	for (const char *p = strchr(paths, ':'); p && len; p = strchr(p, ':')) {
+		p++;
+		size_t same = 0;
+		while (same < len && p[same] == paths[same])
+			same++;
+		if (same < len)
+			for (len = same; len > 0 && paths[len - 1] != '/';)
+				len--;
+	}
+	return len;
+}
+
+/*
+ * Post-mortem: the dead container's layers (its own writes on top) mounted read-only as a new
+ * root, with a writable /tmp over the container's own, a minimal /dev and a fresh devpts; /proc
+ * comes from the session init (a new PID namespace's /proc must be mounted from inside it).
+ * Runs in a private copy of the node's mount namespace, so every mount dies with the session.
+ */
+static void mount_dead_root(const struct nsd_spawn_request *req, int sock)
+{
+	static const struct {
+		const char *name;
+		unsigned major, minor;
+	} devices[] = { { "null", 1, 3 }, { "zero", 1, 5 }, { "full", 1, 7 },
+			{ "random", 1, 8 }, { "urandom", 1, 9 }, { "tty", 5, 0 } };
+	char options[4096], path[64];
+	size_t prefix = common_parent(req->rootfs), len;
+	int layered = strchr(req->rootfs, ':') != NULL;
+
+	if (setns(req->host_pidfd, CLONE_NEWNS) < 0 || unshare(CLONE_NEWNS) < 0)
+		fail(sock, NSD_STEP_POSTMORTEM, errno, 1);
+	/* Private: nothing mounted here propagates back to the node (kubelet's own cleanup). */
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		fail(sock, NSD_STEP_POSTMORTEM, errno, 1);
+	/*
+	 * The layers are named relative to their common parent, held open as our cwd: short
+	 * options however many layers, and still reachable once the scratch tmpfs covers /tmp.
+	 */
+	if (!prefix)
+		fail(sock, NSD_STEP_POSTMORTEM, EINVAL, 1);
+	if (prefix >= sizeof(options))
+		fail(sock, NSD_STEP_POSTMORTEM, ENAMETOOLONG, 1);
+	memcpy(options, req->rootfs, prefix);
+	options[prefix] = '\0';
+	if (chdir(options) < 0)
+		fail(sock, NSD_STEP_POSTMORTEM, errno, 1);
+	len = 0;
+	for (const char *p = "lowerdir="; *p;)
+		options[len++] = *p++;
+	for (const char *p = req->rootfs; *p;) {
+		p += prefix; /* every layer starts with the common prefix */
+		while (*p && *p != ':' && len + 2 < sizeof(options))
+			options[len++] = *p++;
+		if (*p == ':')
+			options[len++] = *p++;
+		if (len + 2 >= sizeof(options))
+			fail(sock, NSD_STEP_POSTMORTEM, ENAMETOOLONG, 1);
+	}
+	options[len] = '\0';
+	if (mount("tmpfs", PM_SCRATCH, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0700,size=64m") < 0 ||
+	    ensure_dir(PM_ROOT, 0755) < 0 || ensure_dir(PM_SCRATCH "/upper", 0755) < 0 ||
+	    ensure_dir(PM_SCRATCH "/work", 0755) < 0)
+		fail(sock, NSD_STEP_POSTMORTEM, errno, 1);
+	/* Only lower layers, no upperdir: overlayfs mounts the union read-only. One layer: a bind. */
+	if (layered ? mount("overlay", PM_ROOT, "overlay", MS_RDONLY, options) < 0
+		    : mount(options + sizeof("lowerdir=") - 1, PM_ROOT, NULL, MS_BIND, NULL) < 0 ||
+			      mount(NULL, PM_ROOT, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) < 0)
+		fail(sock, NSD_STEP_POSTMORTEM, errno, 1);
+	/* /tmp: the container's files stay visible; the session's writes go to our tmpfs. */
+	if (access(PM_ROOT "/tmp", F_OK) == 0 &&
+	    mount("overlay", PM_ROOT "/tmp", "overlay", MS_NOSUID | MS_NODEV,
+		  "lowerdir=" PM_ROOT "/tmp,upperdir=" PM_SCRATCH "/upper,workdir=" PM_SCRATCH "/work") < 0)
+		fail(sock, NSD_STEP_POSTMORTEM, errno, 1);
+	if (mount("tmpfs", PM_ROOT "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=64k") < 0)
+		fail(sock, NSD_STEP_POSTMORTEM, errno, 1);
+	for (size_t i = 0; i < sizeof(devices) / sizeof(devices[0]); i++) {
+		if (concat(path, sizeof(path), (const char *const[]){ PM_ROOT "/dev/", devices[i].name, NULL }) < 0 ||
+		    mknod(path, S_IFCHR | 0666, makedev(devices[i].major, devices[i].minor)) < 0)
+			fail(sock, NSD_STEP_POSTMORTEM, errno, 1);
+	}
+	if (ensure_dir(PM_ROOT "/dev/pts", 0755) < 0 ||
+	    mount("devpts", PM_ROOT "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620") < 0 ||
+	    symlink("pts/ptmx", PM_ROOT "/dev/ptmx") < 0)
+		fail(sock, NSD_STEP_POSTMORTEM, errno, 1);
+	if (chdir(PM_ROOT) < 0 || chroot(".") < 0)
+		fail(sock, NSD_STEP_POSTMORTEM, errno, 1);
+}
+
 /*
  * Wait for the session init and return its wait status. A signal from the agent (or its death)
  * ends the session, as does ending != 0: the init is asked to kill and reap the session; if it
@@ -490,7 +614,8 @@ supervise(const struct nsd_spawn_request *req, pid_t agent, int sock, int exit_f
 
 	{
 		int keep[] = { req->pidfd, req->stdio_fds[0], req->stdio_fds[1], req->stdio_fds[2],
-			       req->toolbox_fd, req->cgroup_procs_fd, req->cgroup_kill_fd, sock, exit_fd };
+			       req->toolbox_fd, req->cgroup_procs_fd, req->cgroup_kill_fd, req->host_pidfd,
+			       sock, exit_fd };
 		int n = (int)(sizeof(keep) / sizeof(keep[0]));
 		sort_fds(keep, n);
 		close_fds_except(keep, n);
@@ -503,6 +628,9 @@ supervise(const struct nsd_spawn_request *req, pid_t agent, int sock, int exit_f
 	if (req->cgroup_procs_fd >= 0 && write_all(req->cgroup_procs_fd, "0", 1) < 0)
 		fail(sock, NSD_STEP_JOIN_SESSION_CGROUP, errno, 1);
 
+	/* Post-mortem: the root is assembled from the node's view, before joining the sandbox. */
+	if (req->rootfs)
+		mount_dead_root(req, sock);
 	/* Paths in our mount namespace must be opened before setns takes it away. */
 	if (req->ns_flags & CLONE_NEWNS) {
 		char path[64];
@@ -537,8 +665,11 @@ supervise(const struct nsd_spawn_request *req, pid_t agent, int sock, int exit_f
 		close(root_fd);
 		close(cwd_fd);
 	}
-	if (req->read_only)
+	if (req->read_only && !req->rootfs)
 		make_read_only_copy(sock);
+	/* The dead container has no processes: the session gets a PID namespace of its own. */
+	if (req->rootfs && unshare(CLONE_NEWPID) < 0)
+		fail(sock, NSD_STEP_POSTMORTEM, errno, 1);
 	/* A pty from the target's own devpts, so that tty(1) inside names a device that exists. */
 	if (req->tty) {
 		int unlock = 0;

@@ -38,6 +38,7 @@ enum nsd_step {
 	NSD_STEP_EXEC,
 	NSD_STEP_REPORT,
 	NSD_STEP_READ_ONLY,
+	NSD_STEP_POSTMORTEM,
 };
 
 /* Flags in nsd_spawn_result.flags. */
@@ -54,6 +55,14 @@ struct nsd_spawn_request {
 	int32_t cgroup_procs_fd; /* the session cgroup's cgroup.procs (read-write), or -1 */
 	int32_t cgroup_kill_fd;  /* the session cgroup's cgroup.kill (write), or -1 */
 	int32_t read_only;       /* 1: a private, recursively read-only copy of the mount tree */
+	/*
+	 * Post-mortem: a dead container's filesystem instead of a live process's mount namespace.
+	 * rootfs: its layers, top first, colon-separated host paths (overlayfs lowerdir syntax), or
+	 * NULL. host_pidfd: a process in the node's mount namespace, where those paths resolve.
+	 * pidfd/ns_flags then name the pod sandbox's namespaces to join (net, ipc, uts).
+	 */
+	const char *rootfs;
+	int32_t host_pidfd;
 	const char *const *argv; /* NULL-terminated */
 	const char *const *envp; /* NULL-terminated */
 };

@@ -76,6 +76,8 @@ export interface EnterRequest {
   readOnly?: boolean;
   /** enter the process with this PID inside the container (maybe in a nested PID namespace) */
   process?: number;
+  /** the container has exited: its last filesystem, read-only, in the pod's network */
+  postmortem?: boolean;
   /** the command; empty = an interactive shell */
   command: string[];
 }
@@ -91,6 +93,7 @@ export function enterArgv(req: EnterRequest): string[] {
   if (req.tty) argv.push('--tty');
   if (req.readOnly) argv.push('--read-only');
   if (req.process) argv.push(`--process=${req.process}`);
+  if (req.postmortem) argv.push('--postmortem');
   argv.push('--', ...req.command);
   return argv;
 }

@@ -6,7 +6,7 @@ import { CONTRACT_VERSION, ExitCode, NAMESPACE_KINDS, type NamespaceKind } from 
 import { NsdebugError, usageError } from '../errors.js';
 import { CONTAINER_ID, POD_UID } from './cgroups.js';
 
-export const USAGE = `usage: nsdebug-agent enter --container-id ID [--pod-uid UID] [--ns LIST] [--tools] [--tty] [--read-only] [--process PID] [-- ARGV...]
+export const USAGE = `usage: nsdebug-agent enter --container-id ID [--pod-uid UID] [--ns LIST] [--tools] [--tty] [--read-only] [--process PID] [--postmortem] [-- ARGV...]
        nsdebug-agent ps --container-id ID [--pod-uid UID] [--output table|json]
        nsdebug-agent info [--output table|json] [--check]
        nsdebug-agent serve
@@ -29,6 +29,7 @@ const SUBCOMMANDS = {
     tty: { type: 'boolean' },
     'read-only': { type: 'boolean' },
     process: { type: 'string' },
+    postmortem: { type: 'boolean' },
   },
   ps: { ...common, output: { type: 'string', short: 'o' } },
   info: { contract: common.contract, help: common.help, output: { type: 'string', short: 'o' }, check: { type: 'boolean' } },
@@ -91,6 +92,9 @@ export function parseAgentArgs(argv: string[]) {
   if (container !== undefined && !/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(container)) {
     throw usageError(`--container must be a container name, got ${JSON.stringify(container.slice(0, 80))}`);
   }
+  if (values.postmortem && (values.process !== undefined || values['read-only'] || str('ns') !== undefined)) {
+    throw usageError('--postmortem opens the dead container read-only in the pod network: it takes no --process, --read-only or --ns');
+  }
   const processText = str('process');
   if (processText !== undefined && !/^[1-9]\d{0,9}$/.test(processText)) {
     throw usageError(`--process must be a PID inside the container, got ${JSON.stringify(processText.slice(0, 80))}`);
@@ -107,6 +111,7 @@ export function parseAgentArgs(argv: string[]) {
     tools: values.tools === true,
     tty: values.tty === true,
     readOnly: values['read-only'] === true,
+    postmortem: values.postmortem === true,
     output: output as 'table' | 'json',
     check: values.check === true,
     command: parsed.positionals,
@@ -137,6 +142,7 @@ const emptyArgs = {
   tools: false,
   tty: false,
   readOnly: false,
+  postmortem: false,
   output: 'table' as const,
   check: false,
   command: [] as string[],

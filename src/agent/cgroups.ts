@@ -115,8 +115,10 @@ const SCOPE_PREFIXES = ['cri-containerd', 'crio', 'docker'] as const;
  */
 export function containerCgroupCandidates(containerId: string, podUid?: string, kubeletRoots: string[] = ['']): string[] {
   const candidates: string[] = [];
-  if (podUid) {
-    for (const root of kubeletRoots) candidates.push(...kubepodsCandidates(containerId, podUid).map((c) => (root ? `${root}/${c}` : c)));
+  for (const pod of podUid ? podCgroupCandidates(podUid, kubeletRoots) : []) {
+    // cgroupfs driver: the container's directory is its ID; the systemd driver: a runtime scope.
+    if (pod.endsWith('.slice')) for (const prefix of SCOPE_PREFIXES) candidates.push(`${pod}/${prefix}-${containerId}.scope`);
+    else candidates.push(`${pod}/${containerId}`, `${pod}/crio-${containerId}`);
   }
   candidates.push(
     `k8s.io/${containerId}`,
@@ -129,21 +131,18 @@ export function containerCgroupCandidates(containerId: string, podUid?: string, 
   return candidates;
 }
 
-/** The kubelet's layouts below its cgroup root (default "/", kind's "/kubelet", --cgroup-root). */
-function kubepodsCandidates(containerId: string, podUid: string): string[] {
-  const candidates: string[] = [];
+/** A pod's cgroup directories under the kubelet's root (default "/", kind's "/kubelet", --cgroup-root). */
+export function podCgroupCandidates(podUid: string, kubeletRoots: string[] = ['']): string[] {
   const underscored = podUid.replaceAll('-', '_');
-  // cgroupfs driver: /kubepods/<qos>/pod<uid>/<id>; guaranteed pods sit directly under kubepods.
-  for (const pod of [...QOS_CLASSES.map((q) => `kubepods/${q}/pod${podUid}`), `kubepods/pod${podUid}`]) {
-    candidates.push(`${pod}/${containerId}`, `${pod}/crio-${containerId}`);
-  }
-  // systemd driver: slices named after their parents, the container in a runtime scope.
-  const slices = [
+  const pods = [
+    // cgroupfs driver: /kubepods/<qos>/pod<uid>; guaranteed pods sit directly under kubepods.
+    ...QOS_CLASSES.map((q) => `kubepods/${q}/pod${podUid}`),
+    `kubepods/pod${podUid}`,
+    // systemd driver: slices named after their parents.
     ...QOS_CLASSES.map((q) => `kubepods.slice/kubepods-${q}.slice/kubepods-${q}-pod${underscored}.slice`),
     `kubepods.slice/kubepods-pod${underscored}.slice`,
   ];
-  for (const slice of slices) for (const prefix of SCOPE_PREFIXES) candidates.push(`${slice}/${prefix}-${containerId}.scope`);
-  return candidates;
+  return kubeletRoots.flatMap((root) => pods.map((pod) => (root ? `${root}/${pod}` : pod)));
 }
 
 /**

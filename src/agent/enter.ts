@@ -7,8 +7,9 @@ import { isatty, ReadStream, WriteStream } from 'node:tty';
 import { ExitCode, NAMESPACE_KINDS, type NamespaceKind } from '../contract.js';
 import { NsdebugError } from '../errors.js';
 import type { AgentArgs } from './args.js';
-import { CLONE_FLAGS, ExecMode, NativeError, type NativeLibrary, type SpawnResult } from '../native/libnsdebug.js';
-import { namespaceId, readEnviron } from './procfs.js';
+import { CLONE_FLAGS, ExecMode, NativeError, type NativeLibrary, type SpawnRequest, type SpawnResult } from '../native/libnsdebug.js';
+import { containerLayers, podSandbox } from './postmortem.js';
+import { namespaceId, readEnviron, readStat } from './procfs.js';
 import { processInContainer, resolveContainer, shortId, type ResolvedContainer } from './resolve.js';
 import { createSessionCgroup, removeSessionCgroup } from './session-cgroup.js';
 
@@ -23,14 +24,19 @@ export interface EnterOptions {
   readOnly?: boolean;
   /** enter this process (its PID inside the container) instead of the container's init */
   process?: number;
+  /** the container has exited: its last filesystem read-only, in the pod sandbox's namespaces */
+  postmortem?: boolean;
+  /** containerd's socket, for post-mortem sessions */
+  runtimeEndpoint?: string;
   /** empty: an interactive shell */
   command: string[];
 }
 
 /** The session a parsed `enter` argv asks for. */
 export function enterOptions(args: AgentArgs): EnterOptions {
-  const { containerId, podUid, namespaces, tools, tty, readOnly, process, command } = args;
-  return { containerId, podUid, namespaces, tools, tty, readOnly, process, command };
+  const { containerId, podUid, namespaces, tools, tty, readOnly, process: pid, postmortem, command } = args;
+  const runtimeEndpoint = process.env.NSDEBUG_RUNTIME_ENDPOINT;
+  return { containerId, podUid, namespaces, tools, tty, readOnly, process: pid, postmortem, runtimeEndpoint, command };
 }
 
 /** What the caller learns of a session, for the audit line. */
@@ -105,16 +111,61 @@ export async function enter(opts: EnterOptions, deps: EnterDeps): Promise<Sessio
   if (opts.readOnly && opts.namespaces && !opts.namespaces.includes('mnt')) {
     throw new NsdebugError('--read-only needs the mount namespace: add mnt to --ns', ExitCode.USAGE);
   }
+  if (opts.postmortem) return enterPostmortem(opts, deps);
   const target = resolveContainer(opts.containerId, opts.podUid);
   const pid = opts.process ? processInContainer(target, opts.containerId, opts.process) : target.pid;
-  const { native } = deps;
-  const pidfd = native.pidfdOpen(pid);
-  const fds: number[] = [pidfd];
+  const pidfd = deps.native.pidfdOpen(pid);
   try {
     // The PID may have been recycled between resolving and pidfd_open: check the pidfd's process.
     resolveAgain(pid, opts);
     const joined = namespacesToJoin(pid, opts.namespaces);
     const env = sessionEnvironment(readEnviron(pid), opts.tty);
+    return await run(opts, deps, { target, pid, pidfd, joined, env });
+  } finally {
+    closeSync(pidfd);
+  }
+}
+
+/** The dead container's last filesystem, read-only, in the pod sandbox's network, IPC and UTS. */
+async function enterPostmortem(opts: EnterOptions, deps: EnterDeps): Promise<SessionOutcome> {
+  if (!opts.podUid) throw new NsdebugError('--postmortem needs --pod-uid', ExitCode.USAGE);
+  const rootfs = await containerLayers(opts.containerId, opts.runtimeEndpoint);
+  const { sandboxPid, hostPid } = podSandbox(opts.podUid);
+  const pidfds: number[] = [];
+  try {
+    for (const p of [sandboxPid, hostPid]) pidfds.push(deps.native.pidfdOpen(p));
+    // The pidfds name the processes found above only if both still run now.
+    if (readStat(sandboxPid).ppid !== hostPid) {
+      throw new NsdebugError(`pod ${opts.podUid}'s sandbox changed while nsdebug was entering it; try again`, ExitCode.NOT_FOUND);
+    }
+    const target: ResolvedContainer = { pid: sandboxPid, pids: [sandboxPid], cgroup: '', via: 'cgroup' };
+    const joined = namespacesToJoin(sandboxPid, ['net', 'ipc', 'uts']);
+    return await run(
+      { ...opts, readOnly: true },
+      deps,
+      { target, pid: sandboxPid, pidfd: pidfds[0]!, joined, env: sessionEnvironment([], opts.tty) },
+      { rootfs, hostPidfd: pidfds[1]! },
+    );
+  } finally {
+    for (const fd of pidfds) closeSync(fd);
+  }
+}
+
+interface Joined {
+  target: ResolvedContainer;
+  /** the process whose namespaces are joined, and its pidfd */
+  pid: number;
+  pidfd: number;
+  joined: NamespaceKind[];
+  env: string[];
+}
+
+/** Start the command in the joined namespaces and relay it until it ends. */
+async function run(opts: EnterOptions, deps: EnterDeps, at: Joined, postmortem?: SpawnRequest['postmortem']): Promise<SessionOutcome> {
+  const { native } = deps;
+  const { target, pid, pidfd, joined, env } = at;
+  const fds: number[] = [];
+  try {
     const toolboxFd = openToolbox(deps.toolboxCandidates ?? toolboxCandidates(), opts.tools);
     if (toolboxFd >= 0) fds.push(toolboxFd);
     const mode = opts.tools ? ExecMode.Toolbox : opts.command.length ? ExecMode.Command : ExecMode.Shell;
@@ -134,6 +185,7 @@ export async function enter(opts: EnterOptions, deps: EnterDeps): Promise<Sessio
         cgroupProcsFd: session?.procsFd ?? -1,
         cgroupKillFd: session?.killFd ?? -1,
         readOnly: opts.readOnly === true,
+        ...(postmortem ? { postmortem } : {}),
         argv: mode === ExecMode.Shell ? ['sh'] : argv,
         env,
       });

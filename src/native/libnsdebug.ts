@@ -43,6 +43,7 @@ const STEPS = [
   'run the command',
   'receive the session report',
   'make a read-only copy of the mount tree',
+  "mount the container's last filesystem",
 ] as const;
 export type SpawnStep = (typeof STEPS)[number];
 
@@ -76,6 +77,12 @@ export interface SpawnRequest {
   cgroupKillFd: number;
   /** a private, recursively read-only copy of the target's mount tree, and no new privileges */
   readOnly: boolean;
+  /**
+   * A dead container's filesystem as the root instead of a live process's mount namespace:
+   * its layers (top first, host paths, colon-separated) and a pidfd of a process in the node's
+   * mount namespace; pid/pidfd/nsFlags then name the pod sandbox's namespaces to join.
+   */
+  postmortem?: { rootfs: string; hostPidfd: number };
   argv: string[];
   env: string[];
 }
@@ -173,6 +180,8 @@ function bind(lib: koffi.IKoffiLib): NativeLibrary {
     cgroup_procs_fd: 'int32_t',
     cgroup_kill_fd: 'int32_t',
     read_only: 'int32_t',
+    rootfs: 'const char *',
+    host_pidfd: 'int32_t',
     argv: 'const char **',
     envp: 'const char **',
   });
@@ -211,6 +220,8 @@ function bind(lib: koffi.IKoffiLib): NativeLibrary {
           cgroup_procs_fd: req.cgroupProcsFd,
           cgroup_kill_fd: req.cgroupKillFd,
           read_only: req.readOnly ? 1 : 0,
+          rootfs: req.postmortem?.rootfs ?? null,
+          host_pidfd: req.postmortem?.hostPidfd ?? -1,
           argv: [...req.argv, null],
           envp: [...req.env, null],
         },

@@ -1,0 +1,117 @@
+// Post-mortem sessions (`nsdebug-agent enter --postmortem`) against real containers that exited
+// under containerd: the session sees the dead container's files as it left them, read-only,
+// with a writable scratch /tmp, in the pod's network; and leaves no mount behind.
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+import { execa } from 'execa';
+
+import { CONTRACT_VERSION, ExitCode } from '../../src/contract.js';
+import { CriClient } from '../support/cri.js';
+import { createPod, IMAGES, waitContainerState, type Pod } from '../support/pods.js';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const AGENT = `${ROOT}/bin/nsdebug-agent.js`;
+
+let cri: CriClient;
+let crashed: Pod; // app: wrote its markers, then exited 1; web: still serving the pod's :8080
+
+/** `nsdebug-agent enter --postmortem` on the crashed app, as the CLI runs it. */
+function postmortem(pod: Pod, command: string[], extra: string[] = []) {
+  return execa(
+    'node',
+    [
+      AGENT,
+      'enter',
+      `--contract=${CONTRACT_VERSION}`,
+      `--container-id=${pod.container('app').id}`,
+      `--pod-uid=${pod.podUid}`,
+      '--postmortem',
+      ...extra,
+      '--',
+      ...command,
+    ],
+    { reject: false, env: { NSDEBUG_RUNTIME_ENDPOINT: process.env.CONTAINERD_ADDRESS } },
+  );
+}
+
+const ownMounts = () => readFileSync('/proc/self/mountinfo', 'utf8');
+
+beforeAll(async () => {
+  cri = new CriClient();
+  crashed = await createPod(cri, {
+    name: 'crashed',
+    containers: [
+      {
+        name: 'app',
+        image: IMAGES.busybox,
+        command: ['sh', '-c', 'echo last-words > /tmp/marker-crashed; echo root-write > /state; exit 1'],
+      },
+      { name: 'web', image: IMAGES.busybox, command: ['httpd', '-f', '-p', '8080', '-h', '/tmp'] },
+    ],
+  });
+  await waitContainerState(cri, crashed.container('app').id, 'CONTAINER_EXITED');
+});
+
+afterAll(async () => {
+  await crashed?.remove().catch(() => undefined);
+  cri.close();
+});
+
+describe('enter --postmortem', () => {
+  test("the dead container's own writes, read-only, with its image's files", async () => {
+    const r = await postmortem(crashed, ['sh', '-c', 'cat /tmp/marker-crashed /state /marker.txt; touch /x 2>&1; echo $?']);
+    expect(r.stderr).toBe('');
+    expect(r.stdout.split('\n')).toEqual(['last-words', 'root-write', 'nsdebug-marker', 'touch: /x: Read-only file system', '1']);
+    expect(r.exitCode).toBe(0);
+  });
+
+  test("/tmp is a scratch space over the container's own; /proc shows only the session", async () => {
+    const r = await postmortem(crashed, [
+      'sh',
+      '-c',
+      'echo scratch > /tmp/new && cat /tmp/new /tmp/marker-crashed; ps -o pid,args > /tmp/ps; cat /tmp/ps',
+    ]);
+    const [scratch, crashedWrite, header, init, ...rest] = r.stdout.split('\n');
+    expect([scratch, crashedWrite]).toEqual(['scratch', 'last-words']);
+    expect(header).toMatch(/^PID\s+COMMAND$/);
+    expect(init).toMatch(/^\s*1 nsdebug-init\b/);
+    // the shell and ps (a busybox applet shown as "{ps} sh …"): nothing of the node's
+    expect(rest).toEqual([expect.stringMatching(/^\s*[2-9] .*\bsh -c echo scratch/), expect.stringMatching(/^\s*[2-9] .*\bps\b/)]);
+    // nothing was written into the dead container's snapshot
+    const again = await postmortem(crashed, ['ls', '/tmp']);
+    expect(again.stdout.split('\n')).toEqual(['marker-crashed']);
+  });
+
+  test("the pod's network: the live sidecar answers on localhost", async () => {
+    const r = await postmortem(crashed, ['sh', '-c', "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 5 127.0.0.1 8080 | head -1"]);
+    expect(r.stdout).toMatch(/^HTTP\/1\.[01] 404 Not Found/);
+  });
+
+  test('no mount is left on the node, and the agent sees none', async () => {
+    const before = ownMounts();
+    await postmortem(crashed, ['true']);
+    expect(ownMounts()).toBe(before);
+    expect(ownMounts()).not.toContain('/tmp/root');
+  });
+
+  test('a container whose filesystem was removed: nothing left to inspect, try --wait', async () => {
+    const gone = await createPod(cri, { name: 'gone', containers: [{ name: 'app', image: IMAGES.busybox, command: ['false'] }] });
+    try {
+      const id = gone.container('app').id;
+      await waitContainerState(cri, id, 'CONTAINER_EXITED');
+      await cri.removeContainer(id);
+      const r = await postmortem(gone, ['true']);
+      expect(r.exitCode).toBe(ExitCode.NOT_FOUND);
+      expect(r.stderr).toMatch(/^nsdebug-agent: nothing left to inspect: container [0-9a-f]{12} has been removed .*--wait/);
+    } finally {
+      await gone.remove();
+    }
+  });
+
+  test('--postmortem takes no --process, --read-only or --ns', async () => {
+    const r = await postmortem(crashed, ['true'], ['--ns=pid']);
+    expect(r.exitCode).toBe(ExitCode.USAGE);
+    expect(r.stderr.split('\n')).toHaveLength(1);
+  });
+});
