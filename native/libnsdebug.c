@@ -644,12 +644,15 @@ supervise(const struct nsd_spawn_request *req, pid_t agent, int sock, int exit_f
 			fail(sock, NSD_STEP_OPEN_CWD, errno, 1);
 	}
 	/* The /proc paths above named the pidfd's process only if it is still alive now. */
-	if (syscall(SYS_pidfd_send_signal, req->pidfd, 0, NULL, 0) < 0)
+	if (req->pidfd >= 0 && syscall(SYS_pidfd_send_signal, req->pidfd, 0, NULL, 0) < 0)
 		fail(sock, NSD_STEP_TARGET_GONE, errno, 1);
 
 	/* One setns with every flag: atomic, and the kernel orders the user namespace itself. */
 	if (req->ns_flags && setns(req->pidfd, req->ns_flags) < 0)
 		fail(sock, NSD_STEP_SETNS, errno, 1);
+	/* Post-mortem of a pod whose sandbox is gone too: no network of its own, not the node's. */
+	if (req->rootfs && req->pidfd < 0 && unshare(CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS) < 0)
+		fail(sock, NSD_STEP_POSTMORTEM, errno, 1);
 	/* In a shifted user namespace we arrive unmapped; become the container's root. */
 	if (req->ns_flags & CLONE_NEWUSER) {
 		if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)

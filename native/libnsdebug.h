@@ -59,7 +59,8 @@ struct nsd_spawn_request {
 	 * Post-mortem: a dead container's filesystem instead of a live process's mount namespace.
 	 * rootfs: its layers, top first, colon-separated host paths (overlayfs lowerdir syntax), or
 	 * NULL. host_pidfd: a process in the node's mount namespace, where those paths resolve.
-	 * pidfd/ns_flags then name the pod sandbox's namespaces to join (net, ipc, uts).
+	 * pidfd/ns_flags then name the pod sandbox's namespaces to join (net, ipc, uts); pidfd -1:
+	 * the sandbox is gone too, and the session gets new, empty ones.
 	 */
 	const char *rootfs;
 	int32_t host_pidfd;

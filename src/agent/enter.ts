@@ -8,8 +8,8 @@ import { ExitCode, NAMESPACE_KINDS, type NamespaceKind } from '../contract.js';
 import { NsdebugError } from '../errors.js';
 import type { AgentArgs } from './args.js';
 import { CLONE_FLAGS, ExecMode, NativeError, type NativeLibrary, type SpawnRequest, type SpawnResult } from '../native/libnsdebug.js';
-import { containerLayers, podSandbox } from './postmortem.js';
-import { namespaceId, readEnviron, readStat } from './procfs.js';
+import { containerLayers, inPod, podSandbox, seesPath } from './postmortem.js';
+import { namespaceId, readEnviron } from './procfs.js';
 import { processInContainer, resolveContainer, shortId, type ResolvedContainer } from './resolve.js';
 import { createSessionCgroup, removeSessionCgroup } from './session-cgroup.js';
 
@@ -130,21 +130,25 @@ export async function enter(opts: EnterOptions, deps: EnterDeps): Promise<Sessio
 async function enterPostmortem(opts: EnterOptions, deps: EnterDeps): Promise<SessionOutcome> {
   if (!opts.podUid) throw new NsdebugError('--postmortem needs --pod-uid', ExitCode.USAGE);
   const rootfs = await containerLayers(opts.containerId, opts.runtimeEndpoint);
-  const { sandboxPid, hostPid } = podSandbox(opts.podUid);
+  const { sandboxPid, hostPid } = podSandbox(opts.podUid, rootfs.split(':')[0]!);
   const pidfds: number[] = [];
   try {
-    for (const p of [sandboxPid, hostPid]) pidfds.push(deps.native.pidfdOpen(p));
-    // The pidfds name the processes found above only if both still run now.
-    if (readStat(sandboxPid).ppid !== hostPid) {
+    const hostPidfd = deps.native.pidfdOpen(hostPid);
+    pidfds.push(hostPidfd);
+    const sandboxPidfd = sandboxPid ? deps.native.pidfdOpen(sandboxPid) : -1;
+    if (sandboxPid) pidfds.push(sandboxPidfd);
+    // The pidfds name the processes found above only if those are still what they were (no PID reuse).
+    if ((sandboxPid && !inPod(sandboxPid, opts.podUid)) || !seesPath(hostPid, rootfs.split(':')[0]!)) {
       throw new NsdebugError(`pod ${opts.podUid}'s sandbox changed while nsdebug was entering it; try again`, ExitCode.NOT_FOUND);
     }
-    const target: ResolvedContainer = { pid: sandboxPid, pids: [sandboxPid], cgroup: '', via: 'cgroup' };
-    const joined = namespacesToJoin(sandboxPid, ['net', 'ipc', 'uts']);
+    if (!sandboxPid) deps.note("the pod's sandbox is gone too: the session has no network");
+    const target: ResolvedContainer = { pid: sandboxPid ?? 0, pids: [], cgroup: '', via: 'cgroup' };
+    const joined = sandboxPid ? namespacesToJoin(sandboxPid, ['net', 'ipc', 'uts']) : [];
     return await run(
       { ...opts, readOnly: true },
       deps,
-      { target, pid: sandboxPid, pidfd: pidfds[0]!, joined, env: sessionEnvironment([], opts.tty) },
-      { rootfs, hostPidfd: pidfds[1]! },
+      { target, pid: sandboxPid ?? 0, pidfd: sandboxPidfd, joined, env: sessionEnvironment([], opts.tty) },
+      { rootfs, hostPidfd },
     );
   } finally {
     for (const fd of pidfds) closeSync(fd);

@@ -1,15 +1,15 @@
 // Post-mortem sessions: a container that has exited keeps its snapshot (its image layers and its
 // own writes) until kubelet removes the container. The runtime names the layers; the pod's
 // sandbox still runs and holds the pod's network, IPC and UTS namespaces.
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import type { INamespace } from 'protobufjs';
 
 import { ExitCode } from '../contract.js';
 import { NsdebugError } from '../errors.js';
-import { cgroupMounts, kubeletRoots, podCgroupCandidates, readCgroupProcs } from './cgroups.js';
-import { namespaceId, readStat } from './procfs.js';
+import { cgroupMounts, kubeletRoots, parseProcCgroup, podCgroupCandidates, podUidOf, readCgroupProcs } from './cgroups.js';
+import { PROC, readStat } from './procfs.js';
 import { pickInit, shortId } from './resolve.js';
 
 /** containerd's socket as the node has it (the DaemonSet mounts /run/containerd). */
@@ -125,11 +125,12 @@ interface SnapshotsClient {
 }
 
 /**
- * The pod's sandbox (pause) process: the oldest process in the pod's cgroup tree, found while
- * the container of interest is dead. Its parent, the runtime's shim, lives in the node's mount
- * namespace, where the snapshot's paths resolve.
+ * The pod's sandbox (pause) process, the oldest process in the pod's cgroup tree, if the pod
+ * still has one (kubelet stops it once every container of a Never-restarting pod has ended);
+ * and a process in the node's mount namespace, where the snapshot's layer paths resolve: the
+ * sandbox's parent (the runtime's shim), else the runtime itself.
  */
-export function podSandbox(podUid: string): { sandboxPid: number; hostPid: number } {
+export function podSandbox(podUid: string, layerPath: string): { sandboxPid?: number; hostPid: number } {
   const roots = kubeletRoots();
   const pids: number[] = [];
   for (const mount of cgroupMounts()) {
@@ -139,15 +140,39 @@ export function podSandbox(podUid: string): { sandboxPid: number; hostPid: numbe
     }
     if (pids.length) break;
   }
-  if (!pids.length) {
-    throw new NsdebugError(`pod ${podUid} has no running sandbox on this node: the pod is gone or being deleted`, ExitCode.NOT_FOUND);
+  const sandboxPid = pids.length ? pickInit([...new Set(pids)]) : undefined;
+  const shim = sandboxPid ? readStat(sandboxPid).ppid : 0;
+  const hostPid = [shim, ...runtimeProcesses()].find((pid) => pid > 0 && seesPath(pid, layerPath));
+  if (!hostPid) throw new NsdebugError(`cannot find the node's mount namespace, where container layers are`, ExitCode.ENTER_FAILED);
+  return { ...(sandboxPid ? { sandboxPid } : {}), hostPid };
+}
+
+/** containerd and its shims, as this node's /proc shows them. */
+function runtimeProcesses(): number[] {
+  return readdirSync(PROC)
+    .filter((entry) => /^\d+$/.test(entry))
+    .map(Number)
+    .filter((pid) => {
+      try {
+        return /^containerd(-shim.*)?$/.test(readFileSync(`${PROC}/${pid}/comm`, 'utf8').trim());
+      } catch {
+        return false;
+      }
+    });
+}
+
+/** Whether pid's root (and so its mount namespace) holds path. */
+export function seesPath(pid: number, path: string): boolean {
+  return existsSync(`${PROC}/${pid}/root${path}`);
+}
+
+/** Whether pid is a process of the pod, by its cgroup. */
+export function inPod(pid: number, podUid: string): boolean {
+  try {
+    return parseProcCgroup(readFileSync(`${PROC}/${pid}/cgroup`, 'utf8')).some((m) => podUidOf(m.path) === podUid);
+  } catch {
+    return false;
   }
-  const sandboxPid = pickInit([...new Set(pids)]);
-  const hostPid = readStat(sandboxPid).ppid;
-  if (!hostPid || namespaceId(hostPid, 'mnt') === namespaceId(sandboxPid, 'mnt')) {
-    throw new NsdebugError(`cannot find the node's mount namespace from pod ${podUid}'s sandbox`, ExitCode.ENTER_FAILED);
-  }
-  return { sandboxPid, hostPid };
 }
 
 function procsBelow(dir: string): number[] {

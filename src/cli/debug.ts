@@ -6,7 +6,7 @@ import { AGENT_EXECUTABLE, CONTRACT_VERSION, ExitCode, enterArgv } from '../cont
 import { NsdebugError } from '../errors.js';
 import type { AgentPod } from '../kube/agent.js';
 import { ExecStream } from '../kube/exec.js';
-import type { ResolvedTarget } from '../kube/target.js';
+import type { ResolvedTarget, TargetClient } from '../kube/target.js';
 import { processIo, type CliIo } from './io.js';
 import { completeDebug, parseNamespaceKinds, validateDebug, type DebugFlags, type DebugOptions } from './options.js';
 import { AgentLineWatcher } from './output.js';
@@ -37,9 +37,35 @@ export function agentEnterArgv(opts: Pick<DebugOptions, 'ns' | 'tools' | 'tty' |
       ...(opts.ns !== undefined ? { namespaces: parseNamespaceKinds(opts.ns) } : {}),
       tools: opts.tools,
       tty: opts.tty,
+      ...(target.container.exited ? { postmortem: true } : {}),
       command: opts.command,
     }),
   ];
+}
+
+/** How many lines of the dead container's log the post-mortem announcement shows. */
+const LOG_TAIL_LINES = 10;
+
+/**
+ * Say, before a post-mortem session opens, what the user is looking at and how the container
+ * ended: its state, termination message and the tail of its last log.
+ */
+export async function announcePostmortem(
+  target: ResolvedTarget,
+  targets: Pick<TargetClient, 'readLogTail'>,
+  opts: Pick<DebugOptions, 'command'>,
+  stderr: NodeJS.WritableStream,
+): Promise<void> {
+  const { name, exited } = target.container;
+  if (!exited) return;
+  const what = opts.command.length ? 'session' : 'shell';
+  const lines = [
+    `container ${name} is not running (${exited.summary}); opening a post-mortem ${what} on its last filesystem (read-only) in the pod's network`,
+  ];
+  if (exited.message) lines.push(`termination message: ${exited.message}`);
+  const log = (await targets.readLogTail(target.namespace, target.pod, name, exited.previousLog, LOG_TAIL_LINES)).trimEnd();
+  if (log) lines.push(`last log lines${exited.previousLog ? ' (--previous)' : ''}:`, ...log.split('\n').map((l) => `  ${l}`));
+  stderr.write(`${lines.join('\n')}\n`);
 }
 
 export const describeAgent = (agent: AgentPod) => `the nsdebug agent on node ${agent.node} (pod ${agent.namespace}/${agent.pod})`;
@@ -61,7 +87,11 @@ export async function debug(opts: DebugOptions, io: CliIo, cluster: ClusterDeps,
   const progress = createProgress(io.stderr, { enabled: opts.progress, quiet: opts.quiet });
   for (const warning of opts.warnings) progress.note(warning);
   try {
-    const { conn, target, agent } = await prepare(opts, cluster, progress);
+    const { conn, target, agent, targets } = await prepare(opts, cluster, progress, true);
+    if (target.container.exited) {
+      progress.clear();
+      await announcePostmortem(target, targets, opts, io.stderr);
+    }
     progress.step(`connecting to the agent on node ${agent.node}`);
     const exec = new ExecStream(await cluster.execTransport(conn));
     // with a TTY the remote side merges stderr into stdout: the agent's lines come there

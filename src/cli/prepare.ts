@@ -32,9 +32,11 @@ export interface Prepared {
   conn: KubeConnection;
   target: ResolvedTarget;
   agent: AgentPod;
+  targets: TargetClient;
 }
 
-export async function prepare(opts: TargetOptions, cluster: ClusterDeps, progress: Progress): Promise<Prepared> {
+/** exited: a container that is not running resolves to its last instance (post-mortem sessions). */
+export async function prepare(opts: TargetOptions, cluster: ClusterDeps, progress: Progress, exited = false): Promise<Prepared> {
   const ref = targetRef(opts);
   progress.step('reading kubeconfig');
   const conn = await cluster.loadKubeConfig(opts.kube);
@@ -43,7 +45,7 @@ export async function prepare(opts: TargetOptions, cluster: ClusterDeps, progres
   progress.step(`resolving ${describeRef(ref)} in namespace ${conn.namespace}`);
   const target = await resolveTarget(
     ref,
-    { namespace: conn.namespace, ...(opts.container !== undefined ? { container: opts.container } : {}) },
+    { namespace: conn.namespace, ...(opts.container !== undefined ? { container: opts.container } : {}), exited },
     targets,
   );
   for (const note of target.notes) progress.note(note);
@@ -58,5 +60,5 @@ export async function prepare(opts: TargetOptions, cluster: ClusterDeps, progres
   if (node.status === 'rejected') throw node.reason;
   checkNode(target.podObject, node.value);
   if (agent.status === 'rejected') throw agent.reason;
-  return { conn, target, agent: agent.value };
+  return { conn, target, agent: agent.value, targets };
 }

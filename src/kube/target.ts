@@ -98,6 +98,7 @@ export interface PodLike {
 }
 
 export interface TerminatedLike {
+  containerID?: string;
   exitCode?: number;
   signal?: number;
   reason?: string;
@@ -139,6 +140,8 @@ export interface TargetClient {
   listPods(namespace: string, selector: string): Promise<PodLike[]>;
   /** undefined when the node does not exist or the user may not read nodes (the check is then skipped) */
   readNode(name: string): Promise<NodeLike | undefined>;
+  /** the last lines of a container's log (previous: its last terminated instance); "" when unavailable */
+  readLogTail(namespace: string, pod: string, container: string, previous: boolean, lines: number): Promise<string>;
 }
 
 /** matchLabels + matchExpressions → "a=b,c in (d,e),!f", the string form list calls take. */
@@ -284,6 +287,54 @@ export interface RunningContainer {
   runtime: string;
   /** the bare 64-hex ID */
   containerId: string;
+  /** set when the container is not running and containerId names its last, exited instance */
+  exited?: ExitedContainer;
+}
+
+export interface ExitedContainer {
+  /** "CrashLoopBackOff, exit code 1, 7 restarts" */
+  summary: string;
+  /** the termination message, if the container wrote one */
+  message?: string;
+  /** whether its log is the API's --previous one (it was restarted since) */
+  previousLog: boolean;
+}
+
+/**
+ * A container that is not running but whose last instance may still be on the node (kubelet
+ * keeps the last dead container until it removes it): its ID and how it ended.
+ */
+export function exitedContainer(pod: PodLike, choice: { name: string; kind: ContainerKind }): RunningContainer | undefined {
+  const status = statusesOf(pod, choice.kind).find((s) => s.name === choice.name);
+  if (!status || status.state?.running) return undefined;
+  const terminated = status.state?.terminated;
+  const last = terminated ?? status.lastState?.terminated;
+  const raw = terminated ? (terminated.containerID ?? status.containerID) : last?.containerID;
+  if (!last || !raw) return undefined;
+  const { runtime, id } = parseContainerId(raw, `container ${choice.name} of pod ${podLabel(pod)}`);
+  const restarts = status.restartCount ?? 0;
+  const reason = status.state?.waiting?.reason ?? last.reason;
+  const summary = [reason, `exit code ${last.exitCode ?? '?'}`, `${restarts} restart${restarts === 1 ? '' : 's'}`]
+    .filter(Boolean)
+    .join(', ');
+  const message = oneLine(last.message);
+  return {
+    name: choice.name,
+    kind: choice.kind,
+    runtime,
+    containerId: id,
+    exited: { summary, ...(message ? { message } : {}), previousLog: !terminated },
+  };
+}
+
+function statusesOf(pod: PodLike, kind: ContainerKind): ContainerStatusLike[] {
+  return (
+    {
+      container: pod.status?.containerStatuses,
+      init: pod.status?.initContainerStatuses,
+      ephemeral: pod.status?.ephemeralContainerStatuses,
+    }[kind] ?? []
+  );
 }
 
 /**
@@ -291,13 +342,7 @@ export interface RunningContainer {
  * reason, exit code and restart count in one line.
  */
 export function runningContainer(pod: PodLike, choice: { name: string; kind: ContainerKind }): RunningContainer {
-  const statuses =
-    {
-      container: pod.status?.containerStatuses,
-      init: pod.status?.initContainerStatuses,
-      ephemeral: pod.status?.ephemeralContainerStatuses,
-    }[choice.kind] ?? [];
-  const status = statuses.find((s) => s.name === choice.name);
+  const status = statusesOf(pod, choice.kind).find((s) => s.name === choice.name);
   const what = `container ${choice.name} of pod ${podLabel(pod)}`;
   const logs = `kubectl logs -n ${pod.metadata?.namespace ?? '?'} ${pod.metadata?.name ?? '?'} -c ${choice.name}`;
   if (!pod.spec?.nodeName) {
@@ -412,13 +457,13 @@ export async function resolvePod(ref: TargetRef, namespace: string, client: Targ
 /** TargetRef → pod → container, with every refusal the pod itself explains (not the node's Ready state: see checkNode). */
 export async function resolveTarget(
   ref: TargetRef,
-  opts: { namespace: string; container?: string },
+  opts: { namespace: string; container?: string; /** a dead container's last instance will do */ exited?: boolean },
   client: TargetClient,
 ): Promise<ResolvedTarget> {
   const { pod, note } = await resolvePod(ref, opts.namespace, client);
   const choice = chooseContainer(pod, opts.container);
   checkNode(pod);
-  const container = runningContainer(pod, choice);
+  const container = (opts.exited ? exitedContainer(pod, choice) : undefined) ?? runningContainer(pod, choice);
   return {
     namespace: pod.metadata?.namespace ?? opts.namespace,
     pod: pod.metadata?.name ?? '?',
@@ -462,6 +507,13 @@ export async function createTargetClient(conn: KubeConnection): Promise<TargetCl
         if (apiStatusCode(err) === 400 && isApiException(err))
           throw usageError(`"${labelSelector}" is not a valid label selector: ${statusMessage(err.body)}`);
         throw describeApiError(err, `list pods in namespace ${namespace}`, conn);
+      }
+    },
+    readLogTail: async (namespace, name, container, previous, tailLines) => {
+      try {
+        return await core.readNamespacedPodLog({ namespace, name, container, previous, tailLines });
+      } catch {
+        return ''; // logs are context for the user, never a reason to fail
       }
     },
     readNode: async (name) => {

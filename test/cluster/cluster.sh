@@ -41,7 +41,9 @@ PIDS=$DIR/pids
 ADMIN_KC=$DIR/admin.kubeconfig
 LIMITED_KC=$DIR/limited.kubeconfig
 CTRD_DIR=$DIR/containerd
-CONTAINERD_ADDRESS=unix://$CTRD_DIR/containerd.sock
+# where a real node's containerd listens, and where the agent's DaemonSet looks for it
+CONTAINERD_SOCKET=/run/containerd/containerd.sock
+CONTAINERD_ADDRESS=unix://$CONTAINERD_SOCKET
 COMPONENTS="etcd kube-apiserver kube-controller-manager kube-scheduler kubelet"
 
 log() { echo "cluster.sh: $*" >&2; }
@@ -431,7 +433,7 @@ cmd_up() {
   kc apply -f "$HERE/config/bootstrap.yaml" >/dev/null
   start_controllers
 
-  bash "$REPO/test/support/containerd.sh" start "$CTRD_DIR" --subnet "$POD_SUBNET" --bridge "$BRIDGE" >/dev/null
+  bash "$REPO/test/support/containerd.sh" start "$CTRD_DIR" --subnet "$POD_SUBNET" --bridge "$BRIDGE" --socket "$CONTAINERD_SOCKET" >/dev/null
   bash "$REPO/test/support/images.sh" "$CONTAINERD_ADDRESS" >/dev/null
   log "containerd and test images ready ($(elapsed))"
 

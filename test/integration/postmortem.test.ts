@@ -109,6 +109,22 @@ describe('enter --postmortem', () => {
     }
   });
 
+  test('a pod whose sandbox is gone too (Never-restarting, all ended): its files, no network at all', async () => {
+    const ended = await createPod(cri, {
+      name: 'ended',
+      containers: [{ name: 'app', image: IMAGES.busybox, command: ['sh', '-c', 'echo done > /tmp/result'] }],
+    });
+    try {
+      await waitContainerState(cri, ended.container('app').id, 'CONTAINER_EXITED');
+      await cri.stopPodSandbox(ended.sandboxId); // what kubelet does once such a pod has ended
+      const r = await postmortem(ended, ['sh', '-c', 'cat /tmp/result; tail -n +3 /proc/net/dev | cut -d: -f1']);
+      expect([r.exitCode, r.stdout.split('\n').map((l) => l.trim())]).toEqual([0, ['done', 'lo']]);
+      expect(r.stderr).toContain("the pod's sandbox is gone too: the session has no network");
+    } finally {
+      await ended.remove();
+    }
+  });
+
   test('--postmortem takes no --process, --read-only or --ns', async () => {
     const r = await postmortem(crashed, ['true'], ['--ns=pid']);
     expect(r.exitCode).toBe(ExitCode.USAGE);

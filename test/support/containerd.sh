@@ -5,13 +5,15 @@
 # Interface (used by the integration tier's global setup/teardown and by the e2e cluster):
 #
 #   containerd.sh start DIR [--subnet CIDR] [--bridge NAME] [--systemd-cgroup true|false]
-#                           [--log-level LEVEL]
+#                           [--log-level LEVEL] [--socket PATH]
 #       Starts containerd in the background with everything under DIR: root, state, runc
 #       root, sockets, CNI config and IPAM data; pid in DIR/containerd.pid, log (appended)
 #       in DIR/containerd.log, settings in DIR/instance.env. Waits until the socket answers
 #       and the CRI plugin is loaded. Idempotent: when DIR's containerd is already running,
 #       it only prints the address. The last stdout line is
 #           CONTAINERD_ADDRESS=unix://DIR/containerd.sock
+#       --socket puts the socket at PATH instead (the e2e node: /run/containerd/containerd.sock,
+#       where a real node has it); DIR remembers it for stop and status.
 #       Defaults: --subnet 10.99.0.0/16, --bridge nsdbg-int0 (also the CNI network name,
 #       at most 15 characters), --systemd-cgroup false (kubelet's cgroupfs driver),
 #       --log-level info. Two instances need different DIRs, subnets and bridges.
@@ -56,10 +58,12 @@ esac
 DIR="${DIR%/}"
 if [ -z "$DIR" ] || [ "$DIR" = / ]; then die "refusing to use / as DIR"; fi
 
-SOCK="$DIR/containerd.sock"
 PIDFILE="$DIR/containerd.pid"
 LOGFILE="$DIR/containerd.log"
 ENVFILE="$DIR/instance.env"
+# the socket: DIR/containerd.sock unless start was given --socket (remembered in ENVFILE)
+SOCK=$(sed -n 's/^NSDBG_SOCKET=//p' "$ENVFILE" 2>/dev/null || true)
+SOCK=${SOCK:-$DIR/containerd.sock}
 CONFIG="$DIR/config.toml"
 
 # cgroup mount points (v1 controllers, named hierarchies, cgroup2), one per line.
@@ -99,6 +103,7 @@ start() {
       --bridge) bridge=${2:?}; shift 2 ;;
       --systemd-cgroup) systemd_cgroup=${2:?}; shift 2 ;;
       --log-level) level=${2:?}; shift 2 ;;
+      --socket) SOCK=${2:?}; shift 2 ;;
       *) die "start: unknown option $1" ;;
     esac
   done
@@ -157,7 +162,9 @@ NSDBG_SUBNET=$subnet
 NSDBG_BRIDGE=$bridge
 NSDBG_NETWORK=$bridge
 NSDBG_SYSTEMD_CGROUP=$systemd_cgroup
+NSDBG_SOCKET=$SOCK
 EOF
+  mkdir -p "$(dirname "$SOCK")"
 
   # CNI: one bridge network; pods get an address from SUBNET, the bridge is the gateway.
   rm -f "$DIR"/cni/net.d/*

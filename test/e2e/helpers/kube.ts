@@ -73,7 +73,7 @@ export interface PodJson {
       ready: boolean;
       restartCount: number;
       containerID?: string;
-      state: { running?: object; waiting?: { reason?: string }; terminated?: { reason?: string; exitCode: number } };
+      state: { running?: object; waiting?: { reason?: string }; terminated?: { reason?: string; exitCode: number; containerID?: string } };
       lastState: { terminated?: { reason?: string; exitCode: number } };
     }>;
   };

@@ -69,6 +69,8 @@ export class FakeTargetClient implements TargetClient {
     readonly nodes: Record<string, NodeLike> = {},
     /** which pods each selector string matches */
     readonly selections: Record<string, string[]> = {},
+    /** log text by "namespace/pod/container" (+ "/previous") */
+    readonly logs: Record<string, string> = {},
   ) {}
   async readPod(namespace: string, name: string) {
     this.calls.push(`get pod ${namespace}/${name}`);
@@ -86,6 +88,10 @@ export class FakeTargetClient implements TargetClient {
   async readNode(name: string) {
     this.calls.push(`get node ${name}`);
     return this.nodes[name];
+  }
+  async readLogTail(namespace: string, pod: string, container: string, previous: boolean, lines: number) {
+    this.calls.push(`logs ${namespace}/${pod} -c ${container}${previous ? ' --previous' : ''} --tail ${lines}`);
+    return this.logs[`${namespace}/${pod}/${container}${previous ? '/previous' : ''}`] ?? '';
   }
 }
 

@@ -1,0 +1,124 @@
+// Post-mortem sessions on the real cluster: `kubectl nsdebug` on a container that is not running
+// opens its last filesystem (the crashed instance's own writes included), read-only, in the pod's
+// network, and says so first, with the exit code and the tail of the last log.
+import { CriClient } from '../support/cri.js';
+import { clusterEnv, E2E_LABEL, kubectl, kubectlJson, waitFor, type PodJson } from './helpers/kube.js';
+
+const env = clusterEnv();
+const NS = 'demo';
+const IMAGE = process.env.NSDEBUG_AGENT_IMAGE ?? 'nsdebug.local/agent:dev';
+const nsdebug = (args: string[], opts: Parameters<typeof kubectl>[1] = {}) => kubectl(['nsdebug', '-n', NS, ...args], opts);
+const lines = (v: unknown) =>
+  String(v ?? '')
+    .split('\n')
+    .filter(Boolean);
+
+/** A restricted-compliant pod that runs `script` once (restartPolicy Never) in busybox. */
+function oneShotPod(name: string, script: string, memory?: string) {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace: NS, labels: { [E2E_LABEL]: 'true' } },
+    spec: {
+      restartPolicy: 'Never',
+      terminationGracePeriodSeconds: 0,
+      securityContext: { runAsNonRoot: true, runAsUser: 65534, runAsGroup: 65534, seccompProfile: { type: 'RuntimeDefault' } },
+      containers: [
+        {
+          name: 'app',
+          image: 'nsdebug.test/busybox:1',
+          imagePullPolicy: 'Never',
+          command: ['sh', '-c', script],
+          securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } },
+          ...(memory ? { resources: { limits: { memory }, requests: { memory } } } : {}),
+        },
+      ],
+    },
+  };
+}
+
+async function createAndWaitTerminated(pod: ReturnType<typeof oneShotPod>): Promise<PodJson> {
+  const r = await kubectl(['apply', '-f', '-'], { input: JSON.stringify(pod) });
+  if (r.exitCode !== 0) throw new Error(`kubectl apply ${pod.metadata.name}: ${String(r.stderr)}`);
+  return waitFor(`pod ${pod.metadata.name} terminated`, async () => {
+    const p = await kubectlJson<PodJson>(['-n', NS, 'get', 'pod', pod.metadata.name]);
+    return p.status.containerStatuses?.[0]?.state.terminated ? p : undefined;
+  });
+}
+
+beforeAll(async () => {
+  const install = await kubectl(['nsdebug', 'install', '--image', IMAGE, '--timeout', '3m']);
+  if (install.exitCode !== 0) throw new Error(`kubectl nsdebug install: ${String(install.stderr)}`);
+}, 300_000);
+
+afterAll(async () => {
+  await kubectl(['-n', NS, 'delete', 'pod', '-l', `${E2E_LABEL}=true`, '--grace-period=0', '--wait=false']);
+});
+
+describe('kubectl nsdebug on a container that is not running: a post-mortem session', () => {
+  test("CrashLoopBackOff: the crashed instance's marker, read-only, the pod's network, announced with exit code and log", async () => {
+    await waitFor('crashloop restarted at least once', async () => {
+      const s = (await kubectlJson<PodJson>(['-n', NS, 'get', 'pod', 'crashloop'])).status.containerStatuses?.[0];
+      return !s?.state.running && (s?.restartCount ?? 0) >= 1 && s?.lastState.terminated ? s : undefined;
+    });
+    const svc = await kubectlJson<{ spec: { clusterIP: string } }>(['-n', 'default', 'get', 'service', 'kubernetes']);
+    const script = [
+      'cat /tmp/marker-crashed',
+      'touch /x 2>&1',
+      // a Service through the pod's network: the API server answers plain HTTP on its TLS port
+      `printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 5 ${svc.spec.clusterIP} 443 | tail -1`,
+    ].join('; ');
+    const r = await nsdebug(['pod/crashloop', '--', 'sh', '-c', script]);
+    expect(r.exitCode).toBe(0);
+    const out = lines(r.stdout);
+    expect(out[0]).toMatch(/^crashed-at-\d+$/);
+    expect(out[1]).toBe('touch: /x: Read-only file system');
+    expect(out[2]).toBe('Client sent an HTTP request to an HTTPS server.');
+    expect(lines(r.stderr)).toEqual([
+      expect.stringMatching(
+        /^container app is not running \((CrashLoopBackOff|Error), exit code 1, \d+ restarts?\); opening a post-mortem session on its last filesystem \(read-only\) in the pod's network$/,
+      ),
+      'last log lines (--previous):',
+      '  crashloop: exiting 1',
+    ]);
+  }, 180_000);
+
+  test('a Completed container: its files as it left them; an interactive shell from the toolbox or its own', async () => {
+    await createAndWaitTerminated(oneShotPod('completed', 'echo finished > /tmp/result; echo all done'));
+    const r = await nsdebug(['pod/completed'], { input: 'cat /tmp/result\nexit 4\n' });
+    expect(r.exitCode).toBe(4);
+    expect(lines(r.stdout)).toEqual(['finished']);
+    expect(lines(r.stderr)[0]).toMatch(/^container app is not running \(Completed, exit code 0, 0 restarts\); opening a post-mortem shell/);
+    expect(lines(r.stderr)).toContain('  all done');
+  }, 180_000);
+
+  test('an OOMKilled container is opened the same way, its reason announced', async () => {
+    // tail keeps its whole input in memory: past the 16 MiB limit the kernel kills it
+    const pod = await createAndWaitTerminated(
+      oneShotPod('oomkilled', 'echo before-oom > /tmp/progress; head -c 200000000 /dev/zero | tail -c 1 >/dev/null', '16Mi'),
+    );
+    const reason = pod.status.containerStatuses?.[0]?.state.terminated?.reason;
+    const r = await nsdebug(['pod/oomkilled', '--', 'cat', '/tmp/progress']);
+    expect([r.exitCode, lines(r.stdout)]).toEqual([0, ['before-oom']]);
+    expect(lines(r.stderr)[0]).toMatch(new RegExp(`^container app is not running \\(${reason}, exit code \\d+, 0 restarts\\)`));
+    expect(reason).toBe('OOMKilled');
+  }, 180_000);
+
+  test('a dead container already removed from the node: nothing left to inspect, try --wait', async () => {
+    const pod = await createAndWaitTerminated(oneShotPod('removed', 'true'));
+    const id = pod.status.containerStatuses?.[0]?.state.terminated?.containerID ?? '';
+    const cri = new CriClient(env.containerdAddress);
+    try {
+      await cri.removeContainer(id.replace(/^containerd:\/\//, ''));
+    } finally {
+      cri.close();
+    }
+    const r = await nsdebug(['pod/removed', '--', 'true']);
+    expect(r.exitCode).toBe(65);
+    expect(lines(r.stderr)).toContainEqual(
+      expect.stringMatching(
+        /nothing left to inspect: container [0-9a-f]{12} has been removed from the node with its filesystem; use --wait/,
+      ),
+    );
+  }, 180_000);
+});
