@@ -59,8 +59,9 @@ export async function announcePostmortem(
   const { name, exited } = target.container;
   if (!exited) return;
   const what = opts.command.length ? 'session' : 'shell';
+  const network = exited.podEnded ? ', without network (the pod has ended)' : " in the pod's network";
   const lines = [
-    `container ${name} is not running (${exited.summary}); opening a post-mortem ${what} on its last filesystem (read-only) in the pod's network`,
+    `container ${name} is not running (${exited.summary}); opening a post-mortem ${what} on its last filesystem (read-only)${network}`,
   ];
   if (exited.message) lines.push(`termination message: ${exited.message}`);
   const log = (await targets.readLogTail(target.namespace, target.pod, name, exited.previousLog, LOG_TAIL_LINES)).trimEnd();

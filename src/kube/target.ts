@@ -298,6 +298,8 @@ export interface ExitedContainer {
   message?: string;
   /** whether its log is the API's --previous one (it was restarted since) */
   previousLog: boolean;
+  /** the whole pod has ended (Succeeded/Failed): kubelet stopped its sandbox, and its network */
+  podEnded: boolean;
 }
 
 /**
@@ -323,7 +325,12 @@ export function exitedContainer(pod: PodLike, choice: { name: string; kind: Cont
     kind: choice.kind,
     runtime,
     containerId: id,
-    exited: { summary, ...(message ? { message } : {}), previousLog: !terminated },
+    exited: {
+      summary,
+      ...(message ? { message } : {}),
+      previousLog: !terminated,
+      podEnded: pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed',
+    },
   };
 }
 

@@ -107,6 +107,19 @@ cmd_base() {
   log "imported $BASE_IMAGE (node $node_v, npm $npm_v)"
 }
 
+# The same tag now names a new image: agent pods already running keep the old one until they
+# are replaced (nothing is pulled), so replace them when the agent is installed.
+restart_agents() {
+  local kubeconfig
+  kubeconfig=$(bash "$HERE/cluster.sh" env | sed -n 's/^KUBECONFIG=//p')
+  [ -s "$kubeconfig" ] || return 0
+  if kubectl --kubeconfig "$kubeconfig" -n nsdebug-system get daemonset nsdebug-agent >/dev/null 2>&1; then
+    kubectl --kubeconfig "$kubeconfig" -n nsdebug-system rollout restart daemonset/nsdebug-agent >/dev/null &&
+      kubectl --kubeconfig "$kubeconfig" -n nsdebug-system rollout status daemonset/nsdebug-agent --timeout=120s >/dev/null &&
+      log "restarted the agent pods on the new image"
+  fi
+}
+
 cmd_build_agent() {
   local address=${1:-}
   if [ ! -f "$REPO/Dockerfile" ]; then
@@ -139,6 +152,7 @@ cmd_build_agent() {
     rm -f "$CACHE"/agent-imported.*
     echo "$id" >"$CACHE/agent-imported.$present"
     log "imported $AGENT_IMAGE into containerd ($present)"
+    restart_agents
   fi
   log "agent image ready in $((SECONDS - start))s"
   echo "$AGENT_IMAGE"

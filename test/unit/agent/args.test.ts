@@ -40,6 +40,11 @@ describe('nsdebug-agent argv', () => {
     });
   });
 
+  test('--postmortem round-trips', () => {
+    expect(parseAgentArgs(enterArgv({ containerId: ID, podUid: UID, postmortem: true, command: [] })).postmortem).toBe(true);
+    expect(parseAgentArgs(enterArgv({ containerId: ID, command: [] })).postmortem).toBe(false);
+  });
+
   test('no command means an interactive shell', () => {
     expect(parseAgentArgs(['enter', `--container-id=${ID}`]).command).toEqual([]);
   });
@@ -56,6 +61,8 @@ describe('nsdebug-agent argv', () => {
     [['enter', `--container-id=${ID}`, '--pod=UPPER/x'], ExitCode.USAGE, '--pod must be NAMESPACE/NAME'],
     [['enter', `--container-id=${ID}`, '--container=a b'], ExitCode.USAGE, '--container must be'],
     [['ps', `--container-id=${ID}`, '-o', 'yaml'], ExitCode.USAGE, '--output must be table or json'],
+    [['enter', `--container-id=${ID}`, '--postmortem', '--ns=pid'], ExitCode.USAGE, 'it takes no --process, --read-only or --ns'],
+    [['enter', `--container-id=${ID}`, '--postmortem', '--read-only'], ExitCode.USAGE, 'it takes no --process, --read-only or --ns'],
     [
       ['enter', `--contract=${CONTRACT_VERSION + 1}`, `--container-id=${ID}`],
       ExitCode.CONTRACT_MISMATCH,

@@ -38,6 +38,16 @@ const pods = () => [
     ],
   }),
   fakePod('elsewhere', { node: 'node-2' }),
+  fakePod('crashed', {
+    statuses: [
+      {
+        name: 'app',
+        restartCount: 3,
+        state: { waiting: { reason: 'CrashLoopBackOff' } },
+        lastState: { terminated: { exitCode: 1, reason: 'Error', containerID: `containerd://${ID('9')}`, message: 'out of cheese' } },
+      },
+    ],
+  }),
 ];
 
 function cluster(
@@ -49,9 +59,13 @@ function cluster(
   } = {},
 ) {
   return fakeCluster({
-    targets: new FakeTargetClient(pods(), { 'deployment/demo/web': { matchLabels: { app: 'web' } } }, parts.nodes ?? {}, {
-      'app=web': ['web-1', 'web-2'],
-    }),
+    targets: new FakeTargetClient(
+      pods(),
+      { 'deployment/demo/web': { matchLabels: { app: 'web' } } },
+      parts.nodes ?? {},
+      { 'app=web': ['web-1', 'web-2'] },
+      { 'demo/crashed/app/previous': 'starting\npanic: out of cheese\n' },
+    ),
     access: parts.access ?? new FakeAccessClient({ allowed: true }),
     agents: parts.agents ?? new FakeAgentClient({ 'node-1': [fakeAgentPod('node-1')] }),
     ...(parts.transport ? { transport: parts.transport } : {}),
@@ -94,6 +108,32 @@ describe('kubectl nsdebug TARGET', () => {
     });
     await runDebug({ target: 'busybox', command: ['x'] }, io, c);
     expect([io.stdout.text(), io.stderr.text()]).toEqual(['hello\n', 'warn\n']);
+  });
+
+  test('a crashed container: a post-mortem session on its last instance, announced with how it ended', async () => {
+    const io = fakeIo();
+    const c = cluster({ transport: new FakeTransport((s) => s.exit(0)) });
+    expect(await runDebug({ target: 'crashed', command: ['ls'] }, io, c)).toBe(0);
+    expect(c.transport.command()).toEqual([
+      'nsdebug-agent',
+      ...enterArgv({
+        containerId: ID('9'),
+        podUid: UID,
+        pod: 'demo/crashed',
+        container: 'app',
+        tty: false,
+        postmortem: true,
+        command: ['ls'],
+      }),
+    ]);
+    expect(io.stderr.text().split('\n')).toEqual([
+      "container app is not running (CrashLoopBackOff, exit code 1, 3 restarts); opening a post-mortem session on its last filesystem (read-only) in the pod's network",
+      'termination message: out of cheese',
+      'last log lines (--previous):',
+      '  starting',
+      '  panic: out of cheese',
+      '',
+    ]);
   });
 
   test('--ns, --tools and -t reach the agent argv', async () => {

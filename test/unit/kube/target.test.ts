@@ -10,6 +10,7 @@ import {
   pickPod,
   resolveTarget,
   runningContainer,
+  exitedContainer,
   selectorString,
   type PodLike,
 } from '../../../src/kube/target.js';
@@ -235,6 +236,57 @@ describe('runningContainer', () => {
     const f = failure(() => runningContainer(pod, choice));
     expect(f.code).toBe(ExitCode.NOT_RUNNING);
     expect(f.message).toContain(message);
+  });
+});
+
+describe('exitedContainer: the last instance of a container that is not running', () => {
+  const choice = { name: 'app', kind: 'container' as const };
+  test('CrashLoopBackOff: the last terminated instance, its log is --previous', () => {
+    const pod = fakePod('crashloop', {
+      statuses: [
+        {
+          name: 'app',
+          restartCount: 7,
+          state: { waiting: { reason: 'CrashLoopBackOff' } },
+          lastState: { terminated: { exitCode: 1, reason: 'Error', containerID: `containerd://${ID('c')}`, message: 'panic:\n  boom' } },
+        },
+      ],
+    });
+    expect(exitedContainer(pod, choice)).toEqual({
+      name: 'app',
+      kind: 'container',
+      runtime: 'containerd',
+      containerId: ID('c'),
+      exited: { summary: 'CrashLoopBackOff, exit code 1, 7 restarts', message: 'panic: boom', previousLog: true, podEnded: false },
+    });
+  });
+
+  test('Completed in an ended pod: the current instance, its own log, no sandbox left', () => {
+    const pod = fakePod('job', {
+      phase: 'Succeeded',
+      statuses: [
+        {
+          name: 'app',
+          restartCount: 0,
+          containerID: `containerd://${ID('d')}`,
+          state: { terminated: { exitCode: 0, reason: 'Completed', containerID: `containerd://${ID('d')}` } },
+        },
+      ],
+    });
+    expect(exitedContainer(pod, choice)?.exited).toEqual({
+      summary: 'Completed, exit code 0, 0 restarts',
+      previousLog: false,
+      podEnded: true,
+    });
+    expect(exitedContainer(pod, choice)?.containerId).toBe(ID('d'));
+  });
+
+  test.each<[string, PodLike]>([
+    ['running', fakePod('p', { statuses: [running('app', ID('f'))] })],
+    ['never ran (image pull)', fakePod('p', { statuses: [{ name: 'app', state: { waiting: { reason: 'ErrImagePull' } } }] })],
+    ['no status', fakePod('p', { statuses: [] })],
+  ])('%s: none, runningContainer explains', (_, pod) => {
+    expect(exitedContainer(pod, choice)).toBeUndefined();
   });
 });
 
