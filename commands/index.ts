@@ -57,6 +57,10 @@ EXIT STATUS: the remote command's exit code, like kubectl exec. nsdebug's own fa
     stdin: Flags.boolean({ char: 'i', summary: 'pass stdin to the command (default: on for a shell, off for a command)', allowNo: true }),
     tty: Flags.boolean({ char: 't', summary: 'allocate a TTY (default: on for a shell when stdin is a terminal)', allowNo: true }),
     quiet: Flags.boolean({ char: 'q', summary: 'no notes on stderr ("Defaulted container…", which pod was picked)' }),
+    wait: Flags.boolean({
+      summary: "wait for the container's next start and enter it as soon as its process runs: catches a crash-looping container alive",
+    }),
+    timeout: Flags.string({ summary: 'with --wait: how long to wait, e.g. 30s, 10m (default 5m)', helpValue: 'DURATION' }),
     ...kubeFlags,
   };
 

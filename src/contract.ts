@@ -64,6 +64,7 @@ export interface ProcessInfo {
 
 /** Options of `nsdebug-agent enter`; the CLI builds its argv with {@link enterArgv}. */
 export interface EnterRequest {
+  /** the container instance to enter; with wait, the instance to skip ("" when none ran yet) */
   containerId: string;
   podUid?: string;
   /** "namespace/name" and the container's name: recorded in the agent's audit line */
@@ -78,13 +79,16 @@ export interface EnterRequest {
   process?: number;
   /** the container has exited: its last filesystem, read-only, in the pod's network */
   postmortem?: boolean;
+  /** wait up to this many seconds for the container's next start (needs podUid and container), then enter it */
+  waitSeconds?: number;
   /** the command; empty = an interactive shell */
   command: string[];
 }
 
 /** argv for `nsdebug-agent enter`, without the executable. Passed as argv, never a shell string. */
 export function enterArgv(req: EnterRequest): string[] {
-  const argv = ['enter', `--contract=${CONTRACT_VERSION}`, `--container-id=${req.containerId}`];
+  const argv = ['enter', `--contract=${CONTRACT_VERSION}`];
+  if (req.containerId) argv.push(`--container-id=${req.containerId}`);
   if (req.podUid) argv.push(`--pod-uid=${req.podUid}`);
   if (req.pod) argv.push(`--pod=${req.pod}`);
   if (req.container) argv.push(`--container=${req.container}`);
@@ -94,6 +98,7 @@ export function enterArgv(req: EnterRequest): string[] {
   if (req.readOnly) argv.push('--read-only');
   if (req.process) argv.push(`--process=${req.process}`);
   if (req.postmortem) argv.push('--postmortem');
+  if (req.waitSeconds) argv.push(`--wait=${req.waitSeconds}`);
   argv.push('--', ...req.command);
   return argv;
 }

@@ -6,7 +6,8 @@ import { CONTRACT_VERSION, ExitCode, NAMESPACE_KINDS, type NamespaceKind } from 
 import { NsdebugError, usageError } from '../errors.js';
 import { CONTAINER_ID, POD_UID } from './cgroups.js';
 
-export const USAGE = `usage: nsdebug-agent enter --container-id ID [--pod-uid UID] [--ns LIST] [--tools] [--tty] [--read-only] [--process PID] [--postmortem] [-- ARGV...]
+export const USAGE = `usage: nsdebug-agent enter --container-id ID [--pod-uid UID] [--ns LIST] [--tools] [--tty] [--read-only] [--process PID] [--postmortem]
+                           [--wait SECONDS --pod-uid UID --container NAME] [-- ARGV...]
        nsdebug-agent ps --container-id ID [--pod-uid UID] [--output table|json]
        nsdebug-agent info [--output table|json] [--check]
        nsdebug-agent serve
@@ -30,6 +31,7 @@ const SUBCOMMANDS = {
     'read-only': { type: 'boolean' },
     process: { type: 'string' },
     postmortem: { type: 'boolean' },
+    wait: { type: 'string' },
   },
   ps: { ...common, output: { type: 'string', short: 'o' } },
   info: { contract: common.contract, help: common.help, output: { type: 'string', short: 'o' }, check: { type: 'boolean' } },
@@ -69,7 +71,14 @@ export function parseAgentArgs(argv: string[]) {
     );
   }
   const containerId = str('container-id');
-  if ((subcommand === 'enter' || subcommand === 'ps') && !values.help) {
+  const waitText = str('wait');
+  if (waitText !== undefined && !/^[1-9]\d{0,4}$/.test(waitText)) {
+    throw usageError(`--wait must be a number of seconds (1-99999), got ${JSON.stringify(waitText.slice(0, 80))}`);
+  }
+  if (waitText !== undefined && (!str('pod-uid') || !str('container') || values.postmortem)) {
+    throw usageError('--wait needs --pod-uid and --container (the container to wait for), and takes no --postmortem');
+  }
+  if ((subcommand === 'enter' || subcommand === 'ps') && !values.help && waitText === undefined) {
     if (!containerId) throw usageError('--container-id is required');
   }
   if (containerId !== undefined && !CONTAINER_ID.test(containerId)) {
@@ -112,6 +121,7 @@ export function parseAgentArgs(argv: string[]) {
     tty: values.tty === true,
     readOnly: values['read-only'] === true,
     postmortem: values.postmortem === true,
+    waitSeconds: waitText === undefined ? undefined : Number(waitText),
     output: output as 'table' | 'json',
     check: values.check === true,
     command: parsed.positionals,
@@ -143,6 +153,7 @@ const emptyArgs = {
   tty: false,
   readOnly: false,
   postmortem: false,
+  waitSeconds: undefined,
   output: 'table' as const,
   check: false,
   command: [] as string[],

@@ -8,10 +8,12 @@ import { ExitCode, NAMESPACE_KINDS, type NamespaceKind } from '../contract.js';
 import { NsdebugError } from '../errors.js';
 import type { AgentArgs } from './args.js';
 import { CLONE_FLAGS, ExecMode, NativeError, type NativeLibrary, type SpawnRequest, type SpawnResult } from '../native/libnsdebug.js';
-import { containerLayers, inPod, podSandbox, seesPath } from './postmortem.js';
+import { containerLayers } from './containerd.js';
+import { inPod, podSandbox, seesPath } from './postmortem.js';
 import { namespaceId, readEnviron } from './procfs.js';
 import { processInContainer, resolveContainer, shortId, type ResolvedContainer } from './resolve.js';
 import { createSessionCgroup, removeSessionCgroup } from './session-cgroup.js';
+import { waitForStart } from './wait.js';
 
 export interface EnterOptions {
   containerId: string;
@@ -26,17 +28,33 @@ export interface EnterOptions {
   process?: number;
   /** the container has exited: its last filesystem read-only, in the pod sandbox's namespaces */
   postmortem?: boolean;
-  /** containerd's socket, for post-mortem sessions */
+  /** containerd's socket, for post-mortem sessions and --wait */
   runtimeEndpoint?: string;
+  /** wait for the next start of the pod's container of this name, for up to waitSeconds */
+  waitSeconds?: number;
+  container?: string;
   /** empty: an interactive shell */
   command: string[];
 }
 
 /** The session a parsed `enter` argv asks for. */
 export function enterOptions(args: AgentArgs): EnterOptions {
-  const { containerId, podUid, namespaces, tools, tty, readOnly, process: pid, postmortem, command } = args;
+  const { containerId, podUid, namespaces, tools, tty, readOnly, process: pid, postmortem, waitSeconds, container, command } = args;
   const runtimeEndpoint = process.env.NSDEBUG_RUNTIME_ENDPOINT;
-  return { containerId, podUid, namespaces, tools, tty, readOnly, process: pid, postmortem, runtimeEndpoint, command };
+  return {
+    containerId,
+    podUid,
+    namespaces,
+    tools,
+    tty,
+    readOnly,
+    process: pid,
+    postmortem,
+    runtimeEndpoint,
+    waitSeconds,
+    container,
+    command,
+  };
 }
 
 /** What the caller learns of a session, for the audit line. */
@@ -112,6 +130,18 @@ export async function enter(opts: EnterOptions, deps: EnterDeps): Promise<Sessio
     throw new NsdebugError('--read-only needs the mount namespace: add mnt to --ns', ExitCode.USAGE);
   }
   if (opts.postmortem) return enterPostmortem(opts, deps);
+  if (opts.waitSeconds && opts.podUid && opts.container) {
+    const containerId = await waitForStart({
+      podUid: opts.podUid,
+      container: opts.container,
+      ...(opts.containerId ? { skip: opts.containerId } : {}),
+      timeoutMs: opts.waitSeconds * 1000,
+      ...(opts.runtimeEndpoint ? { runtimeEndpoint: opts.runtimeEndpoint } : {}),
+      ...(deps.abort ? { abort: deps.abort } : {}),
+    });
+    deps.note(`container ${opts.container} started (${shortId(containerId)}): entering it`);
+    return enter({ ...opts, containerId, waitSeconds: undefined }, deps);
+  }
   const target = resolveContainer(opts.containerId, opts.podUid);
   const pid = opts.process ? processInContainer(target, opts.containerId, opts.process) : target.pid;
   const pidfd = deps.native.pidfdOpen(pid);

@@ -26,7 +26,10 @@ export async function runDebug(
 }
 
 /** The agent's argv for this session: `nsdebug-agent enter --contract=N …`. */
-export function agentEnterArgv(opts: Pick<DebugOptions, 'ns' | 'tools' | 'tty' | 'command'>, target: ResolvedTarget): string[] {
+export function agentEnterArgv(
+  opts: Pick<DebugOptions, 'ns' | 'tools' | 'tty' | 'command' | 'waitSeconds'>,
+  target: ResolvedTarget,
+): string[] {
   return [
     AGENT_EXECUTABLE,
     ...enterArgv({
@@ -37,7 +40,7 @@ export function agentEnterArgv(opts: Pick<DebugOptions, 'ns' | 'tools' | 'tty' |
       ...(opts.ns !== undefined ? { namespaces: parseNamespaceKinds(opts.ns) } : {}),
       tools: opts.tools,
       tty: opts.tty,
-      ...(target.container.exited ? { postmortem: true } : {}),
+      ...(opts.waitSeconds ? { waitSeconds: opts.waitSeconds } : target.container.exited ? { postmortem: true } : {}),
       command: opts.command,
     }),
   ];
@@ -88,8 +91,15 @@ export async function debug(opts: DebugOptions, io: CliIo, cluster: ClusterDeps,
   const progress = createProgress(io.stderr, { enabled: opts.progress, quiet: opts.quiet });
   for (const warning of opts.warnings) progress.note(warning);
   try {
-    const { conn, target, agent, targets } = await prepare(opts, cluster, progress, true);
-    if (target.container.exited) {
+    const { conn, target, agent, targets } = await prepare(opts, cluster, progress, opts.waitSeconds ? 'any' : true);
+    if (opts.waitSeconds) {
+      progress.clear();
+      if (!opts.quiet) {
+        io.stderr.write(
+          `waiting up to ${opts.waitSeconds} s for container ${target.container.name} of pod ${target.namespace}/${target.pod} to start…\n`,
+        );
+      }
+    } else if (target.container.exited) {
       progress.clear();
       await announcePostmortem(target, targets, opts, io.stderr);
     }

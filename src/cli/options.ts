@@ -37,6 +37,8 @@ export interface DebugFlags extends KubeFlags, TargetFlags {
   stdin?: boolean;
   tty?: boolean;
   quiet?: boolean;
+  wait?: boolean;
+  timeout?: string;
   command: string[];
 }
 
@@ -71,10 +73,15 @@ export interface DebugOptions extends TargetOptions {
   stdin: boolean;
   tty: boolean;
   quiet: boolean;
+  /** --wait: wait up to this long for the container's next start, then enter it */
+  waitSeconds?: number;
   command: string[];
   /** lines for stderr about flags complete() had to override */
   warnings: string[];
 }
+
+/** How long --wait waits without --timeout. */
+export const DEFAULT_WAIT = '5m';
 
 export type OutputFormat = 'table' | 'json';
 export const OUTPUT_FORMATS: readonly OutputFormat[] = ['table', 'json'];
@@ -112,6 +119,8 @@ function completeTarget(flags: KubeFlags & TargetFlags, facts: ProcessFacts): Ta
  * A TTY needs stdin, and stdin that is a terminal: otherwise it is dropped with a warning.
  */
 export function completeDebug(flags: DebugFlags, facts: ProcessFacts): DebugOptions {
+  if (flags.timeout !== undefined && !flags.wait)
+    throw usageError('--timeout goes with --wait (how long to wait for the container to start)');
   const shell = flags.command.length === 0;
   const stdin = flags.stdin ?? shell;
   let tty = flags.tty ?? (shell && facts.stdinIsTTY);
@@ -130,9 +139,16 @@ export function completeDebug(flags: DebugFlags, facts: ProcessFacts): DebugOpti
     stdin,
     tty,
     quiet: flags.quiet === true,
+    ...(flags.wait ? { waitSeconds: waitSeconds(flags.timeout ?? DEFAULT_WAIT) } : {}),
     command: flags.command,
     warnings,
   };
+}
+
+function waitSeconds(timeout: string): number {
+  const seconds = Math.ceil(parseRequestTimeout(timeout, '--timeout') / 1000);
+  if (seconds < 1 || seconds > 99_999) throw usageError(`--timeout must be between 1s and 27h for --wait, not "${timeout}"`);
+  return seconds;
 }
 
 export function completePs(flags: PsFlags, facts: ProcessFacts): PsOptions {

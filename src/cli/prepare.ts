@@ -35,8 +35,16 @@ export interface Prepared {
   targets: TargetClient;
 }
 
-/** exited: a container that is not running resolves to its last instance (post-mortem sessions). */
-export async function prepare(opts: TargetOptions, cluster: ClusterDeps, progress: Progress, exited = false): Promise<Prepared> {
+/**
+ * exited: a container that is not running resolves to its last instance (post-mortem sessions);
+ * "any": to whatever instance it has, or none (--wait).
+ */
+export async function prepare(
+  opts: TargetOptions,
+  cluster: ClusterDeps,
+  progress: Progress,
+  exited: boolean | 'any' = false,
+): Promise<Prepared> {
   const ref = targetRef(opts);
   progress.step('reading kubeconfig');
   const conn = await cluster.loadKubeConfig(opts.kube);

@@ -79,13 +79,13 @@ export function clientNode(): Promise<ClientNode> {
 }
 
 /** kubectl's --request-timeout: a Go-style duration ("1m30s", "500ms") or bare seconds → ms; "0" = none. */
-export function parseRequestTimeout(text: string): number {
+export function parseRequestTimeout(text: string, flag = '--request-timeout'): number {
   const t = text.trim();
   if (/^\d+$/.test(t)) return Number(t) * 1000;
   const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
   const parts = [...t.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)];
   if (!parts.length || parts.map((p) => p[0]).join('') !== t) {
-    throw usageError(`--request-timeout must be a duration like 30s, 2m or 0 (no limit), not "${text}"`);
+    throw usageError(`${flag} must be a duration like 30s, 2m or 0 (no limit), not "${text}"`);
   }
   return Math.round(parts.reduce((ms, [, n, unit]) => ms + Number(n) * (units[unit as string] as number), 0));
 }

@@ -334,6 +334,13 @@ export function exitedContainer(pod: PodLike, choice: { name: string; kind: Cont
   };
 }
 
+/** --wait: the instance that runs or ran last (the next start is another), or none yet (ID ""). */
+function anyInstance(pod: PodLike, choice: { name: string; kind: ContainerKind }): RunningContainer {
+  const status = statusesOf(pod, choice.kind).find((s) => s.name === choice.name);
+  if (status?.state?.running && status.containerID) return runningContainer(pod, choice);
+  return exitedContainer(pod, choice) ?? { name: choice.name, kind: choice.kind, runtime: 'containerd', containerId: '' };
+}
+
 function statusesOf(pod: PodLike, kind: ContainerKind): ContainerStatusLike[] {
   return (
     {
@@ -464,13 +471,21 @@ export async function resolvePod(ref: TargetRef, namespace: string, client: Targ
 /** TargetRef → pod → container, with every refusal the pod itself explains (not the node's Ready state: see checkNode). */
 export async function resolveTarget(
   ref: TargetRef,
-  opts: { namespace: string; container?: string; /** a dead container's last instance will do */ exited?: boolean },
+  opts: {
+    namespace: string;
+    container?: string;
+    /** not running: its last instance (a post-mortem), or with "any" whatever state (--wait) */
+    exited?: boolean | 'any';
+  },
   client: TargetClient,
 ): Promise<ResolvedTarget> {
   const { pod, note } = await resolvePod(ref, opts.namespace, client);
   const choice = chooseContainer(pod, opts.container);
   checkNode(pod);
-  const container = (opts.exited ? exitedContainer(pod, choice) : undefined) ?? runningContainer(pod, choice);
+  const container =
+    opts.exited === 'any'
+      ? anyInstance(pod, choice)
+      : ((opts.exited ? exitedContainer(pod, choice) : undefined) ?? runningContainer(pod, choice));
   return {
     namespace: pod.metadata?.namespace ?? opts.namespace,
     pod: pod.metadata?.name ?? '?',

@@ -84,7 +84,21 @@ describe('kubectl nsdebug on a container that is not running: a post-mortem sess
   }, 180_000);
 
   test('a Completed container: its files as it left them; an interactive shell from the toolbox or its own', async () => {
-    await createAndWaitTerminated(oneShotPod('completed', 'echo finished > /tmp/result; echo all done'));
+    const pod = await createAndWaitTerminated(oneShotPod('completed', 'echo finished > /tmp/result; echo all done'));
+    // the pod has ended: kubelet records it, then stops its sandbox (and with it the pod's network)
+    await waitFor(
+      'pod completed Succeeded',
+      async () => (await kubectlJson<PodJson>(['-n', NS, 'get', 'pod', 'completed'])).status.phase === 'Succeeded',
+    );
+    const cri = new CriClient(env.containerdAddress);
+    try {
+      await waitFor('its sandbox stopped', async () => {
+        const sandboxes = await cri.listPodSandbox({ labelSelector: { 'io.kubernetes.pod.uid': pod.metadata.uid } });
+        return sandboxes.length > 0 && sandboxes.every((sb) => sb.state === 'SANDBOX_NOTREADY');
+      });
+    } finally {
+      cri.close();
+    }
     const r = await nsdebug(['pod/completed'], { input: 'cat /tmp/result\nexit 4\n' });
     expect(r.exitCode).toBe(4);
     expect(lines(r.stdout)).toEqual(['finished']);
@@ -125,4 +139,38 @@ describe('kubectl nsdebug on a container that is not running: a post-mortem sess
       ),
     );
   }, 180_000);
+});
+
+describe('kubectl nsdebug --wait: the next start of a crash-looping container, entered alive', () => {
+  test('a container that lives two seconds between back-offs is caught; the command runs in it', async () => {
+    const pod = oneShotPod('flaky', 'echo attempt-$(cat /proc/uptime) > /tmp/a; sleep 2; exit 1');
+    pod.spec.restartPolicy = 'Always';
+    expect((await kubectl(['apply', '-f', '-'], { input: JSON.stringify(pod) })).exitCode).toBe(0);
+    await waitFor('flaky in back-off after a crash', async () => {
+      const s = (await kubectlJson<PodJson>(['-n', NS, 'get', 'pod', 'flaky'])).status.containerStatuses?.[0];
+      return (s?.restartCount ?? 0) >= 1 && s?.state.waiting ? s : undefined;
+    });
+    const r = await nsdebug([
+      'pod/flaky',
+      '--wait',
+      '--timeout',
+      '90s',
+      '--',
+      'sh',
+      '-c',
+      'cat /tmp/a; cat /proc/1/cmdline | tr "\\0" " "',
+    ]);
+    expect(r.exitCode).toBe(0);
+    expect(lines(r.stdout)).toEqual([expect.stringMatching(/^attempt-[\d.]+ [\d.]+$/), expect.stringMatching(/^sh -c echo attempt-/)]);
+    expect(lines(r.stderr)).toEqual([
+      'waiting up to 90 s for container app of pod demo/flaky to start…',
+      expect.stringMatching(/^nsdebug-agent: container app started \([0-9a-f]{12}\): entering it$/),
+    ]);
+  }, 180_000);
+
+  test('--timeout without --wait is a usage error', async () => {
+    const r = await nsdebug(['pod/busybox', '--timeout', '10s', '--', 'true']);
+    expect(r.exitCode).toBe(64);
+    expect(lines(r.stderr)).toEqual(['error: --timeout goes with --wait (how long to wait for the container to start)']);
+  });
 });

@@ -1,6 +1,7 @@
-// Post-mortem sessions (`nsdebug-agent enter --postmortem`) against real containers that exited
-// under containerd: the session sees the dead container's files as it left them, read-only,
-// with a writable scratch /tmp, in the pod's network; and leaves no mount behind.
+// Crashed containers under a real containerd. Post-mortem sessions (`enter --postmortem`): the
+// dead container's files as it left them, read-only, with a writable scratch /tmp, in the pod's
+// network, and no mount left behind. `enter --wait`: the container's next instance is entered
+// as soon as its process runs, even one that lives a second.
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
@@ -9,6 +10,7 @@ import { execa } from 'execa';
 import { CONTRACT_VERSION, ExitCode } from '../../src/contract.js';
 import { CriClient } from '../support/cri.js';
 import { createPod, IMAGES, waitContainerState, type Pod } from '../support/pods.js';
+import { shortId } from '../../src/agent/resolve.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const AGENT = `${ROOT}/bin/nsdebug-agent.js`;
@@ -129,5 +131,52 @@ describe('enter --postmortem', () => {
     const r = await postmortem(crashed, ['true'], ['--ns=pid']);
     expect(r.exitCode).toBe(ExitCode.USAGE);
     expect(r.stderr.split('\n')).toHaveLength(1);
+  });
+});
+
+describe('enter --wait', () => {
+  const waitArgv = (pod: Pod, seconds: number, skip: string, command: string[]) => [
+    AGENT,
+    'enter',
+    `--contract=${CONTRACT_VERSION}`,
+    `--container-id=${skip}`,
+    `--pod-uid=${pod.podUid}`,
+    '--container=app',
+    `--wait=${seconds}`,
+    '--',
+    ...command,
+  ];
+  const env = { NSDEBUG_RUNTIME_ENDPOINT: process.env.CONTAINERD_ADDRESS };
+
+  test('a container that lives one second is caught at its next start; the command runs in it', async () => {
+    const flaky = await createPod(cri, {
+      name: 'flaky',
+      containers: [
+        { name: 'app', image: IMAGES.busybox, command: ['sh', '-c', 'echo attempt > /tmp/a; sleep 1; exit 1'] },
+        { name: 'other', image: IMAGES.busybox },
+      ],
+    });
+    try {
+      const first = flaky.container('app').id;
+      await waitContainerState(cri, first, 'CONTAINER_EXITED');
+      const session = execa('node', waitArgv(flaky, 30, first, ['sh', '-c', 'cat /tmp/a; tr "\\0" " " < /proc/1/cmdline']), {
+        reject: false,
+        env,
+      });
+      await new Promise((r) => setTimeout(r, 1500)); // the agent is watching; kubelet's back-off passes
+      const next = await flaky.restart('app');
+      const r = await session;
+      expect(r.stdout.split('\n')).toEqual(['attempt', 'sh -c echo attempt > /tmp/a; sleep 1; exit 1 ']);
+      expect(r.stderr).toBe(`nsdebug-agent: container app started (${shortId(next.id)}): entering it`);
+      expect(r.exitCode).toBe(0);
+    } finally {
+      await flaky.remove();
+    }
+  });
+
+  test('no start within the time: a clear message and exit 70', async () => {
+    const r = await execa('node', waitArgv(crashed, 1, crashed.container('app').id, ['true']), { reject: false, env });
+    expect(r.exitCode).toBe(ExitCode.NOT_RUNNING);
+    expect(r.stderr).toBe('nsdebug-agent: container app did not start within 1 s; try a longer --timeout');
   });
 });

@@ -110,6 +110,8 @@ export interface Pod {
   container(name?: string): PodContainer;
   /** Stops and removes every container and the sandbox, then the pod cgroup (kubelet's job). */
   remove(opts?: { gracePeriodSeconds?: number }): Promise<void>;
+  /** Starts the container's next instance (attempt + 1) in the same sandbox, as kubelet restarts it. */
+  restart(name: string): Promise<PodContainer>;
 }
 
 // kubelet's defaults for non-privileged containers (k8s.io/kubernetes pkg/securitycontext).
@@ -326,7 +328,29 @@ export async function createPod(cri: CriClient, spec: PodSpec): Promise<Pod> {
     async remove(opts = {}) {
       await removePodSandbox(cri, sandboxId, { gracePeriodSeconds: opts.gracePeriodSeconds ?? 0, cgroupParent });
     },
+    async restart(name: string) {
+      const config = configs.get(name);
+      if (!config) throw new Error(`pod ${spec.name} has no container ${name}`);
+      const attempt = (config.metadata.attempt ?? 0) + 1;
+      const next: ContainerConfig = {
+        ...config,
+        metadata: { name, attempt },
+        annotations: { ...config.annotations, 'io.kubernetes.container.restartCount': String(attempt) },
+        ...(config.logPath ? { logPath: `${name}/${attempt}.log` } : {}),
+      };
+      configs.set(name, next);
+      const id = await cri.createContainer(sandboxId, next, sandboxConfig);
+      await cri.startContainer(id);
+      const pc: PodContainer = { name, id, image: config.image.image, pid: 0 };
+      created.splice(
+        created.findIndex((c) => c.name === name),
+        1,
+        pc,
+      );
+      return pc;
+    },
   };
+  const configs = new Map<string, ContainerConfig>();
   try {
     pod.sandboxPid = await containerPid(cri, sandboxId);
     for (const c of containers) {
@@ -367,6 +391,7 @@ export async function createPod(cri: CriClient, spec: PodSpec): Promise<Pod> {
         tty: c.tty ?? false,
         linux: { resources: qosResources(qos), securityContext: sc },
       };
+      configs.set(c.name, config);
       const id = await cri.createContainer(sandboxId, config, sandboxConfig);
       const pc: PodContainer = { name: c.name, id, image: c.image, pid: 0 };
       created.push(pc);
