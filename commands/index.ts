@@ -57,6 +57,13 @@ EXIT STATUS: the remote command's exit code, like kubectl exec. nsdebug's own fa
     stdin: Flags.boolean({ char: 'i', summary: 'pass stdin to the command (default: on for a shell, off for a command)', allowNo: true }),
     tty: Flags.boolean({ char: 't', summary: 'allocate a TTY (default: on for a shell when stdin is a terminal)', allowNo: true }),
     quiet: Flags.boolean({ char: 'q', summary: 'no notes on stderr ("Defaulted container…", which pod was picked)' }),
+    'read-only': Flags.boolean({
+      summary: "observe without changing a byte: a private, read-only copy of the container's mounts, and no new privileges",
+    }),
+    process: Flags.string({
+      summary: 'enter the namespaces of this process (its PID inside the container, e.g. from `ps`), even a nested PID namespace',
+      helpValue: 'PID',
+    }),
     wait: Flags.boolean({
       summary: "wait for the container's next start and enter it as soon as its process runs: catches a crash-looping container alive",
     }),

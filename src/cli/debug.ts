@@ -3,7 +3,7 @@
 // and stream the session. The exit code is the remote command's; nsdebug's own failures throw
 // NsdebugError, which src/cli/main.ts prints as one line.
 import { AGENT_EXECUTABLE, CONTRACT_VERSION, ExitCode, enterArgv } from '../contract.js';
-import { NsdebugError } from '../errors.js';
+import { NsdebugError, usageError } from '../errors.js';
 import type { AgentPod } from '../kube/agent.js';
 import { ExecStream } from '../kube/exec.js';
 import type { ResolvedTarget, TargetClient } from '../kube/target.js';
@@ -27,7 +27,7 @@ export async function runDebug(
 
 /** The agent's argv for this session: `nsdebug-agent enter --contract=N …`. */
 export function agentEnterArgv(
-  opts: Pick<DebugOptions, 'ns' | 'tools' | 'tty' | 'command' | 'waitSeconds'>,
+  opts: Pick<DebugOptions, 'ns' | 'tools' | 'tty' | 'command' | 'waitSeconds' | 'readOnly' | 'process'>,
   target: ResolvedTarget,
 ): string[] {
   return [
@@ -41,6 +41,8 @@ export function agentEnterArgv(
       tools: opts.tools,
       tty: opts.tty,
       ...(opts.waitSeconds ? { waitSeconds: opts.waitSeconds } : target.container.exited ? { postmortem: true } : {}),
+      ...(opts.readOnly && !target.container.exited ? { readOnly: true } : {}),
+      ...(opts.process !== undefined ? { process: opts.process } : {}),
       command: opts.command,
     }),
   ];
@@ -100,6 +102,9 @@ export async function debug(opts: DebugOptions, io: CliIo, cluster: ClusterDeps,
         );
       }
     } else if (target.container.exited) {
+      if (opts.process !== undefined || opts.ns !== undefined) {
+        throw usageError(`container ${target.container.name} is not running: --process and --ns do not apply to its post-mortem session`);
+      }
       progress.clear();
       await announcePostmortem(target, targets, opts, io.stderr);
     }

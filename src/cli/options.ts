@@ -39,6 +39,8 @@ export interface DebugFlags extends KubeFlags, TargetFlags {
   quiet?: boolean;
   wait?: boolean;
   timeout?: string;
+  'read-only'?: boolean;
+  process?: string;
   command: string[];
 }
 
@@ -75,6 +77,10 @@ export interface DebugOptions extends TargetOptions {
   quiet: boolean;
   /** --wait: wait up to this long for the container's next start, then enter it */
   waitSeconds?: number;
+  /** --read-only: observe through a private read-only copy of the container's mounts */
+  readOnly: boolean;
+  /** --process: a PID inside the container whose namespaces to enter */
+  process?: number;
   command: string[];
   /** lines for stderr about flags complete() had to override */
   warnings: string[];
@@ -140,9 +146,17 @@ export function completeDebug(flags: DebugFlags, facts: ProcessFacts): DebugOpti
     tty,
     quiet: flags.quiet === true,
     ...(flags.wait ? { waitSeconds: waitSeconds(flags.timeout ?? DEFAULT_WAIT) } : {}),
+    readOnly: flags['read-only'] === true,
+    ...(flags.process !== undefined ? { process: processPid(flags.process) } : {}),
     command: flags.command,
     warnings,
   };
+}
+
+function processPid(text: string): number {
+  if (!/^[1-9]\d{0,9}$/.test(text))
+    throw usageError(`--process must be a PID inside the container (see kubectl nsdebug ps), not "${text}"`);
+  return Number(text);
 }
 
 function waitSeconds(timeout: string): number {
@@ -198,6 +212,9 @@ function validateTarget(opts: TargetOptions): void {
 export function validateDebug(opts: DebugOptions): void {
   validateTarget(opts);
   if (opts.ns !== undefined) parseNamespaceKinds(opts.ns);
+  if (opts.readOnly && opts.ns !== undefined && !parseNamespaceKinds(opts.ns).includes('mnt')) {
+    throw usageError('--read-only needs the mount namespace: add mnt to --ns');
+  }
   if (opts.command.length && opts.command[0] === '') throw usageError('the command after -- is empty; give a program name, e.g. -- ls /');
 }
 

@@ -100,6 +100,9 @@ describe('kubectl nsdebug TARGET: accepted argv', () => {
     ['the agent namespace defaults to nsdebug-system', ['pod/x'], TERMINAL, { agentNamespace: 'nsdebug-system', debug: false }],
     ['--debug', ['pod/x', '--debug'], TERMINAL, { debug: true }],
     ['a flag-looking command word after --', ['pod/x', '--', '--help'], TERMINAL, { command: ['--help'] }],
+    ['--wait waits 5 minutes by default', ['pod/x', '--wait'], TERMINAL, { waitSeconds: 300 }],
+    ['--wait --timeout', ['pod/x', '--wait', '--timeout', '1m30s'], TERMINAL, { waitSeconds: 90 }],
+    ['--read-only and --process', ['pod/x', '--read-only', '--process', '13'], TERMINAL, { readOnly: true, process: 13 }],
   ])('%s', async (_, argv, facts, expected) => {
     expect(await debugOptions(argv, facts)).toMatchObject(expected);
   });
@@ -135,6 +138,11 @@ describe('kubectl nsdebug TARGET: refused argv, one line, exit 64', () => {
     [['pod/x', '--request-timeout', 'soon'], 'error: --request-timeout must be a duration like 30s, 2m or 0 (no limit), not "soon"'],
     [['-l', ''], 'error: -l/--selector "" is not a label selector; use e.g. -l app=web or -l \'tier in (web,api)\''],
     [['pod/x', '--', ''], 'error: the command after -- is empty; give a program name, e.g. -- ls /'],
+    [['pod/x', '--timeout', '10s'], 'error: --timeout goes with --wait (how long to wait for the container to start)'],
+    [['pod/x', '--wait', '--timeout', 'later'], 'error: --timeout must be a duration like 30s, 2m or 0 (no limit), not "later"'],
+    [['pod/x', '--wait', '--timeout', '0'], 'error: --timeout must be between 1s and 27h for --wait, not "0"'],
+    [['pod/x', '--read-only', '--ns', 'pid'], 'error: --read-only needs the mount namespace: add mnt to --ns'],
+    [['pod/x', '--process', '0'], 'error: --process must be a PID inside the container (see kubectl nsdebug ps), not "0"'],
   ])('%j', async (argv, line) => {
     expect(await refusal(debugOptions(argv))).toEqual({ line, exitCode: ExitCode.USAGE });
   });
