@@ -282,11 +282,13 @@ static const char *next_pid(const char *p, long *pid)
 /*
  * Kill every other process of the session and reap them. As their subreaper we inherit the ones
  * whose parents die first, so repeat until the session cgroup holds nobody else. cgroup.procs
- * shows PIDs of our namespace; the supervisor outside it shows as 0.
+ * shows PIDs of our namespace; the supervisor shows as 0 from inside a container's, and as our
+ * parent when the session shares its PID namespace (node sessions): it is never ours to kill.
  */
 static void reap_session(const struct nsd_spawn_request *req, pid_t command)
 {
 	const struct timespec pause = { .tv_sec = 0, .tv_nsec = 1000000 };
+	const pid_t supervisor = getppid();
 	char buf[8192];
 	for (int round = 0; round < 5000; round++) {
 		int others = 0;
@@ -295,7 +297,7 @@ static void reap_session(const struct nsd_spawn_request *req, pid_t command)
 			buf[n] = '\0';
 			long pid;
 			for (const char *p = next_pid(buf, &pid); pid != 0 || *p; p = next_pid(p, &pid))
-				if (pid > 0 && pid != getpid() && kill((pid_t)pid, SIGKILL) == 0)
+				if (pid > 0 && pid != getpid() && pid != supervisor && kill((pid_t)pid, SIGKILL) == 0)
 					others++;
 		} else if (kill(-command, SIGKILL) == 0) {
 			/* No session cgroup: the command's process group is the best we can name. */

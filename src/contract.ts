@@ -81,6 +81,8 @@ export interface EnterRequest {
   postmortem?: boolean;
   /** wait up to this many seconds for the container's next start (needs podUid and container), then enter it */
   waitSeconds?: number;
+  /** a shell in the node's own namespaces instead of a container's (containerId unused): the node's name */
+  node?: string;
   /** the command; empty = an interactive shell */
   command: string[];
 }
@@ -99,6 +101,7 @@ export function enterArgv(req: EnterRequest): string[] {
   if (req.process) argv.push(`--process=${req.process}`);
   if (req.postmortem) argv.push('--postmortem');
   if (req.waitSeconds) argv.push(`--wait=${req.waitSeconds}`);
+  if (req.node) argv.push(`--node=${req.node}`);
   argv.push('--', ...req.command);
   return argv;
 }

@@ -8,6 +8,7 @@ import { CONTAINER_ID, POD_UID } from './cgroups.js';
 
 export const USAGE = `usage: nsdebug-agent enter --container-id ID [--pod-uid UID] [--ns LIST] [--tools] [--tty] [--read-only] [--process PID] [--postmortem]
                            [--wait SECONDS --pod-uid UID --container NAME] [-- ARGV...]
+       nsdebug-agent enter --node NAME [--ns LIST] [--tty] [-- ARGV...]   (the node's own namespaces)
        nsdebug-agent ps --container-id ID [--pod-uid UID] [--output table|json]
        nsdebug-agent info [--output table|json] [--check]
        nsdebug-agent serve
@@ -32,6 +33,7 @@ const SUBCOMMANDS = {
     process: { type: 'string' },
     postmortem: { type: 'boolean' },
     wait: { type: 'string' },
+    node: { type: 'string' },
   },
   ps: { ...common, output: { type: 'string', short: 'o' } },
   info: { contract: common.contract, help: common.help, output: { type: 'string', short: 'o' }, check: { type: 'boolean' } },
@@ -78,7 +80,14 @@ export function parseAgentArgs(argv: string[]) {
   if (waitText !== undefined && (!str('pod-uid') || !str('container') || values.postmortem)) {
     throw usageError('--wait needs --pod-uid and --container (the container to wait for), and takes no --postmortem');
   }
-  if ((subcommand === 'enter' || subcommand === 'ps') && !values.help && waitText === undefined) {
+  const node = str('node');
+  if (node !== undefined && !/^[a-z0-9]([-.a-z0-9]{0,251}[a-z0-9])?$/.test(node)) {
+    throw usageError(`--node must be a node name, got ${JSON.stringify(node.slice(0, 80))}`);
+  }
+  if (node !== undefined && (containerId || waitText || values.postmortem || str('process') || values['read-only'])) {
+    throw usageError('--node enters the node itself: it takes no --container-id, --wait, --postmortem, --process or --read-only');
+  }
+  if ((subcommand === 'enter' || subcommand === 'ps') && !values.help && waitText === undefined && node === undefined) {
     if (!containerId) throw usageError('--container-id is required');
   }
   if (containerId !== undefined && !CONTAINER_ID.test(containerId)) {
@@ -122,6 +131,7 @@ export function parseAgentArgs(argv: string[]) {
     readOnly: values['read-only'] === true,
     postmortem: values.postmortem === true,
     waitSeconds: waitText === undefined ? undefined : Number(waitText),
+    node,
     output: output as 'table' | 'json',
     check: values.check === true,
     command: parsed.positionals,
@@ -154,6 +164,7 @@ const emptyArgs = {
   readOnly: false,
   postmortem: false,
   waitSeconds: undefined,
+  node: undefined,
   output: 'table' as const,
   check: false,
   command: [] as string[],

@@ -9,7 +9,7 @@ import { NsdebugError } from '../errors.js';
 import type { AgentArgs } from './args.js';
 import { CLONE_FLAGS, ExecMode, NativeError, type NativeLibrary, type SpawnRequest, type SpawnResult } from '../native/libnsdebug.js';
 import { containerLayers } from './containerd.js';
-import { inPod, podSandbox, seesPath } from './postmortem.js';
+import { inPod, nodeProcess, podSandbox, seesPath } from './postmortem.js';
 import { namespaceId, readEnviron } from './procfs.js';
 import { processInContainer, resolveContainer, shortId, type ResolvedContainer } from './resolve.js';
 import { createSessionCgroup, removeSessionCgroup } from './session-cgroup.js';
@@ -30,6 +30,8 @@ export interface EnterOptions {
   postmortem?: boolean;
   /** containerd's socket, for post-mortem sessions and --wait */
   runtimeEndpoint?: string;
+  /** the node's own namespaces (its init's), not a container's: the node's name */
+  node?: string;
   /** wait for the next start of the pod's container of this name, for up to waitSeconds */
   waitSeconds?: number;
   container?: string;
@@ -39,7 +41,7 @@ export interface EnterOptions {
 
 /** The session a parsed `enter` argv asks for. */
 export function enterOptions(args: AgentArgs): EnterOptions {
-  const { containerId, podUid, namespaces, tools, tty, readOnly, process: pid, postmortem, waitSeconds, container, command } = args;
+  const { containerId, podUid, namespaces, tools, tty, readOnly, process: pid, postmortem, waitSeconds, container, node, command } = args;
   const runtimeEndpoint = process.env.NSDEBUG_RUNTIME_ENDPOINT;
   return {
     containerId,
@@ -53,6 +55,7 @@ export function enterOptions(args: AgentArgs): EnterOptions {
     runtimeEndpoint,
     waitSeconds,
     container,
+    node,
     command,
   };
 }
@@ -130,6 +133,7 @@ export async function enter(opts: EnterOptions, deps: EnterDeps): Promise<Sessio
     throw new NsdebugError('--read-only needs the mount namespace: add mnt to --ns', ExitCode.USAGE);
   }
   if (opts.postmortem) return enterPostmortem(opts, deps);
+  if (opts.node) return enterNode(opts, deps);
   if (opts.waitSeconds && opts.podUid && opts.container) {
     const containerId = await waitForStart({
       podUid: opts.podUid,
@@ -182,6 +186,25 @@ async function enterPostmortem(opts: EnterOptions, deps: EnterDeps): Promise<Ses
     );
   } finally {
     for (const fd of pidfds) closeSync(fd);
+  }
+}
+
+/** The node's own namespaces: its init's (PID 1 of the agent's host PID namespace), else the runtime's. */
+async function enterNode(opts: EnterOptions, deps: EnterDeps): Promise<SessionOutcome> {
+  const pid = nodeProcess();
+  const pidfd = deps.native.pidfdOpen(pid);
+  try {
+    const joined = namespacesToJoin(pid, opts.namespaces);
+    let environ: string[] = [];
+    try {
+      environ = readEnviron(pid);
+    } catch {
+      // the node's init may hide its environment: PATH and TERM defaults serve
+    }
+    const target: ResolvedContainer = { pid, pids: [pid], cgroup: '', via: 'cgroup' };
+    return await run(opts, deps, { target, pid, pidfd, joined, env: sessionEnvironment(environ, opts.tty) });
+  } finally {
+    closeSync(pidfd);
   }
 }
 

@@ -1,7 +1,7 @@
 // Post-mortem sessions: a container that has exited keeps its snapshot (its image layers and its
 // own writes) until kubelet removes the container. The runtime names the layers; the pod's
 // sandbox still runs and holds the pod's network, IPC and UTS namespaces.
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { ExitCode } from '../contract.js';
@@ -31,6 +31,29 @@ export function podSandbox(podUid: string, layerPath: string): { sandboxPid?: nu
   const hostPid = [shim, ...runtimeProcesses()].find((pid) => pid > 0 && seesPath(pid, layerPath));
   if (!hostPid) throw new NsdebugError(`cannot find the node's mount namespace, where container layers are`, ExitCode.ENTER_FAILED);
   return { ...(sandboxPid ? { sandboxPid } : {}), hostPid };
+}
+
+/**
+ * A process in every namespace of the node itself: its init, when the agent may enter it (a
+ * sandboxed machine's init may refuse even root), else the container runtime.
+ */
+export function nodeProcess(): number {
+  const enterable = (pid: number) => {
+    try {
+      readlinkSync(`${PROC}/${pid}/ns/mnt`);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const runtime = runtimeProcesses().filter((p) => readFileSync(`${PROC}/${p}/comm`, 'utf8').trim() === 'containerd');
+  const pid = [1, ...runtime].find(enterable);
+  if (!pid)
+    throw new NsdebugError(
+      "cannot find a process in the node's own namespaces (init and containerd are not enterable)",
+      ExitCode.ENTER_FAILED,
+    );
+  return pid;
 }
 
 /** containerd and its shims, as this node's /proc shows them. */

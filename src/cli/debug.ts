@@ -4,14 +4,16 @@
 // NsdebugError, which src/cli/main.ts prints as one line.
 import { AGENT_EXECUTABLE, CONTRACT_VERSION, ExitCode, enterArgv } from '../contract.js';
 import { NsdebugError, usageError } from '../errors.js';
-import type { AgentPod } from '../kube/agent.js';
+import { checkExecAccess } from '../kube/access.js';
+import { findAgent, type AgentPod } from '../kube/agent.js';
+import type { KubeConnection } from '../kube/config.js';
 import { ExecStream } from '../kube/exec.js';
-import type { ResolvedTarget, TargetClient } from '../kube/target.js';
+import { nodeTargetName, type ResolvedTarget, type TargetClient } from '../kube/target.js';
 import { processIo, type CliIo } from './io.js';
 import { completeDebug, parseNamespaceKinds, validateDebug, type DebugFlags, type DebugOptions } from './options.js';
 import { AgentLineWatcher } from './output.js';
 import { prepare, realCluster, type ClusterDeps } from './prepare.js';
-import { createProgress } from './progress.js';
+import { createProgress, type Progress } from './progress.js';
 import { withTerminal, type SignalHost } from './terminal.js';
 
 export async function runDebug(
@@ -93,6 +95,8 @@ export async function debug(opts: DebugOptions, io: CliIo, cluster: ClusterDeps,
   const progress = createProgress(io.stderr, { enabled: opts.progress, quiet: opts.quiet });
   for (const warning of opts.warnings) progress.note(warning);
   try {
+    const node = opts.target !== undefined ? nodeTargetName(opts.target) : undefined;
+    if (node !== undefined) return await debugNode(node, opts, io, cluster, progress, host);
     const { conn, target, agent, targets } = await prepare(opts, cluster, progress, opts.waitSeconds ? 'any' : true);
     if (opts.waitSeconds) {
       progress.clear();
@@ -108,38 +112,83 @@ export async function debug(opts: DebugOptions, io: CliIo, cluster: ClusterDeps,
       progress.clear();
       await announcePostmortem(target, targets, opts, io.stderr);
     }
-    progress.step(`connecting to the agent on node ${agent.node}`);
-    const exec = new ExecStream(await cluster.execTransport(conn));
-    // with a TTY the remote side merges stderr into stdout: the agent's lines come there
-    const watcher = new AgentLineWatcher(opts.tty ? io.stdout : io.stderr);
-    const terminal = opts.tty ? io.terminal : undefined;
-    const code = await withTerminal(
-      terminal,
-      () =>
-        exec.run({
-          namespace: agent.namespace,
-          pod: agent.pod,
-          container: agent.container,
-          command: agentEnterArgv(opts, target),
-          ...(opts.stdin ? { stdin: io.stdin } : {}),
-          stdout: opts.tty ? watcher : io.stdout,
-          ...(opts.tty ? {} : { stderr: watcher }),
-          tty: opts.tty,
-          ...(terminal ? { terminal } : {}),
-          connectTimeoutMs: conn.requestTimeoutMs,
-          describe: describeAgent(agent),
-          where: conn,
-          onOpen: () => {
-            progress.clear();
-            terminal?.makeRaw();
-          },
-        }),
-      host,
-    );
-    await new Promise<void>((resolve) => watcher.end(resolve));
-    explainAgentExit(code, watcher.lines, agent);
-    return code;
+    return await streamSession(opts, io, cluster, progress, { conn, agent, argv: agentEnterArgv(opts, target) }, host);
   } finally {
     progress.clear();
   }
+}
+
+/** node/NAME: a shell in the node's own namespaces, through the agent on that node. */
+async function debugNode(node: string, opts: DebugOptions, io: CliIo, cluster: ClusterDeps, progress: Progress, host?: SignalHost) {
+  const extra = opts.waitSeconds
+    ? '--wait'
+    : opts.readOnly
+      ? '--read-only'
+      : opts.process !== undefined
+        ? '--process'
+        : opts.container !== undefined
+          ? '-c'
+          : '';
+  if (extra) throw usageError(`${extra} applies to containers, not to node/${node}`);
+  progress.step('reading kubeconfig');
+  const conn = await cluster.loadKubeConfig(opts.kube);
+  progress.step(`finding the agent on node ${node}`);
+  const agent = await findAgent(node, opts.agentNamespace, await cluster.agentClient(conn));
+  // exec into the agent is what the API server authorizes, and it is root on the node
+  await checkExecAccess({ namespace: agent.namespace, pod: agent.pod }, await cluster.accessClient(conn));
+  const argv = [
+    AGENT_EXECUTABLE,
+    ...enterArgv({
+      containerId: '',
+      node,
+      ...(opts.ns !== undefined ? { namespaces: parseNamespaceKinds(opts.ns) } : {}),
+      tools: opts.tools,
+      tty: opts.tty,
+      command: opts.command,
+    }),
+  ];
+  return streamSession(opts, io, cluster, progress, { conn, agent, argv }, host);
+}
+
+/** Exec argv in the agent pod and relay the session; the remote exit code is ours. */
+async function streamSession(
+  opts: DebugOptions,
+  io: CliIo,
+  cluster: ClusterDeps,
+  progress: Progress,
+  at: { conn: KubeConnection; agent: AgentPod; argv: string[] },
+  host?: SignalHost,
+): Promise<number> {
+  const { conn, agent } = at;
+  progress.step(`connecting to the agent on node ${agent.node}`);
+  const exec = new ExecStream(await cluster.execTransport(conn));
+  // with a TTY the remote side merges stderr into stdout: the agent's lines come there
+  const watcher = new AgentLineWatcher(opts.tty ? io.stdout : io.stderr);
+  const terminal = opts.tty ? io.terminal : undefined;
+  const code = await withTerminal(
+    terminal,
+    () =>
+      exec.run({
+        namespace: agent.namespace,
+        pod: agent.pod,
+        container: agent.container,
+        command: at.argv,
+        ...(opts.stdin ? { stdin: io.stdin } : {}),
+        stdout: opts.tty ? watcher : io.stdout,
+        ...(opts.tty ? {} : { stderr: watcher }),
+        tty: opts.tty,
+        ...(terminal ? { terminal } : {}),
+        connectTimeoutMs: conn.requestTimeoutMs,
+        describe: describeAgent(agent),
+        where: conn,
+        onOpen: () => {
+          progress.clear();
+          terminal?.makeRaw();
+        },
+      }),
+    host,
+  );
+  await new Promise<void>((resolve) => watcher.end(resolve));
+  explainAgentExit(code, watcher.lines, agent);
+  return code;
 }

@@ -6,7 +6,7 @@ import { NAMESPACE_KINDS, type NamespaceKind } from '../contract.js';
 import { usageError } from '../errors.js';
 import { parseRequestTimeout, type KubeConfigOptions } from '../kube/config.js';
 import { DEFAULT_NAMESPACE } from '../kube/install.js';
-import { CONTAINER_NAME, parseTarget, validateSelector, type TargetRef } from '../kube/target.js';
+import { CONTAINER_NAME, nodeTargetName, parseTarget, validateSelector, type TargetRef } from '../kube/target.js';
 
 /** Where `kubectl nsdebug install` puts the agent unless told otherwise. */
 export const DEFAULT_AGENT_NAMESPACE = DEFAULT_NAMESPACE;
@@ -196,7 +196,7 @@ function validateTarget(opts: TargetOptions): void {
   if (opts.target !== undefined && opts.selector !== undefined)
     throw usageError(`a target (${opts.target}) and -l/--selector cannot be used together; drop one of them`);
   if (opts.selector !== undefined) validateSelector(opts.selector);
-  else parseTarget(opts.target as string);
+  else if (nodeTargetName(opts.target as string) === undefined) parseTarget(opts.target as string);
   if (opts.container !== undefined && !CONTAINER_NAME.test(opts.container)) {
     throw usageError(`-c/--container "${opts.container}" is not a container name (lowercase letters, digits and '-')`);
   }

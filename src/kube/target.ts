@@ -36,14 +36,25 @@ const OBJECT_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9
 /** DNS-1123 label: container names. */
 export const CONTAINER_NAME = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
+/** The node's name in a node/NAME target (no/, nodes/ too), else undefined. */
+export function nodeTargetName(text: string): string | undefined {
+  const slash = text.indexOf('/');
+  if (slash < 0 || !['node', 'nodes', 'no'].includes(text.slice(0, slash).toLowerCase())) return undefined;
+  const name = text.slice(slash + 1);
+  if (!name || name.length > 253 || !OBJECT_NAME.test(name)) {
+    throw usageError(`"${name}" is not a valid node name (lowercase letters, digits, '-' and '.'); check the spelling`);
+  }
+  return name;
+}
+
 /** "web-0", "pod/web-0", "deploy/web", "statefulset.apps/db" → a TargetRef; usage errors name the fix. */
 export function parseTarget(text: string): TargetRef {
   const slash = text.indexOf('/');
   const typed = slash >= 0;
   const type = typed ? text.slice(0, slash).toLowerCase() : 'pod';
   const name = typed ? text.slice(slash + 1) : text;
-  if (type === 'node' || type === 'nodes' || type === 'no') {
-    throw usageError(`node targets (${text}) are not supported yet; name a pod, e.g. kubectl nsdebug pod/NAME`);
+  if (nodeTargetName(text) !== undefined) {
+    throw usageError(`${text} names a node: \`kubectl nsdebug ${text}\` opens a shell on it; here name a pod, e.g. pod/NAME`);
   }
   const kind = kindNamed(type);
   if (!kind) {

@@ -1,6 +1,9 @@
-// `--read-only` (observe a running container without changing a byte) and `--process PID` (enter
-// a process's own namespaces, here a grandchild PID namespace made inside a container with
-// `unshare --pid --fork --mount-proc`, as the seed material does with nsenter) on the real cluster.
+// `--read-only` (observe a running container without changing a byte), `--process PID` (enter a
+// process's own namespaces, here a grandchild PID namespace made inside a container with
+// `unshare --pid --fork --mount-proc`, as the seed material does with nsenter) and node/NAME (a
+// shell in the node's own namespaces) on the real cluster.
+import { hostname } from 'node:os';
+
 import { clusterEnv, E2E_LABEL, isReady, kubectl, kubectlJson, waitFor, type PodJson } from './helpers/kube.js';
 
 clusterEnv();
@@ -100,5 +103,22 @@ describe('kubectl nsdebug --process PID', () => {
     const missing = await kubectl(['nsdebug', '-n', PRIVILEGED_NS, 'pod/nested', '--process', '4242', '--', 'true']);
     expect(missing.exitCode).toBe(65);
     expect(lines(missing.stderr)).toEqual([expect.stringMatching(/no process 4242 in container [0-9a-f]{12}: see `kubectl nsdebug ps`/)]);
+  }, 120_000);
+});
+
+describe('kubectl nsdebug node/NAME', () => {
+  test("a shell in the node's own namespaces: its files, its hostname, its processes; audited", async () => {
+    const node = (await kubectlJson<{ items: Array<{ metadata: { name: string } }> }>(['get', 'nodes'])).items[0]!.metadata.name;
+    const r = await kubectl(['nsdebug', `node/${node}`], {
+      input:
+        'hostname; test -d /var/lib/nsdebug-cluster/kubelet && echo node-files; pgrep -x kubelet >/dev/null && echo kubelet-visible\nexit 0\n',
+    });
+    expect([r.exitCode, lines(r.stdout)]).toEqual([0, [hostname(), 'node-files', 'kubelet-visible']]);
+    const pod = String((await kubectl(['-n', 'nsdebug-system', 'get', 'pods', '-o', 'jsonpath={.items[0].metadata.name}'])).stdout);
+    const audit = lines((await kubectl(['-n', 'nsdebug-system', 'logs', pod, '-c', 'agent'])).stdout).filter((l) =>
+      l.includes(`"node":"${node}"`),
+    );
+    expect(audit.length).toBeGreaterThan(0);
+    expect(JSON.parse(audit.at(-1)!)).toMatchObject({ msg: 'session', node, exitCode: 0 });
   }, 120_000);
 });

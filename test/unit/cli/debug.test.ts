@@ -136,6 +136,23 @@ describe('kubectl nsdebug TARGET', () => {
     ]);
   });
 
+  test("node/NAME: the agent on that node enters the node's own namespaces; exec into the agent is checked", async () => {
+    const access = new FakeAccessClient({ allowed: true });
+    const c = cluster({ access, transport: new FakeTransport((s) => s.exit(0)) });
+    expect(await runDebug({ target: 'node/node-1', command: ['uptime'] }, fakeIo(), c)).toBe(0);
+    expect(c.transport.command()).toEqual([
+      'nsdebug-agent',
+      ...enterArgv({ containerId: '', node: 'node-1', tty: false, command: ['uptime'] }),
+    ]);
+    expect(access.questions).toEqual([expect.objectContaining({ namespace: 'nsdebug-system', resource: 'pods', subresource: 'exec' })]);
+  });
+
+  test('node/NAME takes no container flags', async () => {
+    await expect(runDebug({ target: 'node/node-1', container: 'app', command: ['true'] }, fakeIo(), cluster())).rejects.toThrow(
+      '-c applies to containers, not to node/node-1',
+    );
+  });
+
   test('--ns, --tools and -t reach the agent argv', async () => {
     const c = cluster();
     await runDebug(

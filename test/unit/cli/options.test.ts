@@ -103,6 +103,7 @@ describe('kubectl nsdebug TARGET: accepted argv', () => {
     ['--wait waits 5 minutes by default', ['pod/x', '--wait'], TERMINAL, { waitSeconds: 300 }],
     ['--wait --timeout', ['pod/x', '--wait', '--timeout', '1m30s'], TERMINAL, { waitSeconds: 90 }],
     ['--read-only and --process', ['pod/x', '--read-only', '--process', '13'], TERMINAL, { readOnly: true, process: 13 }],
+    ['a node', ['node/worker-1', '--', 'uptime'], TERMINAL, { target: 'node/worker-1', command: ['uptime'] }],
   ])('%s', async (_, argv, facts, expected) => {
     expect(await debugOptions(argv, facts)).toMatchObject(expected);
   });
@@ -123,7 +124,6 @@ describe('kubectl nsdebug TARGET: refused argv, one line, exit 64', () => {
       'error: unknown target type "cm" in "cm/x"; use pod/, deploy/, statefulset/, daemonset/, replicaset/, job/ or service/ followed by a name',
     ],
     [['pod/Web'], "error: \"Web\" is not a valid pod name (lowercase letters, digits, '-' and '.'); check the spelling"],
-    [['node/n1'], 'error: node targets (node/n1) are not supported yet; name a pod, e.g. kubectl nsdebug pod/NAME'],
     [['pod/x', '-c', 'App_1'], 'error: -c/--container "App_1" is not a container name (lowercase letters, digits and \'-\')'],
     [
       ['pod/x', '--ns', 'pid,bogus'],

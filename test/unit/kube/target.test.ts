@@ -64,7 +64,8 @@ describe('parseTarget', () => {
     ['', 'has no name'],
     ['Web_0', '"Web_0" is not a valid pod name'],
     ['deploy/a/b', '"a/b" is not a valid deployment name'],
-    ['node/worker-1', 'node targets (node/worker-1) are not supported yet'],
+    ['node/worker-1', 'node/worker-1 names a node: `kubectl nsdebug node/worker-1` opens a shell on it; here name a pod'],
+    ['no/Worker', '"Worker" is not a valid node name'],
     [`pod/${'a'.repeat(254)}`, 'is not a valid pod name'],
   ])('%s is refused', (text, message) => {
     const f = failure(() => parseTarget(text));
