@@ -114,6 +114,34 @@ export function psArgv(req: { containerId: string; podUid?: string }): string[] 
   return argv;
 }
 
+/**
+ * One namespace a pod's processes are in, as `nsdebug-agent ns` lists them (one array,
+ * like lsns -J): its inode is its identity, shared by whoever else is in it.
+ */
+export interface NamespaceInfo {
+  kind: NamespaceKind;
+  /** the inode number /proc/PID/ns/KIND and lsns show */
+  inode: number;
+  /** IDs of the pod's containers (the sandbox's too) whose init process is in it */
+  containers: string[];
+  /** a namespace no container's init is in: the container whose processes made it (unshare, a sandbox) */
+  nestedIn?: string;
+  /** the node's own namespace of this kind (its init's, else the container runtime's) */
+  node: boolean;
+  /** PID namespaces: depth below the node's (0 = the node's, 1 = a container's, 2+ nested in one) */
+  level?: number;
+  /** how many of the pod's processes are in it */
+  processes: number;
+  /** its first process (PID 1 of a PID namespace), by host PID */
+  hostPid: number;
+  command: string;
+}
+
+/** argv for `nsdebug-agent ns` (it prints JSON), without the executable. */
+export function nsArgv(req: { podUid: string }): string[] {
+  return ['ns', `--contract=${CONTRACT_VERSION}`, `--pod-uid=${req.podUid}`];
+}
+
 /** One start-up check of the agent (`nsdebug-agent info`), e.g. "host PID namespace visible". */
 export interface AgentCheck {
   name: string;

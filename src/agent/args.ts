@@ -10,6 +10,7 @@ export const USAGE = `usage: nsdebug-agent enter --container-id ID [--pod-uid UI
                            [--wait SECONDS --pod-uid UID --container NAME] [-- ARGV...]
        nsdebug-agent enter --node NAME [--ns LIST] [--tty] [-- ARGV...]   (the node's own namespaces)
        nsdebug-agent ps --container-id ID [--pod-uid UID] [--output table|json]
+       nsdebug-agent ns --pod-uid UID   (the pod's namespaces as JSON, like lsns -J)
        nsdebug-agent info [--output table|json] [--check]
        nsdebug-agent serve
 Every subcommand accepts --contract=N (the CLI always sends it; this agent speaks ${CONTRACT_VERSION}).`;
@@ -36,6 +37,7 @@ const SUBCOMMANDS = {
     node: { type: 'string' },
   },
   ps: { ...common, output: { type: 'string', short: 'o' } },
+  ns: { contract: common.contract, 'pod-uid': common['pod-uid'], help: common.help },
   info: { contract: common.contract, help: common.help, output: { type: 'string', short: 'o' }, check: { type: 'boolean' } },
   serve: { help: common.help },
 } satisfies Record<string, ParseArgsConfig['options']>;
@@ -90,6 +92,7 @@ export function parseAgentArgs(argv: string[]) {
   if ((subcommand === 'enter' || subcommand === 'ps') && !values.help && waitText === undefined && node === undefined) {
     if (!containerId) throw usageError('--container-id is required');
   }
+  if (subcommand === 'ns' && !values.help && !str('pod-uid')) throw usageError('--pod-uid is required');
   if (containerId !== undefined && !CONTAINER_ID.test(containerId)) {
     throw usageError(`--container-id must be 64 lowercase hex digits, got ${JSON.stringify(containerId.slice(0, 80))}`);
   }

@@ -241,3 +241,25 @@ export function readCgroupProcs(dir: string): number[] {
     .filter(Boolean)
     .map((n) => Number.parseInt(n, 10));
 }
+
+/** The pod's cgroup directories that exist, one per hierarchy, in cgroupMounts() order. */
+export function podCgroupDirs(podUid: string): string[] {
+  const roots = kubeletRoots();
+  return cgroupMounts().flatMap((mount) =>
+    podCgroupCandidates(podUid, roots)
+      .map((rel) => join(mount.path, rel))
+      .filter((dir) => existsSync(dir)),
+  );
+}
+
+/** PIDs in a cgroup directory and every directory below it; [] once it is gone. */
+export function procsBelow(dir: string): number[] {
+  const pids: number[] = [];
+  try {
+    pids.push(...readCgroupProcs(dir));
+    for (const entry of readdirSync(dir, { withFileTypes: true })) if (entry.isDirectory()) pids.push(...procsBelow(join(dir, entry.name)));
+  } catch {
+    // removed meanwhile
+  }
+  return pids;
+}

@@ -26,6 +26,11 @@ async function main(argv: string[]): Promise<number> {
       writeSync(1, args.output === 'json' ? `${JSON.stringify(processes)}\n` : formatProcessTable(processes));
       return ExitCode.OK;
     }
+    case 'ns': {
+      const { listPodNamespaces } = await import('./namespaces.js');
+      writeSync(1, `${JSON.stringify(listPodNamespaces(args.podUid as string))}\n`);
+      return ExitCode.OK;
+    }
     case 'info': {
       const { collectInfo, formatInfo } = await import('./info.js');
       const info = await collectInfo();

@@ -2,11 +2,10 @@
 // own writes) until kubelet removes the container. The runtime names the layers; the pod's
 // sandbox still runs and holds the pod's network, IPC and UTS namespaces.
 import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
-import { join } from 'node:path';
 
 import { ExitCode } from '../contract.js';
 import { NsdebugError } from '../errors.js';
-import { cgroupMounts, kubeletRoots, parseProcCgroup, podCgroupCandidates, podUidOf, readCgroupProcs } from './cgroups.js';
+import { parseProcCgroup, podCgroupDirs, podUidOf, procsBelow } from './cgroups.js';
 import { PROC, readStat } from './procfs.js';
 import { pickInit } from './resolve.js';
 
@@ -17,15 +16,10 @@ import { pickInit } from './resolve.js';
  * sandbox's parent (the runtime's shim), else the runtime itself.
  */
 export function podSandbox(podUid: string, layerPath: string): { sandboxPid?: number; hostPid: number } {
-  const roots = kubeletRoots();
-  const pids: number[] = [];
-  for (const mount of cgroupMounts()) {
-    for (const rel of podCgroupCandidates(podUid, roots)) {
-      const dir = join(mount.path, rel);
-      if (existsSync(dir)) pids.push(...procsBelow(dir));
-    }
-    if (pids.length) break;
-  }
+  const pids =
+    podCgroupDirs(podUid)
+      .map(procsBelow)
+      .find((found) => found.length) ?? [];
   const sandboxPid = pids.length ? pickInit([...new Set(pids)]) : undefined;
   const shim = sandboxPid ? readStat(sandboxPid).ppid : 0;
   const hostPid = [shim, ...runtimeProcesses()].find((pid) => pid > 0 && seesPath(pid, layerPath));
@@ -82,15 +76,4 @@ export function inPod(pid: number, podUid: string): boolean {
   } catch {
     return false;
   }
-}
-
-function procsBelow(dir: string): number[] {
-  const pids: number[] = [];
-  try {
-    pids.push(...readCgroupProcs(dir));
-    for (const entry of readdirSync(dir, { withFileTypes: true })) if (entry.isDirectory()) pids.push(...procsBelow(join(dir, entry.name)));
-  } catch {
-    // removed meanwhile
-  }
-  return pids;
 }

@@ -3,12 +3,12 @@
 // rescan as a safety net), confirms through containerd's labels that the new ID is this
 // container of this pod, and returns once the instance's own process runs (runc's init has
 // exec'd it), so a container that lives a second can still be entered.
-import { watch, existsSync, readdirSync, readFileSync, type FSWatcher } from 'node:fs';
+import { watch, readdirSync, readFileSync, type FSWatcher } from 'node:fs';
 import { join } from 'node:path';
 
 import { ExitCode } from '../contract.js';
 import { NsdebugError } from '../errors.js';
-import { cgroupMounts, CONTAINER_ID, containerIdOf, kubeletRoots, podCgroupCandidates, readCgroupProcs } from './cgroups.js';
+import { CONTAINER_ID, containerIdOf, podCgroupDirs, readCgroupProcs } from './cgroups.js';
 import { containerLabels } from './containerd.js';
 import { PROC } from './procfs.js';
 
@@ -22,18 +22,6 @@ export interface WaitOptions {
   runtimeEndpoint?: string;
   /** resolves when the wait must end early (client gone, agent shutdown) */
   abort?: Promise<string>;
-}
-
-/** The pod's cgroup directory in the first hierarchy that has it. */
-function podDirectory(podUid: string): string | undefined {
-  const roots = kubeletRoots();
-  for (const mount of cgroupMounts()) {
-    for (const rel of podCgroupCandidates(podUid, roots)) {
-      const dir = join(mount.path, rel);
-      if (existsSync(dir)) return dir;
-    }
-  }
-  return undefined;
 }
 
 const childIds = (dir: string): string[] => {
@@ -63,7 +51,7 @@ function started(dir: string): boolean {
 
 /** The ID of the container's next instance, once its process runs. */
 export async function waitForStart(opts: WaitOptions): Promise<string> {
-  const dir = podDirectory(opts.podUid);
+  const [dir] = podCgroupDirs(opts.podUid);
   if (!dir) throw new NsdebugError(`pod ${opts.podUid} has no cgroup on this node: it is gone or not started yet`, ExitCode.NOT_FOUND);
   const seen = new Set(childIds(dir));
   if (opts.skip) seen.add(opts.skip);

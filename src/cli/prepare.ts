@@ -37,13 +37,14 @@ export interface Prepared {
 
 /**
  * exited: a container that is not running resolves to its last instance (post-mortem sessions);
- * "any": to whatever instance it has, or none (--wait).
+ * "any": to whatever instance it has, or none (--wait). wholePod: the pod is the target (`ns`).
  */
 export async function prepare(
   opts: TargetOptions,
   cluster: ClusterDeps,
   progress: Progress,
   exited: boolean | 'any' = false,
+  wholePod = false,
 ): Promise<Prepared> {
   const ref = targetRef(opts);
   progress.step('reading kubeconfig');
@@ -53,7 +54,7 @@ export async function prepare(
   progress.step(`resolving ${describeRef(ref)} in namespace ${conn.namespace}`);
   const target = await resolveTarget(
     ref,
-    { namespace: conn.namespace, ...(opts.container !== undefined ? { container: opts.container } : {}), exited },
+    { namespace: conn.namespace, ...(opts.container !== undefined ? { container: opts.container } : {}), exited, wholePod },
     targets,
   );
   for (const note of target.notes) progress.note(note);

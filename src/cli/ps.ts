@@ -1,10 +1,11 @@
 // `kubectl nsdebug ps TARGET`: the container's processes from the agent (`nsdebug-agent ps
-// --output=json` over one exec), printed as a table or passed on as JSON.
+// --output=json` over one exec), printed as a table or passed on as JSON. queryAgent is the
+// one-shot exec that `ns` shares.
 import { AGENT_EXECUTABLE, ExitCode, psArgv, type ExitCodeValue } from '../contract.js';
 import { NsdebugError } from '../errors.js';
 import type { AgentPod } from '../kube/agent.js';
+import type { KubeConnection } from '../kube/config.js';
 import { ExecStream } from '../kube/exec.js';
-import type { ResolvedTarget } from '../kube/target.js';
 import { explainAgentExit, describeAgent } from './debug.js';
 import { processIo, type CliIo } from './io.js';
 import { completePs, validatePs, type PsFlags, type PsOptions } from './options.js';
@@ -20,8 +21,8 @@ export async function runPs(flags: PsFlags, io: CliIo = processIo(), cluster: Cl
 
 const OWN_CODES = new Set<number>(Object.values(ExitCode).filter((c) => c >= ExitCode.USAGE));
 
-/** A failed `nsdebug-agent ps` as one line: the agent's own words, its exit code if it is one of ours. */
-export function psFailure(code: number, stderr: string, agent: AgentPod, target: ResolvedTarget): NsdebugError {
+/** A failed agent query as one line: the agent's own words, its exit code if it is one of ours. */
+export function queryFailure(code: number, stderr: string, agent: AgentPod, doing: string): NsdebugError {
   const lines = stderr
     .split('\n')
     .map((l) => l.trim())
@@ -30,10 +31,33 @@ export function psFailure(code: number, stderr: string, agent: AgentPod, target:
   explainAgentExit(code, own, agent);
   const said = (own.length ? own : lines).join('; ').slice(0, 500) || `it exited ${code} without a message`;
   const exitCode = (OWN_CODES.has(code) ? code : ExitCode.INTERNAL) as ExitCodeValue;
-  return new NsdebugError(
-    `the agent on node ${agent.node} could not list the processes of container ${target.container.name} of pod ${target.namespace}/${target.pod}: ${said}`,
-    exitCode,
-  );
+  return new NsdebugError(`the agent on node ${agent.node} could not ${doing}: ${said}`, exitCode);
+}
+
+/** Run one agent subcommand (argv without the executable) and return its stdout; failures as queryFailure. */
+export async function queryAgent(
+  cluster: ClusterDeps,
+  conn: KubeConnection,
+  agent: AgentPod,
+  argv: string[],
+  doing: string,
+): Promise<string> {
+  const stdout = new Collector();
+  const stderr = new Collector();
+  const code = await new ExecStream(await cluster.execTransport(conn)).run({
+    namespace: agent.namespace,
+    pod: agent.pod,
+    container: agent.container,
+    command: [AGENT_EXECUTABLE, ...argv],
+    stdout,
+    stderr,
+    tty: false,
+    connectTimeoutMs: conn.requestTimeoutMs,
+    describe: describeAgent(agent),
+    where: conn,
+  });
+  if (code !== 0) throw queryFailure(code, stderr.text(), agent, doing);
+  return stdout.text();
 }
 
 export async function ps(opts: PsOptions, io: CliIo, cluster: ClusterDeps, now?: Date): Promise<number> {
@@ -41,23 +65,11 @@ export async function ps(opts: PsOptions, io: CliIo, cluster: ClusterDeps, now?:
   try {
     const { conn, target, agent } = await prepare(opts, cluster, progress);
     progress.step(`listing processes through the agent on node ${agent.node}`);
-    const stdout = new Collector();
-    const stderr = new Collector();
-    const code = await new ExecStream(await cluster.execTransport(conn)).run({
-      namespace: agent.namespace,
-      pod: agent.pod,
-      container: agent.container,
-      command: [AGENT_EXECUTABLE, ...psArgv({ containerId: target.container.containerId, podUid: target.podUid })],
-      stdout,
-      stderr,
-      tty: false,
-      connectTimeoutMs: conn.requestTimeoutMs,
-      describe: describeAgent(agent),
-      where: conn,
-    });
+    const argv = psArgv({ containerId: target.container.containerId, podUid: target.podUid });
+    const doing = `list the processes of container ${target.container.name} of pod ${target.namespace}/${target.pod}`;
+    const stdout = await queryAgent(cluster, conn, agent, argv, doing);
     progress.clear();
-    if (code !== 0) throw psFailure(code, stderr.text(), agent, target);
-    const processes = parseProcessList(stdout.text(), `the agent on node ${agent.node}`);
+    const processes = parseProcessList(stdout, `the agent on node ${agent.node}`);
     io.stdout.write(opts.output === 'json' ? `${JSON.stringify(processes, null, 2)}\n` : formatProcessTable(processes, now));
     return ExitCode.OK;
   } finally {

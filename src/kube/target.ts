@@ -487,6 +487,8 @@ export async function resolveTarget(
     container?: string;
     /** not running: its last instance (a post-mortem), or with "any" whatever state (--wait) */
     exited?: boolean | 'any';
+    /** the pod is the target (`ns`): no note on which container was defaulted */
+    wholePod?: boolean;
   },
   client: TargetClient,
 ): Promise<ResolvedTarget> {
@@ -503,7 +505,7 @@ export async function resolveTarget(
     podUid: pod.metadata?.uid ?? '',
     node: pod.spec?.nodeName ?? '',
     container,
-    notes: [note, choice.note].filter((n): n is string => Boolean(n)),
+    notes: [note, opts.wholePod ? undefined : choice.note].filter((n): n is string => Boolean(n)),
     podObject: pod,
   };
 }

@@ -1,7 +1,8 @@
 // `--read-only` (observe a running container without changing a byte), `--process PID` (enter a
 // process's own namespaces, here a grandchild PID namespace made inside a container with
-// `unshare --pid --fork --mount-proc`, as the seed material does with nsenter) and node/NAME (a
-// shell in the node's own namespaces) on the real cluster.
+// `unshare --pid --fork --mount-proc`, as the seed material does with nsenter), `ns` (the lsns
+// view of a pod: who shares which namespace) and node/NAME (a shell in the node's own
+// namespaces) on the real cluster.
 import { hostname } from 'node:os';
 
 import { clusterEnv, E2E_LABEL, isReady, kubectl, kubectlJson, waitFor, type PodJson } from './helpers/kube.js';
@@ -41,10 +42,21 @@ beforeAll(async () => {
         ],
       },
     },
+    {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'hostnet', namespace: PRIVILEGED_NS },
+      spec: {
+        terminationGracePeriodSeconds: 0,
+        hostNetwork: true,
+        containers: [{ name: 'app', image: 'nsdebug.test/busybox:1', imagePullPolicy: 'Never', command: ['sleep', '3603'] }],
+      },
+    },
   ];
   const r = await kubectl(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects }) });
   if (r.exitCode !== 0) throw new Error(`kubectl apply: ${String(r.stderr)}`);
-  await waitFor('pod nested Ready', async () => isReady(await kubectlJson<PodJson>(['-n', PRIVILEGED_NS, 'get', 'pod', 'nested'])));
+  for (const pod of ['nested', 'hostnet'])
+    await waitFor(`pod ${pod} Ready`, async () => isReady(await kubectlJson<PodJson>(['-n', PRIVILEGED_NS, 'get', 'pod', pod])));
 }, 300_000);
 
 afterAll(async () => {
@@ -121,4 +133,73 @@ describe('kubectl nsdebug node/NAME', () => {
     expect(audit.length).toBeGreaterThan(0);
     expect(JSON.parse(audit.at(-1)!)).toMatchObject({ msg: 'session', node, exitCode: 0 });
   }, 120_000);
+});
+
+describe('kubectl nsdebug ns', () => {
+  interface Entry {
+    kind: string;
+    inode: number;
+    sharedBy: string[];
+    nestedIn?: string;
+    node: boolean;
+    level?: number;
+    processes: number;
+    command: string;
+  }
+  const ns = async (namespace: string, pod: string) => {
+    const r = await kubectl(['nsdebug', '-n', namespace, 'ns', `pod/${pod}`, '-o', 'json']);
+    expect([r.exitCode, String(r.stderr)]).toEqual([0, '']);
+    const entries = JSON.parse(String(r.stdout)) as Entry[];
+    return (kind: string) => entries.filter((e) => e.kind === kind);
+  };
+
+  test('a normal pod: the sandbox shares its network, IPC and UTS; each container has its own PID and mount namespace', async () => {
+    const of = await ns('demo', 'multi');
+    for (const kind of ['net', 'ipc', 'uts'])
+      expect(of(kind)).toEqual([expect.objectContaining({ sharedBy: ['sandbox', 'sidecar', 'app'], node: false })]);
+    expect(of('pid').map((e) => [e.sharedBy, e.level])).toEqual([
+      [['sandbox'], 1],
+      [['sidecar'], 1],
+      [['app'], 1],
+    ]);
+    expect(of('mnt').map((e) => e.sharedBy)).toEqual([['sandbox'], ['sidecar'], ['app']]);
+    expect(of('user')).toEqual([expect.objectContaining({ sharedBy: ['node', 'sandbox', 'sidecar', 'app'] })]);
+    // the table: lsns's columns
+    const table = await kubectl(['nsdebug', '-n', 'demo', 'ns', 'multi']);
+    expect(lines(table.stdout)[0]).toMatch(/^NS +TYPE +LEVEL +NPROCS +HOST PID +SHARED BY +COMMAND$/);
+    expect(lines(table.stdout)).toContainEqual(expect.stringMatching(/^\d+ +net +- +3 +\d+ +sandbox, sidecar, app +\/pause$/));
+  }, 120_000);
+
+  test('shareProcessNamespace: one PID namespace for the sandbox and both containers, PID 1 the pause process', async () => {
+    const of = await ns('demo', 'shared-pid');
+    expect(of('pid')).toEqual([
+      expect.objectContaining({ sharedBy: ['sandbox', 'app', 'helper'], level: 1, command: '/pause', node: false }),
+    ]);
+  }, 120_000);
+
+  test("hostNetwork: the node's network namespace, shared with the sandbox and the container", async () => {
+    const of = await ns(PRIVILEGED_NS, 'hostnet');
+    expect(of('net')).toEqual([expect.objectContaining({ sharedBy: ['node', 'sandbox', 'app'], node: true })]);
+    expect(of('pid').every((e) => !e.node)).toBe(true);
+  }, 120_000);
+
+  test('a PID namespace made inside a container: nested in it, level 2, with its own PID 1', async () => {
+    const of = await ns(PRIVILEGED_NS, 'nested');
+    expect(of('pid').filter((e) => e.nestedIn)).toEqual([
+      expect.objectContaining({ nestedIn: 'app', sharedBy: [], level: 2, processes: 2, command: 'sleep 3602' }),
+    ]);
+    // unshare --mount-proc made a mount namespace too, but moved itself (the container's init) into
+    // it before forking: that one is the container's own, the one the runtime made holds nobody
+    expect(of('mnt').filter((e) => e.sharedBy.includes('app') || e.nestedIn)).toEqual([
+      expect.objectContaining({ sharedBy: ['app'], processes: 3 }),
+    ]);
+  }, 120_000);
+
+  test('a pod that does not exist: one line, exit 65', async () => {
+    const r = await kubectl(['nsdebug', '-n', 'demo', 'ns', 'pod/no-such-pod']);
+    expect([r.exitCode, lines(r.stderr)]).toEqual([
+      65,
+      ["error: pod no-such-pod not found in namespace demo; check the name, or pass -n with the pod's namespace"],
+    ]);
+  }, 60_000);
 });

@@ -69,6 +69,9 @@ describe('nsdebug-agent argv', () => {
       `speaks contract version ${CONTRACT_VERSION}, the CLI sent "${CONTRACT_VERSION + 1}"`,
     ],
     [['launch'], ExitCode.USAGE, 'unknown subcommand "launch"'],
+    [['ns'], ExitCode.USAGE, '--pod-uid is required'],
+    [['ns', '--pod-uid=../../etc'], ExitCode.USAGE, '--pod-uid must be a UUID'],
+    [['ns', `--pod-uid=${UID}`, '--container-id', ID], ExitCode.USAGE, 'unknown option --container-id'],
   ])('%j → exit %i', (argv, code, message) => {
     const f = failure(argv);
     expect(f.code).toBe(code);
