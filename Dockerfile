@@ -31,7 +31,7 @@ RUN node -e ' \
       const files = new Set(), bare = new Set(), pkgs = new Set(); \
       const walk = (f) => { \
         if (files.has(f)) return; files.add(f); \
-        for (const [, s] of fs.readFileSync(f, "utf8").matchAll(/(?:\bfrom|\bimport)\s*\(?\s*["\x27]([^"\x27]+)["\x27]/g)) { \
+        for (const [, s] of fs.readFileSync(f, "utf8").matchAll(/(?:\bfrom\s+|\bimport\s*\(\s*|\bimport\s+)["\x27]([^"\x27\n]+)["\x27]/g)) { \
           if (s.startsWith(".")) walk(path.resolve(path.dirname(f), s)); \
           else if (!s.startsWith("node:")) bare.add(s.split("/").slice(0, s.startsWith("@") ? 2 : 1).join("/")); \
         } \

@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/openat2.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -818,6 +819,22 @@ EXPORT int nsd_spawn(const struct nsd_spawn_request *req, struct nsd_spawn_resul
 EXPORT int nsd_pidfd_open(int32_t pid)
 {
 	int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+	return fd < 0 ? -errno : fd;
+}
+
+EXPORT int nsd_open_in_root(int32_t root_fd, const char *path, int32_t flags, int32_t mode)
+{
+	/*
+	 * RESOLVE_IN_ROOT: "..", absolute names and symlinks resolve as if root_fd were "/", so a
+	 * container's own symlinks cannot lead out of it; magic links (/proc/PID/fd/N) could, so none.
+	 * The kernel rejects a mode without O_CREAT/O_TMPFILE (EINVAL).
+	 */
+	struct open_how how = {
+		.flags = (uint64_t)(uint32_t)flags | O_CLOEXEC,
+		.mode = (flags & (O_CREAT | O_TMPFILE)) ? (uint64_t)mode : 0,
+		.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+	};
+	int fd = (int)syscall(SYS_openat2, root_fd, path, &how, sizeof(how));
 	return fd < 0 ? -errno : fd;
 }
 

@@ -83,6 +83,12 @@ int nsd_spawn(const struct nsd_spawn_request *req, struct nsd_spawn_result *res)
 /* pidfd_open(2) with O_CLOEXEC semantics (pidfds are always close-on-exec). fd or -errno. */
 int nsd_pidfd_open(int32_t pid);
 
+/*
+ * openat2(2) of path below root_fd, resolved as if root_fd were the root (a container's root
+ * from /proc/PID/root): its symlinks and ".." stay inside. Close-on-exec. fd or -errno.
+ */
+int nsd_open_in_root(int32_t root_fd, const char *path, int32_t flags, int32_t mode);
+
 /* Non-blocking waitpid: the exit status (>= 0) if reaped, -EAGAIN if still running, or -errno. */
 int nsd_reap(int32_t pid);
 

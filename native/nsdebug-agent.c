@@ -9,6 +9,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <poll.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdint.h>
@@ -115,6 +116,33 @@ static int send_request(int sock, int argc, char **argv)
 	return sent == (ssize_t)len ? 0 : -EMSGSIZE;
 }
 
+/*
+ * Input the command never read stays in the exec's stdin pipe, and containerd does not end an
+ * exec until its stdin copy is done (measured: the shim holds that pipe's read end too, so the
+ * copy blocks once the pipe is full): the user would never get the exit code. So read and drop
+ * what keeps coming, until EOF or a 200 ms pause (someone typing, not a pipe). A terminal's
+ * input goes through the pty instead.
+ */
+static void drain_stdin(void)
+{
+	char buf[65536];
+	struct pollfd in = { .fd = 0, .events = POLLIN };
+	if (isatty(0))
+		return;
+	for (;;) {
+		int ready = poll(&in, 1, 200);
+		if (ready < 0 && errno == EINTR)
+			continue;
+		if (ready <= 0)
+			return;
+		ssize_t n = read(0, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return;
+	}
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2 || strcmp(argv[1], "enter") != 0 || getenv("NSDEBUG_NO_SERVE"))
@@ -154,5 +182,6 @@ int main(int argc, char **argv)
 	}
 	int32_t code;
 	memcpy(&code, reply, 4);
+	drain_stdin();
 	return code;
 }

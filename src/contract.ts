@@ -36,6 +36,8 @@ export const ExitCode = {
   API_UNREACHABLE: 71,
   /** a bug or an unexpected condition in nsdebug itself */
   INTERNAL: 72,
+  /** cp: the file could not be read or written (read-only file system, a directory, no space…) */
+  COPY_FAILED: 73,
   /** the command was found but could not be executed (as in shells) */
   COMMAND_NOT_EXECUTABLE: 126,
   /** the command was not found inside the target (as in shells) */
@@ -140,6 +142,43 @@ export interface NamespaceInfo {
 /** argv for `nsdebug-agent ns` (it prints JSON), without the executable. */
 export function nsArgv(req: { podUid: string }): string[] {
   return ['ns', `--contract=${CONTRACT_VERSION}`, `--pod-uid=${req.podUid}`];
+}
+
+/** `nsdebug-agent cp --from`: the first line of its stdout; the file's bytes follow. */
+export interface CopyHeader {
+  /** the absolute path inside the container */
+  path: string;
+  size: number;
+  /** permission bits (st_mode & 07777) */
+  mode: number;
+  mtimeMs: number;
+}
+
+/** `nsdebug-agent cp --to`: its stdout once the file is in place. */
+export interface CopyResult {
+  path: string;
+  size: number;
+}
+
+/** What `kubectl nsdebug cp` asks of the agent: a file out of the container, or one into it from stdin. */
+export type CopyRequest = { containerId: string; podUid?: string } & (
+  { from: string } | { to: string; name: string; size: number; mode: number; mtimeMs: number }
+);
+
+/** argv for `nsdebug-agent cp`, without the executable; paths are argv, never shell text. */
+export function cpArgv(req: CopyRequest): string[] {
+  const argv = ['cp', `--contract=${CONTRACT_VERSION}`, `--container-id=${req.containerId}`];
+  if (req.podUid) argv.push(`--pod-uid=${req.podUid}`);
+  if ('from' in req) argv.push(`--from=${req.from}`);
+  else
+    argv.push(
+      `--to=${req.to}`,
+      `--name=${req.name}`,
+      `--size=${req.size}`,
+      `--mode=${req.mode.toString(8).padStart(4, '0')}`,
+      `--mtime=${Math.round(req.mtimeMs)}`,
+    );
+  return argv;
 }
 
 /** One start-up check of the agent (`nsdebug-agent info`), e.g. "host PID namespace visible". */

@@ -11,6 +11,8 @@ export const USAGE = `usage: nsdebug-agent enter --container-id ID [--pod-uid UI
        nsdebug-agent enter --node NAME [--ns LIST] [--tty] [-- ARGV...]   (the node's own namespaces)
        nsdebug-agent ps --container-id ID [--pod-uid UID] [--output table|json]
        nsdebug-agent ns --pod-uid UID   (the pod's namespaces as JSON, like lsns -J)
+       nsdebug-agent cp --container-id ID [--pod-uid UID] --from PATH   (a header line, then the file)
+       nsdebug-agent cp --container-id ID [--pod-uid UID] --to PATH --name NAME --size N --mode OCTAL --mtime MS   (the file on stdin)
        nsdebug-agent info [--output table|json] [--check]
        nsdebug-agent serve
 Every subcommand accepts --contract=N (the CLI always sends it; this agent speaks ${CONTRACT_VERSION}).`;
@@ -38,6 +40,18 @@ const SUBCOMMANDS = {
   },
   ps: { ...common, output: { type: 'string', short: 'o' } },
   ns: { contract: common.contract, 'pod-uid': common['pod-uid'], help: common.help },
+  cp: {
+    contract: common.contract,
+    'container-id': common['container-id'],
+    'pod-uid': common['pod-uid'],
+    help: common.help,
+    from: { type: 'string' },
+    to: { type: 'string' },
+    name: { type: 'string' },
+    size: { type: 'string' },
+    mode: { type: 'string' },
+    mtime: { type: 'string' },
+  },
   info: { contract: common.contract, help: common.help, output: { type: 'string', short: 'o' }, check: { type: 'boolean' } },
   serve: { help: common.help },
 } satisfies Record<string, ParseArgsConfig['options']>;
@@ -89,7 +103,12 @@ export function parseAgentArgs(argv: string[]) {
   if (node !== undefined && (containerId || waitText || values.postmortem || str('process') || values['read-only'])) {
     throw usageError('--node enters the node itself: it takes no --container-id, --wait, --postmortem, --process or --read-only');
   }
-  if ((subcommand === 'enter' || subcommand === 'ps') && !values.help && waitText === undefined && node === undefined) {
+  if (
+    (subcommand === 'enter' || subcommand === 'ps' || subcommand === 'cp') &&
+    !values.help &&
+    waitText === undefined &&
+    node === undefined
+  ) {
     if (!containerId) throw usageError('--container-id is required');
   }
   if (subcommand === 'ns' && !values.help && !str('pod-uid')) throw usageError('--pod-uid is required');
@@ -120,8 +139,10 @@ export function parseAgentArgs(argv: string[]) {
   if (processText !== undefined && !/^[1-9]\d{0,9}$/.test(processText)) {
     throw usageError(`--process must be a PID inside the container, got ${JSON.stringify(processText.slice(0, 80))}`);
   }
+  const copy = subcommand === 'cp' && !values.help ? parseCopy(str) : undefined;
   return {
     subcommand,
+    copy,
     pod,
     process: processText === undefined ? undefined : Number(processText),
     container,
@@ -141,6 +162,45 @@ export function parseAgentArgs(argv: string[]) {
   };
 }
 
+/** A path inside the container, as argv carries it: no NUL (argv cannot hold one), at most PATH_MAX. */
+const CONTAINER_PATH = /^[^\0]{1,4095}$/;
+
+function parseCopy(str: (name: string) => string | undefined) {
+  const from = str('from');
+  const to = str('to');
+  if ((from === undefined) === (to === undefined))
+    throw usageError('cp needs exactly one of --from PATH (copy out) and --to PATH (copy in)');
+  const path = (from ?? to) as string;
+  if (!CONTAINER_PATH.test(path))
+    throw usageError(`--from/--to must be a path of 1 to 4095 bytes, got ${JSON.stringify(path.slice(0, 80))}`);
+  if (from !== undefined) {
+    for (const flag of ['name', 'size', 'mode', 'mtime'])
+      if (str(flag) !== undefined) throw usageError(`--${flag} is for --to (copy in), not --from`);
+    return { path, upload: undefined };
+  }
+  const name = str('name') ?? '';
+  if (!/^[^/\0]{1,255}$/.test(name) || name === '.' || name === '..') {
+    throw usageError(`--name must be a file name (no "/", not "." or ".."), got ${JSON.stringify(name.slice(0, 80))}`);
+  }
+  const number = (flag: string, pattern: RegExp, radix = 10) => {
+    const text = str(flag);
+    if (text === undefined || !pattern.test(text))
+      throw usageError(
+        `--${flag} is required with --to and must match ${pattern.source}, got ${JSON.stringify((text ?? '').slice(0, 40))}`,
+      );
+    return Number.parseInt(text, radix);
+  };
+  return {
+    path,
+    upload: {
+      name,
+      size: number('size', /^\d{1,15}$/),
+      mode: number('mode', /^[0-7]{3,4}$/, 8),
+      mtimeMs: number('mtime', /^\d{1,15}$/),
+    },
+  };
+}
+
 export function parseNamespaceList(list: string | undefined): NamespaceKind[] | undefined {
   if (list === undefined) return undefined;
   const kinds = list.split(',').map((k) => k.trim());
@@ -155,6 +215,7 @@ export type AgentArgs = ReturnType<typeof parseAgentArgs>;
 
 const emptyArgs = {
   subcommand: 'enter' as Subcommand,
+  copy: undefined,
   pod: undefined,
   process: undefined,
   container: undefined,

@@ -31,6 +31,10 @@ async function main(argv: string[]): Promise<number> {
       writeSync(1, `${JSON.stringify(listPodNamespaces(args.podUid as string))}\n`);
       return ExitCode.OK;
     }
+    case 'cp': {
+      const { runCopy } = await import('./copy.js');
+      return runCopy(args);
+    }
     case 'info': {
       const { collectInfo, formatInfo } = await import('./info.js');
       const info = await collectInfo();

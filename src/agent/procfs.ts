@@ -10,8 +10,9 @@ const USER_HZ = 100;
 export interface ProcStatus {
   name: string;
   ppid: number;
-  /** real UID */
+  /** real UID and GID, as the reader's user namespace maps them */
   uid: number;
+  gid: number;
   /** NSpid: the PID in each PID namespace from ours down to the process's own */
   nsPids: number[];
 }
@@ -29,10 +30,11 @@ export function parseStatus(text: string): ProcStatus {
       .map((n) => Number.parseInt(n, 10));
   const ppid = numbers('PPid')[0];
   const uid = numbers('Uid')[0];
+  const gid = numbers('Gid')[0];
   const nsPids = numbers('NSpid');
-  if (ppid === undefined || uid === undefined) throw new Error('malformed /proc/PID/status');
+  if (ppid === undefined || uid === undefined || gid === undefined) throw new Error('malformed /proc/PID/status');
   // Kernels before 4.1 have no NSpid line; the PID line is then the whole chain.
-  return { name: fields.get('Name') ?? '', ppid, uid, nsPids: nsPids.length ? nsPids : numbers('Pid') };
+  return { name: fields.get('Name') ?? '', ppid, uid, gid, nsPids: nsPids.length ? nsPids : numbers('Pid') };
 }
 
 export interface ProcStat {

@@ -102,7 +102,7 @@ export function splitCommand(argv: readonly string[]): { flags: string[]; comman
   return at < 0 ? { flags: [...argv], command: [] } : { flags: argv.slice(0, at), command: argv.slice(at + 1) };
 }
 
-function completeTarget(flags: KubeFlags & TargetFlags, facts: ProcessFacts): TargetOptions {
+export function completeTarget(flags: KubeFlags & TargetFlags, facts: ProcessFacts): TargetOptions {
   const kube: KubeConfigOptions = {};
   if (flags.namespace !== undefined) kube.namespace = flags.namespace;
   if (flags.context !== undefined) kube.context = flags.context;
@@ -187,7 +187,7 @@ export function targetRef(opts: Pick<TargetOptions, 'target' | 'selector'>): Tar
   return parseTarget(opts.target ?? '');
 }
 
-function validateTarget(opts: TargetOptions): void {
+export function validateTarget(opts: TargetOptions): void {
   if (opts.target === undefined && opts.selector === undefined) {
     throw usageError(
       'name a target: kubectl nsdebug pod/NAME (or deploy/, statefulset/, daemonset/, replicaset/, job/, service/NAME, or -l SELECTOR); see --help',

@@ -1,6 +1,8 @@
 // `kubectl nsdebug ps TARGET`: the container's processes from the agent (`nsdebug-agent ps
 // --output=json` over one exec), printed as a table or passed on as JSON. queryAgent is the
 // one-shot exec that `ns` shares.
+import type { Readable, Writable } from 'node:stream';
+
 import { AGENT_EXECUTABLE, ExitCode, psArgv, type ExitCodeValue } from '../contract.js';
 import { NsdebugError } from '../errors.js';
 import type { AgentPod } from '../kube/agent.js';
@@ -34,22 +36,27 @@ export function queryFailure(code: number, stderr: string, agent: AgentPod, doin
   return new NsdebugError(`the agent on node ${agent.node} could not ${doing}: ${said}`, exitCode);
 }
 
-/** Run one agent subcommand (argv without the executable) and return its stdout; failures as queryFailure. */
+/**
+ * Run one agent subcommand (argv without the executable); failures as queryFailure. Its stdout
+ * goes to streams.stdout if given, else is collected and returned.
+ */
 export async function queryAgent(
   cluster: ClusterDeps,
   conn: KubeConnection,
   agent: AgentPod,
   argv: string[],
   doing: string,
+  streams: { stdin?: Readable; stdout?: Writable } = {},
 ): Promise<string> {
-  const stdout = new Collector();
+  const collected = new Collector();
   const stderr = new Collector();
   const code = await new ExecStream(await cluster.execTransport(conn)).run({
     namespace: agent.namespace,
     pod: agent.pod,
     container: agent.container,
     command: [AGENT_EXECUTABLE, ...argv],
-    stdout,
+    ...(streams.stdin ? { stdin: streams.stdin } : {}),
+    stdout: streams.stdout ?? collected,
     stderr,
     tty: false,
     connectTimeoutMs: conn.requestTimeoutMs,
@@ -57,7 +64,7 @@ export async function queryAgent(
     where: conn,
   });
   if (code !== 0) throw queryFailure(code, stderr.text(), agent, doing);
-  return stdout.text();
+  return collected.text();
 }
 
 export async function ps(opts: PsOptions, io: CliIo, cluster: ClusterDeps, now?: Date): Promise<number> {

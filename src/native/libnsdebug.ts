@@ -117,6 +117,8 @@ export class NativeError extends Error {
 export interface NativeLibrary {
   spawn(req: SpawnRequest): SpawnResult;
   pidfdOpen(pid: number): number;
+  /** open(2) flags and mode for path resolved below rootFd as its root (symlinks and ".." stay inside); the fd */
+  openInRoot(rootFd: number, path: string, flags: number, mode?: number): number;
   /** the wait status once the child has exited, or null while it runs */
   reap(pid: number): number | null;
   setWinsize(fd: number, rows: number, cols: number): void;
@@ -195,6 +197,7 @@ function bind(lib: koffi.IKoffiLib): NativeLibrary {
   });
   const nsdSpawn = lib.func('int nsd_spawn(const nsd_spawn_request *req, _Out_ nsd_spawn_result *res)');
   const nsdPidfdOpen = lib.func('int nsd_pidfd_open(int32_t pid)');
+  const nsdOpenInRoot = lib.func('int nsd_open_in_root(int32_t root_fd, const char *path, int32_t flags, int32_t mode)');
   const nsdReap = lib.func('int nsd_reap(int32_t pid)');
   const nsdSetWinsize = lib.func('int nsd_set_winsize(int32_t fd, int32_t rows, int32_t cols)');
   const nsdGetWinsize = lib.func('int nsd_get_winsize(int32_t fd)');
@@ -239,6 +242,11 @@ function bind(lib: koffi.IKoffiLib): NativeLibrary {
       };
     },
     pidfdOpen: (pid) => check(nsdPidfdOpen(pid) as number, `open a pidfd for pid ${pid}`),
+    openInRoot: (rootFd, path, flags, mode = 0) => {
+      const rc = nsdOpenInRoot(rootFd, path, flags, mode) as number;
+      if (rc < 0) throw new NativeError(`open ${path}`, -rc);
+      return rc;
+    },
     reap(pid) {
       const rc = nsdReap(pid) as number;
       if (rc === -osConstants.errno.EAGAIN) return null;

@@ -228,6 +228,15 @@ describe('kubectl nsdebug TARGET on a real cluster', () => {
     expect(createHash('sha256').update(output).digest('hex')).toBe(createHash('sha256').update(input).digest('hex'));
   }, 180_000);
 
+  test('a command that never reads its stdin still ends, with its exit code, when 5 MB are piped in', async () => {
+    touch(TARGETS.busybox);
+    const r = await nsdebug(['-n', NS, 'pod/busybox', '-i', '--', 'sh', '-c', 'exit 3'], {
+      input: randomBytes(5 * 1024 * 1024),
+      timeout: 60_000,
+    });
+    expect([r.exitCode, r.timedOut]).toEqual([3, false]);
+  }, 90_000);
+
   test('an interactive session on a real terminal (tmux): prompt, resize, ^C, exit code, terminal restored', async () => {
     touch(TARGETS.busybox);
     const dir = mkdtempSync(join(tmpdir(), 'nsdebug-e2e-tty-'));

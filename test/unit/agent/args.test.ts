@@ -1,5 +1,5 @@
 import { parseAgentArgs } from '../../../src/agent/args.js';
-import { CONTRACT_VERSION, enterArgv, ExitCode } from '../../../src/contract.js';
+import { CONTRACT_VERSION, cpArgv, enterArgv, ExitCode } from '../../../src/contract.js';
 import { NsdebugError } from '../../../src/errors.js';
 
 const ID = 'a'.repeat(64);
@@ -40,6 +40,14 @@ describe('nsdebug-agent argv', () => {
     });
   });
 
+  test('cp round-trips: what cpArgv sends is what the agent reads', () => {
+    const up = parseAgentArgs(
+      cpArgv({ containerId: ID, podUid: UID, to: '/tmp/a b', name: 'x.bin', size: 5, mode: 0o4755, mtimeMs: 1700000000123.4 }),
+    );
+    expect(up.copy).toEqual({ path: '/tmp/a b', upload: { name: 'x.bin', size: 5, mode: 0o4755, mtimeMs: 1700000000123 } });
+    expect(parseAgentArgs(cpArgv({ containerId: ID, from: 'rel/path' })).copy).toEqual({ path: 'rel/path', upload: undefined });
+  });
+
   test('--postmortem round-trips', () => {
     expect(parseAgentArgs(enterArgv({ containerId: ID, podUid: UID, postmortem: true, command: [] })).postmortem).toBe(true);
     expect(parseAgentArgs(enterArgv({ containerId: ID, command: [] })).postmortem).toBe(false);
@@ -69,6 +77,25 @@ describe('nsdebug-agent argv', () => {
       `speaks contract version ${CONTRACT_VERSION}, the CLI sent "${CONTRACT_VERSION + 1}"`,
     ],
     [['launch'], ExitCode.USAGE, 'unknown subcommand "launch"'],
+    [['cp', `--container-id=${ID}`], ExitCode.USAGE, 'cp needs exactly one of --from PATH (copy out) and --to PATH (copy in)'],
+    [['cp', `--container-id=${ID}`, '--from=/a', '--to=/b'], ExitCode.USAGE, 'cp needs exactly one of'],
+    [['cp', `--container-id=${ID}`, '--from=/a', '--size=3'], ExitCode.USAGE, '--size is for --to (copy in)'],
+    [
+      ['cp', `--container-id=${ID}`, '--to=/a', '--name=../x', '--size=1', '--mode=644', '--mtime=1'],
+      ExitCode.USAGE,
+      '--name must be a file name',
+    ],
+    [
+      ['cp', `--container-id=${ID}`, '--to=/a', '--name=x', '--size=-1', '--mode=644', '--mtime=1'],
+      ExitCode.USAGE,
+      '--size is required with --to',
+    ],
+    [
+      ['cp', `--container-id=${ID}`, '--to=/a', '--name=x', '--size=1', '--mode=999', '--mtime=1'],
+      ExitCode.USAGE,
+      '--mode is required with --to',
+    ],
+    [['cp', '--from=/a'], ExitCode.USAGE, '--container-id is required'],
     [['ns'], ExitCode.USAGE, '--pod-uid is required'],
     [['ns', '--pod-uid=../../etc'], ExitCode.USAGE, '--pod-uid must be a UUID'],
     [['ns', `--pod-uid=${UID}`, '--container-id', ID], ExitCode.USAGE, 'unknown option --container-id'],

@@ -4,11 +4,11 @@ import { fixture } from '../../fixtures.js';
 
 describe('/proc parsers', () => {
   test('NSpid: the same process in the host, the container, and a nested namespace', () => {
-    expect(parseStatus(fixture('status-nested.txt'))).toEqual({ name: 'sleep', ppid: 48190, uid: 1000, nsPids: [48213, 7, 1] });
+    expect(parseStatus(fixture('status-nested.txt'))).toEqual({ name: 'sleep', ppid: 48190, uid: 1000, gid: 1000, nsPids: [48213, 7, 1] });
   });
 
   test('status without NSpid (Linux < 4.1) falls back to Pid', () => {
-    expect(parseStatus('Name:\tx\nPid:\t12\nPPid:\t1\nUid:\t0\t0\t0\t0\n').nsPids).toEqual([12]);
+    expect(parseStatus('Name:\tx\nPid:\t12\nPPid:\t1\nUid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\n').nsPids).toEqual([12]);
   });
 
   test('stat with parentheses and spaces in comm', () => {
