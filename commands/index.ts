@@ -14,11 +14,16 @@ TARGET is pod/NAME (or just NAME), deploy/NAME, statefulset/NAME, daemonset/NAME
 
 Without a command: an interactive shell (the container's own, or nsdebug's busybox when it has none), with a TTY when stdin is a terminal. With -- COMMAND: that command, stdin attached only with -i.
 
+A container that is not running (CrashLoopBackOff, Error, OOMKilled, Completed) opens a post-mortem session on its last instance's filesystem, read-only, in the pod's network, after its exit code, termination message and last log lines; --wait instead catches its next start. node/NAME opens a shell in the node's own namespaces.
+
 EXIT STATUS: the remote command's exit code, like kubectl exec. nsdebug's own failures use 64 usage, 65 not found, 66 forbidden, 67 agent unavailable, 68 CLI/agent contract mismatch, 69 entering the namespaces failed, 70 container not running, 71 API server unreachable or timed out, 72 internal error; 126/127 the command could not be run / was not found in the container.`;
   static usage = [
     'TARGET [-c CONTAINER] [-n NS] [--ns LIST] [--tools] [-i] [-t] [-- COMMAND [ARGS...]]',
     '-l SELECTOR [flags] [-- COMMAND [ARGS...]]',
+    'node/NAME [-- COMMAND [ARGS...]]',
     'ps TARGET [-c CONTAINER] [-o table|json]',
+    'ns TARGET [-o table|json]',
+    'cp TARGET:PATH LOCAL | cp LOCAL TARGET:PATH [-c CONTAINER]',
   ];
   static examples = [
     { description: "A shell in the default container of pod web-0 in the context's namespace", command: 'kubectl nsdebug pod/web-0' },
@@ -34,6 +39,20 @@ EXIT STATUS: the remote command's exit code, like kubectl exec. nsdebug's own fa
       description: "Only the container's network namespace, with your input piped in",
       command: 'kubectl nsdebug pod/web-0 --ns net -i -- cat > /dev/null < big.bin',
     },
+    {
+      description: 'A crashed container: a post-mortem shell on its last filesystem, as the crash left it',
+      command: 'kubectl nsdebug pod/api-7d9c',
+    },
+    {
+      description: "A crash-looping container's next start, caught alive",
+      command: 'kubectl nsdebug pod/api-7d9c --wait -- cat /proc/1/environ',
+    },
+    { description: 'Observe a running container without changing a byte', command: 'kubectl nsdebug pod/web-0 --read-only' },
+    {
+      description: 'The namespaces of PID 13 inside the container (see ps), even a nested PID namespace',
+      command: 'kubectl nsdebug pod/web-0 --process 13',
+    },
+    { description: "A shell in node worker-3's own namespaces", command: 'kubectl nsdebug node/worker-3' },
     {
       description: 'The processes of the pod picked by a label selector, host PID next to container PID',
       command: 'kubectl nsdebug ps -l app=web',

@@ -24,6 +24,7 @@ export interface CompletionLookup {
   contexts(): Promise<string[]>;
   names(kind: Exclude<TargetRef['kind'], 'selector'>, namespace?: string): Promise<string[]>;
   containers(pod: string, namespace?: string): Promise<string[]>;
+  nodes(): Promise<string[]>;
 }
 
 type FlagShape = { type: string; char?: string; options?: readonly string[]; hidden?: boolean };
@@ -39,6 +40,9 @@ const KIND_PREFIX: Record<string, string> = {
   job: 'job',
   service: 'service',
 };
+
+/** node/NAME as kubectl spells a node. */
+const NODE_PREFIXES = ['node', 'nodes', 'no'];
 
 const startingWith = (prefix: string, words: Iterable<string>) => [...new Set(words)].filter((w) => w.startsWith(prefix)).sort();
 
@@ -104,10 +108,12 @@ export async function complete(
   if (!takesTarget || positionals.length > 0) return { candidates: [], directive: Directive.NO_FILE };
   const candidates: string[] = [];
   const slash = word.indexOf('/');
+  const nodes = !subcommand; // node/NAME is a session target only
   if (slash >= 0) {
     const type = word.slice(0, slash);
     const kind = kindNamed(type);
     if (kind && kind !== 'selector') candidates.push(...(await cluster().names(kind, namespace)).map((n) => `${type}/${n}`));
+    else if (nodes && NODE_PREFIXES.includes(type)) candidates.push(...(await cluster().nodes()).map((n) => `${type}/${n}`));
   } else {
     if (!subcommand)
       candidates.push(
@@ -116,7 +122,7 @@ export async function complete(
           .map(([id]) => id),
       );
     candidates.push(...(await cluster().names('pod', namespace)));
-    candidates.push(...Object.values(KIND_PREFIX).map((k) => `${k}/`));
+    candidates.push(...Object.values(KIND_PREFIX).map((k) => `${k}/`), ...(nodes ? ['node/'] : []));
   }
   return { candidates: startingWith(word, candidates), directive: Directive.NO_FILE };
 }
@@ -172,6 +178,7 @@ export function clusterLookup(flags: KubeConfigOptions): CompletionLookup {
   return {
     namespaces: () => quietly(async ({ api }) => named(await api.core.listNamespace())),
     contexts: () => quietly(async ({ conn }) => conn.kc.getContexts().map((c) => c.name)),
+    nodes: () => quietly(async ({ api }) => named(await api.core.listNode())),
     names: (kind, ns) =>
       quietly(async ({ conn, api }) => {
         const namespace = ns ?? conn.namespace;

@@ -391,6 +391,7 @@ describe("kubectl's completion of kubectl nsdebug (kubectl_complete-nsdebug on P
     expect(await completions('-n', 'de')).toEqual(['default', 'demo', ':4']);
     expect(await completions('-n', NS, 'pod/multi', '-c', '')).toEqual(['app', 'sidecar', ':4']);
     expect(await completions('-n', NS, 'ps', '-o', '')).toEqual(['json', 'table', ':4']);
+    expect(await completions('node/')).toEqual(['node/nsdebug-node', ':4']);
     // the limited user may list pods in demo, not namespaces: no candidates, and no error text
     expect(await completions('--kubeconfig', env.kubeconfigLimited, '-n', NS, 'bus')).toEqual(['busybox', ':4']);
     expect(await completions('--kubeconfig', env.kubeconfigLimited, '-n', '')).toEqual([':4']);

@@ -1,6 +1,8 @@
 // Completion over the real oclif commands; the cluster answers from a fixed inventory.
 import Index from '../../../commands/index.js';
+import Cp from '../../../commands/cp.js';
 import Install from '../../../commands/install.js';
+import Ns from '../../../commands/ns.js';
 import Ps from '../../../commands/ps.js';
 import Status from '../../../commands/status.js';
 import Uninstall from '../../../commands/uninstall.js';
@@ -20,27 +22,47 @@ const fakeCluster = (flags: KubeConfigOptions): CompletionLookup => {
     contexts: async () => ['prod', 'staging'],
     names: async (kind, ns = 'default') => inventory[ns]?.[kind] ?? [],
     containers: async (pod) => (pod === 'multi' ? ['sidecar', 'app'] : []),
+    nodes: async () => ['worker-1', 'worker-2'],
   };
 };
 // src/cli/commands.ts lists dist/commands/*.js; the same table from the sources
-const commands = { [DEFAULT_COMMAND_ID]: Index, install: Install, ps: Ps, status: Status, uninstall: Uninstall };
+const commands = { [DEFAULT_COMMAND_ID]: Index, cp: Cp, install: Install, ns: Ns, ps: Ps, status: Status, uninstall: Uninstall };
 const run = (line: string) => complete(line.split(' '), commands, fakeCluster);
 
 describe('kubectl nsdebug <TAB>', () => {
   test.each([
     [
       '',
-      ['daemonset/', 'deploy/', 'install', 'job/', 'nginx', 'pod/', 'ps', 'replicaset/', 'service/', 'statefulset/', 'status', 'uninstall'],
+      [
+        'cp',
+        'daemonset/',
+        'deploy/',
+        'install',
+        'job/',
+        'nginx',
+        'node/',
+        'ns',
+        'pod/',
+        'ps',
+        'replicaset/',
+        'service/',
+        'statefulset/',
+        'status',
+        'uninstall',
+      ],
     ],
     [
       '-n demo ',
       [
         'busybox',
+        'cp',
         'daemonset/',
         'deploy/',
         'install',
         'job/',
         'multi',
+        'node/',
+        'ns',
         'pod/',
         'ps',
         'replicaset/',
@@ -66,6 +88,10 @@ describe('kubectl nsdebug <TAB>', () => {
     ['--na', ['--namespace']],
     ['ps --o', ['--output']],
     ['-n demo busybox ', []],
+    ['node/', ['node/worker-1', 'node/worker-2']],
+    ['no/worker-2', ['no/worker-2']],
+    ['ps node/', []],
+    ['ns -n demo m', ['multi']],
   ])('%j → %j', async (line, expected) => {
     expect(await run(line)).toEqual({ candidates: expected, directive: Directive.NO_FILE });
   });
