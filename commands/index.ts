@@ -16,9 +16,11 @@ Without a command: an interactive shell (the container's own, or nsdebug's busyb
 
 A container that is not running (CrashLoopBackOff, Error, OOMKilled, Completed) opens a post-mortem session on its last instance's filesystem, read-only, in the pod's network, after its exit code, termination message and last log lines; --wait instead catches its next start. node/NAME opens a shell in the node's own namespaces.
 
+With --session-auth (clusters installed with \`kubectl nsdebug install --session-auth\`), the session is asked for by a DebugSession object in the target's namespace, which RBAC lets you create there or not, and reaches the agent by port-forward: no exec right on the agent is needed.
+
 EXIT STATUS: the remote command's exit code, like kubectl exec. nsdebug's own failures use 64 usage, 65 not found, 66 forbidden, 67 agent unavailable, 68 CLI/agent contract mismatch, 69 entering the namespaces failed, 70 container not running, 71 API server unreachable or timed out, 72 internal error; 126/127 the command could not be run / was not found in the container.`;
   static usage = [
-    'TARGET [-c CONTAINER] [-n NS] [--ns LIST] [--tools] [-i] [-t] [-- COMMAND [ARGS...]]',
+    'TARGET [-c CONTAINER] [-n NS] [--ns LIST] [--tools] [-i] [-t] [--session-auth] [-- COMMAND [ARGS...]]',
     '-l SELECTOR [flags] [-- COMMAND [ARGS...]]',
     'node/NAME [-- COMMAND [ARGS...]]',
     'ps TARGET [-c CONTAINER] [-o table|json]',
@@ -54,6 +56,10 @@ EXIT STATUS: the remote command's exit code, like kubectl exec. nsdebug's own fa
     },
     { description: "A shell in node worker-3's own namespaces", command: 'kubectl nsdebug node/worker-3' },
     {
+      description: 'Where you may debug only the pods of your own namespaces (session authorization)',
+      command: 'kubectl nsdebug -n team-a pod/web-0 --session-auth',
+    },
+    {
       description: 'The processes of the pod picked by a label selector, host PID next to container PID',
       command: 'kubectl nsdebug ps -l app=web',
     },
@@ -85,6 +91,10 @@ EXIT STATUS: the remote command's exit code, like kubectl exec. nsdebug's own fa
     }),
     wait: Flags.boolean({
       summary: "wait for the container's next start and enter it as soon as its process runs: catches a crash-looping container alive",
+    }),
+    'session-auth': Flags.boolean({
+      summary:
+        "authorize the session with a DebugSession in the target's namespace instead of exec into the agent (clusters installed with --session-auth) [env: NSDEBUG_SESSION_AUTH=1]",
     }),
     timeout: Flags.string({ summary: 'with --wait: how long to wait, e.g. 30s, 10m (default 5m)', helpValue: 'DURATION' }),
     ...kubeFlags,

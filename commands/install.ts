@@ -11,12 +11,15 @@ export default class Install extends Command {
 
   static description = `Server-side applies the objects of deploy/ shipped with this plugin (the same ones \`kubectl apply -k deploy/\` applies): the namespace nsdebug-system (PodSecurity privileged), the agent DaemonSet (hostPID, privileged, on every node) and the nsdebug-user roles. Then waits until the agent is ready on every node, with per-node progress on a terminal. An agent that cannot start (image pull failure, crash loop) is reported with its node and reason.
 
+With --session-auth it also applies deploy/session-auth/: the DebugSession resource, the admission policy that pins its requester, and the roles for users who may debug pods only in namespaces where they may create DebugSessions, without exec on the agent (\`kubectl nsdebug TARGET --session-auth\`).
+
 Needs cluster-admin. Exec into an agent pod is root on its node: bind nsdebug-user only to whom you would make cluster-admin.`;
 
   static examples = [
     '<%= config.bin %> install',
     '<%= config.bin %> install --image registry.example/nsdebug-agent:0.1.0',
     '<%= config.bin %> install --dry-run',
+    '<%= config.bin %> install --session-auth',
     '<%= config.bin %> install --no-wait',
   ];
 
@@ -27,6 +30,9 @@ Needs cluster-admin. Exec into an agent pod is root on its node: bind nsdebug-us
       helpValue: 'NS',
       summary: 'namespace for the agent (created, labelled PodSecurity privileged)',
       default: DEFAULT_NAMESPACE,
+    }),
+    'session-auth': Flags.boolean({
+      summary: 'also install session authorization (DebugSession, its admission policy and roles; see the README)',
     }),
     'dry-run': Flags.boolean({ summary: 'let the API server check every object without storing it' }),
     wait: Flags.boolean({ summary: 'wait until the agent is ready on every node', default: true, allowNo: true }),

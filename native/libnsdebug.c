@@ -863,6 +863,17 @@ EXPORT int nsd_get_winsize(int32_t fd)
 	return (int)ws.ws_row << 16 | ws.ws_col;
 }
 
+EXPORT int nsd_pipe(int32_t *fds)
+{
+	int pair[2];
+	// CLOEXEC: only the session's spawn hands an end on, as the command's stdio (dup2 clears it).
+	if (pipe2(pair, O_CLOEXEC) < 0)
+		return -errno;
+	fds[0] = pair[0];
+	fds[1] = pair[1];
+	return 0;
+}
+
 EXPORT int nsd_recv_request(int32_t sock, uint8_t *buf, int32_t len, int32_t *fds)
 {
 	char control[CMSG_SPACE(3 * sizeof(int))];

@@ -98,6 +98,9 @@ int nsd_set_winsize(int32_t fd, int32_t rows, int32_t cols);
 /* Read the terminal size of fd (TIOCGWINSZ) as rows << 16 | cols, or -errno. */
 int nsd_get_winsize(int32_t fd);
 
+/* A pipe, both ends close-on-exec: fds[0] reads, fds[1] writes. 0, or -errno. */
+int nsd_pipe(int32_t *fds);
+
 /*
  * Receive (part of) a request from the thin entry point without blocking: up to len bytes into
  * buf and, with the first part, its stdin/stdout/stderr into fds[0..2] (close-on-exec; -1 if

@@ -206,3 +206,103 @@ export interface AgentInfo {
 export function infoArgv(): string[] {
   return ['info', `--contract=${CONTRACT_VERSION}`, '--output=json'];
 }
+
+// ---- session authorization (opt-in, deploy/session-auth/) ----
+// A user without exec on the agent asks for a session by creating a DebugSession in the target's
+// namespace (RBAC decides who may; an admission policy pins spec.requester to the creator), then
+// reaches the agent's session port through pods/portforward and presents the secret whose hash
+// the object carries. The agent serves what the object says, once, shortly after its creation.
+
+export const DEBUG_SESSION = { group: 'nsdebug.io', version: 'v1alpha1', plural: 'debugsessions', kind: 'DebugSession' } as const;
+export const DEBUG_SESSION_API = `${DEBUG_SESSION.group}/${DEBUG_SESSION.version}`;
+
+/** The agent's session port: 127.0.0.1 in the agent pod, reachable only through pods/portforward. */
+export const SESSION_PORT = 7070;
+
+/** A DebugSession is honoured once, within this many seconds of its creation. */
+export const SESSION_TTL_SECONDS = 60;
+
+/** What a DebugSession asks for: the session options of `enter`, for one pod, by one user. */
+export interface DebugSessionSpec extends Pick<
+  EnterRequest,
+  'container' | 'namespaces' | 'tools' | 'tty' | 'readOnly' | 'process' | 'command'
+> {
+  /** the user who created the object; the admission policy rejects any other value */
+  requester: string;
+  /** a pod in the DebugSession's own namespace */
+  pod: string;
+  /** hex SHA-256 of the secret the CLI presents on the session port (the secret itself is never stored) */
+  secretHash: string;
+}
+
+export interface DebugSessionStatus {
+  /** Claimed by the agent that serves it (no second connection is served), Ended when done */
+  phase?: 'Claimed' | 'Ended';
+  node?: string;
+  claimedAt?: string;
+  endedAt?: string;
+  /** the command's exit code, or nsdebug's */
+  exitCode?: number;
+}
+
+export interface DebugSessionObject {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace: string; resourceVersion?: string; creationTimestamp?: string; uid?: string };
+  spec: DebugSessionSpec;
+  status?: DebugSessionStatus;
+}
+
+/** The first frame on the session port: which DebugSession, and its secret. */
+export interface SessionHello {
+  namespace: string;
+  name: string;
+  /** 64 hex characters */
+  secret: string;
+}
+
+/**
+ * Frames on the session port, both ways: a type byte, a big-endian u32 payload length, the
+ * payload. One TCP stream carries what an exec's channels carry.
+ */
+export const Frame = {
+  /** client → agent, first: SessionHello as JSON */
+  HELLO: 0x10,
+  STDIN: 0,
+  STDOUT: 1,
+  STDERR: 2,
+  /** agent → client, last: the exit code as a big-endian i32 */
+  EXIT: 3,
+  /** client → agent: {"cols":…,"rows":…} */
+  RESIZE: 4,
+  /** client → agent: stdin has ended */
+  STDIN_EOF: 5,
+} as const;
+
+/** The largest payload either side accepts in one frame. */
+export const MAX_FRAME_PAYLOAD = 1 << 20;
+
+export function encodeFrame(type: number, payload: Buffer = Buffer.alloc(0)): Buffer {
+  const header = Buffer.allocUnsafe(5);
+  header[0] = type;
+  header.writeUInt32BE(payload.length, 1);
+  return Buffer.concat([header, payload]);
+}
+
+/** Splits a byte stream into frames; throws on a frame larger than MAX_FRAME_PAYLOAD. */
+export class FrameDecoder {
+  private buffered: Buffer = Buffer.alloc(0);
+
+  push(chunk: Buffer): Array<{ type: number; payload: Buffer }> {
+    this.buffered = this.buffered.length ? Buffer.concat([this.buffered, chunk]) : chunk;
+    const frames: Array<{ type: number; payload: Buffer }> = [];
+    while (this.buffered.length >= 5) {
+      const length = this.buffered.readUInt32BE(1);
+      if (length > MAX_FRAME_PAYLOAD) throw new Error(`a frame of ${length} bytes is larger than ${MAX_FRAME_PAYLOAD}`);
+      if (this.buffered.length < 5 + length) break;
+      frames.push({ type: this.buffered[0] as number, payload: this.buffered.subarray(5, 5 + length) });
+      this.buffered = this.buffered.subarray(5 + length);
+    }
+    return frames;
+  }
+}

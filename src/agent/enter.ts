@@ -76,6 +76,8 @@ export interface SessionIo {
   stdio: [number, number, number];
   /** subscribe to window-size changes of the client's terminal; returns the unsubscribe */
   onResize(listener: () => void): () => void;
+  /** the client's window size when stdio is not its terminal (the session port); else read from stdin */
+  size?(): { rows: number; cols: number } | undefined;
 }
 
 /** The agent process's own stdio: a session run by a per-session `nsdebug-agent enter`. */
@@ -360,7 +362,7 @@ function relayTerminal(masterFd: number, deps: EnterDeps, onHangup: () => void):
   const raw = input instanceof ReadStream;
   const syncSize = () => {
     try {
-      const { rows, cols } = native.getWinsize(io.stdio[0]);
+      const { rows, cols } = io.size?.() ?? native.getWinsize(io.stdio[0]);
       native.setWinsize(masterFd, rows, cols);
     } catch {
       // the client's stdin is not a terminal: keep the pty's default size

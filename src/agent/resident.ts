@@ -112,8 +112,6 @@ async function runResidentSession(
   audit: SessionLog,
   stopping: Promise<string>,
 ): Promise<number> {
-  const args = parseAgentArgs(argv);
-  if (args.subcommand !== 'enter' || args.help) throw usageError('the agent socket serves only `enter`');
   const resizeListeners = new Set<() => void>();
   socket.on('data', (chunk: Buffer) => {
     if (chunk.includes('W'.charCodeAt(0))) for (const l of resizeListeners) l();
@@ -127,13 +125,32 @@ async function runResidentSession(
   };
   const clientGone = new Promise<string>((resolve) => socket.once('close', () => resolve('the client disconnected')));
   socket.resume();
+  return runAgentSession(argv, io, native, audit, Promise.race([clientGone, stopping]));
+}
+
+/**
+ * One `enter` session in the resident process, for the thin entry point and the session port:
+ * argv as the contract has it, the client's stdio, one audit record (with `record`'s fields)
+ * when it ends.
+ */
+export async function runAgentSession(
+  argv: string[],
+  io: SessionIo,
+  native: NativeLibrary,
+  audit: SessionLog,
+  abort: Promise<string>,
+  record: Record<string, unknown> = {},
+  onStart?: () => void,
+): Promise<number> {
+  const args = parseAgentArgs(argv);
+  if (args.subcommand !== 'enter' || args.help) throw usageError('the agent socket serves only `enter`');
   const started = new Date();
-  const record = sessionRecord(args);
+  const base = { ...sessionRecord(args), ...record };
   let hostPid: number | undefined;
   let namespaces: string[] = [];
   const finished = (outcome: { exitCode: number | null; error?: string }) =>
     audit({
-      ...record,
+      ...base,
       hostPid,
       namespaces,
       start: started.toISOString(),
@@ -145,11 +162,12 @@ async function runResidentSession(
     const outcome = await enter(enterOptions(args), {
       native,
       io,
-      note: (line) => writeSync(stdio[2], `nsdebug-agent: ${line}${args.tty ? '\r' : ''}\n`),
-      abort: Promise.race([clientGone, stopping]),
+      note: (line) => writeSync(io.stdio[2], `nsdebug-agent: ${line}${args.tty ? '\r' : ''}\n`),
+      abort,
       onStart: (target, joined) => {
         hostPid = target.pid;
         namespaces = joined;
+        onStart?.();
       },
     });
     finished({ exitCode: outcome.exitCode });

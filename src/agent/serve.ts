@@ -3,12 +3,14 @@
 import { writeSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { ExitCode } from '../contract.js';
+import { ExitCode, SESSION_PORT } from '../contract.js';
 import { loadNativeLibrary } from '../native/libnsdebug.js';
 import { AUDIT_SOCKET, startAuditServer } from './audit.js';
+import { inClusterApi } from './apiserver.js';
 import { collectInfo } from './info.js';
 import { processExists } from './procfs.js';
 import { SESSION_SOCKET, startSessionServer } from './resident.js';
+import { startSessionPort } from './session-port.js';
 import { liveSessionOwners, removeStaleSessions } from './session-cgroup.js';
 
 /** Structured log: one JSON object per line on stdout (the container log). */
@@ -29,8 +31,15 @@ export async function serve(): Promise<number> {
   });
   const stopping = signal.then((sig) => `the agent on this node is shutting down (${sig})`);
   const auditServer = await startAuditServer((line) => log('info', 'session', line));
-  const sessionServer = await startSessionServer(loadNativeLibrary(), (line) => log('info', 'session', line), stopping);
-  log('info', 'ready', { sockets: [AUDIT_SOCKET, SESSION_SOCKET] });
+  const native = loadNativeLibrary();
+  const sessionServer = await startSessionServer(native, (line) => log('info', 'session', line), stopping);
+  // The session port serves DebugSession-authorized sessions (deploy/session-auth/); it needs
+  // to know its node, which the DaemonSet passes from spec.nodeName.
+  const node = process.env.NSDEBUG_NODE_NAME;
+  const sessionPort = node
+    ? await startSessionPort(native, (line) => log('info', 'session', line), stopping, { api: inClusterApi(), node })
+    : undefined;
+  log('info', 'ready', { sockets: [AUDIT_SOCKET, SESSION_SOCKET], sessionPort: sessionPort ? SESSION_PORT : null });
 
   await signal;
   // Resident sessions end through `stopping`; per-session processes get SIGTERM.
@@ -40,6 +49,8 @@ export async function serve(): Promise<number> {
   for (const pid of owners) process.kill(pid, 'SIGTERM');
   const deadline = Date.now() + 10_000;
   while ((owners.some(processExists) || liveSessionOwners().includes(process.pid)) && Date.now() < deadline) await sleep(50);
-  await Promise.all([auditServer, sessionServer].map((s) => new Promise((resolve) => s.close(resolve))));
+  await Promise.all(
+    [auditServer, sessionServer, ...(sessionPort ? [sessionPort] : [])].map((s) => new Promise((resolve) => s.close(resolve))),
+  );
   return ExitCode.OK;
 }

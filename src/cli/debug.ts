@@ -2,12 +2,14 @@
 // (src/cli/prepare.ts), then exec `nsdebug-agent enter …` in the agent pod on the target's node
 // and stream the session. The exit code is the remote command's; nsdebug's own failures throw
 // NsdebugError, which src/cli/main.ts prints as one line.
-import { AGENT_EXECUTABLE, CONTRACT_VERSION, ExitCode, enterArgv } from '../contract.js';
+import { AGENT_EXECUTABLE, CONTRACT_VERSION, ExitCode, SESSION_PORT, enterArgv, type DebugSessionSpec } from '../contract.js';
 import { NsdebugError, usageError } from '../errors.js';
 import { checkExecAccess } from '../kube/access.js';
 import { findAgent, type AgentPod } from '../kube/agent.js';
 import type { KubeConnection } from '../kube/config.js';
-import { ExecStream } from '../kube/exec.js';
+import { newSessionSecret } from '../kube/debug-session.js';
+import { ExecStream, type ExecRequest } from '../kube/exec.js';
+import { SessionStream } from '../kube/session-stream.js';
 import { nodeTargetName, type ResolvedTarget, type TargetClient } from '../kube/target.js';
 import { processIo, type CliIo } from './io.js';
 import { completeDebug, parseNamespaceKinds, validateDebug, type DebugFlags, type DebugOptions } from './options.js';
@@ -112,6 +114,7 @@ export async function debug(opts: DebugOptions, io: CliIo, cluster: ClusterDeps,
       progress.clear();
       await announcePostmortem(target, targets, opts, io.stderr);
     }
+    if (opts.sessionAuth) return await streamAuthorizedSession(opts, io, cluster, progress, { conn, agent, target }, host);
     return await streamSession(opts, io, cluster, progress, { conn, agent, argv: agentEnterArgv(opts, target) }, host);
   } finally {
     progress.clear();
@@ -150,7 +153,44 @@ async function debugNode(node: string, opts: DebugOptions, io: CliIo, cluster: C
   return streamSession(opts, io, cluster, progress, { conn, agent, argv }, host);
 }
 
-/** Exec argv in the agent pod and relay the session; the remote exit code is ours. */
+/** What a session's stream needs from the local side, whichever way it reaches the agent. */
+type LocalStreams = Pick<ExecRequest, 'stdin' | 'stdout' | 'stderr' | 'tty' | 'terminal' | 'describe' | 'onOpen'>;
+
+/** Relay a session between the local terminal and `open`'s stream; the remote exit code is ours. */
+async function relaySession(
+  opts: DebugOptions,
+  io: CliIo,
+  progress: Progress,
+  agent: AgentPod,
+  open: (local: LocalStreams) => Promise<number>,
+  host?: SignalHost,
+): Promise<number> {
+  // with a TTY the remote side merges stderr into stdout: the agent's lines come there
+  const watcher = new AgentLineWatcher(opts.tty ? io.stdout : io.stderr);
+  const terminal = opts.tty ? io.terminal : undefined;
+  const code = await withTerminal(
+    terminal,
+    () =>
+      open({
+        ...(opts.stdin ? { stdin: io.stdin } : {}),
+        stdout: opts.tty ? watcher : io.stdout,
+        ...(opts.tty ? {} : { stderr: watcher }),
+        tty: opts.tty,
+        ...(terminal ? { terminal } : {}),
+        describe: describeAgent(agent),
+        onOpen: () => {
+          progress.clear();
+          terminal?.makeRaw();
+        },
+      }),
+    host,
+  );
+  await new Promise<void>((resolve) => watcher.end(resolve));
+  explainAgentExit(code, watcher.lines, agent);
+  return code;
+}
+
+/** Exec argv in the agent pod and relay the session. */
 async function streamSession(
   opts: DebugOptions,
   io: CliIo,
@@ -162,33 +202,84 @@ async function streamSession(
   const { conn, agent } = at;
   progress.step(`connecting to the agent on node ${agent.node}`);
   const exec = new ExecStream(await cluster.execTransport(conn));
-  // with a TTY the remote side merges stderr into stdout: the agent's lines come there
-  const watcher = new AgentLineWatcher(opts.tty ? io.stdout : io.stderr);
-  const terminal = opts.tty ? io.terminal : undefined;
-  const code = await withTerminal(
-    terminal,
-    () =>
+  return relaySession(
+    opts,
+    io,
+    progress,
+    agent,
+    (local) =>
       exec.run({
+        ...local,
         namespace: agent.namespace,
         pod: agent.pod,
         container: agent.container,
         command: at.argv,
-        ...(opts.stdin ? { stdin: io.stdin } : {}),
-        stdout: opts.tty ? watcher : io.stdout,
-        ...(opts.tty ? {} : { stderr: watcher }),
-        tty: opts.tty,
-        ...(terminal ? { terminal } : {}),
         connectTimeoutMs: conn.requestTimeoutMs,
-        describe: describeAgent(agent),
         where: conn,
-        onOpen: () => {
-          progress.clear();
-          terminal?.makeRaw();
-        },
       }),
     host,
   );
-  await new Promise<void>((resolve) => watcher.end(resolve));
-  explainAgentExit(code, watcher.lines, agent);
-  return code;
+}
+
+/** The DebugSession that asks for this session: what the agent will serve, and nothing else. */
+export function debugSessionSpec(
+  opts: Pick<DebugOptions, 'ns' | 'tools' | 'tty' | 'readOnly' | 'process' | 'command'>,
+  target: ResolvedTarget,
+  requester: string,
+  secretHash: string,
+): DebugSessionSpec {
+  return {
+    requester,
+    pod: target.pod,
+    container: target.container.name,
+    ...(opts.ns !== undefined ? { namespaces: parseNamespaceKinds(opts.ns) } : {}),
+    tools: opts.tools,
+    tty: opts.tty,
+    readOnly: opts.readOnly,
+    ...(opts.process !== undefined ? { process: opts.process } : {}),
+    command: opts.command,
+    secretHash,
+  };
+}
+
+/**
+ * --session-auth: create a DebugSession in the target's namespace, port-forward to the agent's
+ * session port, present the secret; the DebugSession is deleted when the session is over.
+ */
+async function streamAuthorizedSession(
+  opts: DebugOptions,
+  io: CliIo,
+  cluster: ClusterDeps,
+  progress: Progress,
+  at: { conn: KubeConnection; agent: AgentPod; target: ResolvedTarget },
+  host?: SignalHost,
+): Promise<number> {
+  const { conn, agent, target } = at;
+  const sessions = await cluster.sessionClient(conn);
+  progress.step(`asking for a DebugSession in namespace ${target.namespace}`);
+  const { secret, secretHash } = newSessionSecret();
+  const name = await sessions.create(target.namespace, debugSessionSpec(opts, target, await sessions.whoAmI(), secretHash));
+  try {
+    progress.step(`connecting to the agent on node ${agent.node}`);
+    const stream = new SessionStream(await cluster.execTransport(conn));
+    return await relaySession(
+      opts,
+      io,
+      progress,
+      agent,
+      (local) =>
+        stream.run({
+          ...local,
+          namespace: agent.namespace,
+          pod: agent.pod,
+          port: SESSION_PORT,
+          hello: { namespace: target.namespace, name, secret },
+          connectTimeoutMs: conn.requestTimeoutMs,
+          where: conn,
+        }),
+      host,
+    );
+  } finally {
+    await sessions.remove(target.namespace, name).catch((err: Error) => io.stderr.write(`warning: ${err.message}\n`));
+  }
 }

@@ -41,6 +41,7 @@ export interface DebugFlags extends KubeFlags, TargetFlags {
   timeout?: string;
   'read-only'?: boolean;
   process?: string;
+  'session-auth'?: boolean;
   command: string[];
 }
 
@@ -66,6 +67,8 @@ export interface TargetOptions {
   /** progress lines on stderr (only when it is a terminal) */
   progress: boolean;
   debug: boolean;
+  /** authorize by a DebugSession in the target's namespace and port-forward to the agent (debug command only) */
+  sessionAuth?: boolean;
 }
 
 export interface DebugOptions extends TargetOptions {
@@ -124,7 +127,7 @@ export function completeTarget(flags: KubeFlags & TargetFlags, facts: ProcessFac
  * attached and -t is on when stdin is a terminal; with a command, -i and -t are off unless given.
  * A TTY needs stdin, and stdin that is a terminal: otherwise it is dropped with a warning.
  */
-export function completeDebug(flags: DebugFlags, facts: ProcessFacts): DebugOptions {
+export function completeDebug(flags: DebugFlags, facts: ProcessFacts, env: NodeJS.ProcessEnv = process.env): DebugOptions {
   if (flags.timeout !== undefined && !flags.wait)
     throw usageError('--timeout goes with --wait (how long to wait for the container to start)');
   const shell = flags.command.length === 0;
@@ -148,6 +151,7 @@ export function completeDebug(flags: DebugFlags, facts: ProcessFacts): DebugOpti
     ...(flags.wait ? { waitSeconds: waitSeconds(flags.timeout ?? DEFAULT_WAIT) } : {}),
     readOnly: flags['read-only'] === true,
     ...(flags.process !== undefined ? { process: processPid(flags.process) } : {}),
+    sessionAuth: flags['session-auth'] === true || env.NSDEBUG_SESSION_AUTH === '1',
     command: flags.command,
     warnings,
   };
@@ -216,6 +220,10 @@ export function validateDebug(opts: DebugOptions): void {
     throw usageError('--read-only needs the mount namespace: add mnt to --ns');
   }
   if (opts.command.length && opts.command[0] === '') throw usageError('the command after -- is empty; give a program name, e.g. -- ls /');
+  if (opts.sessionAuth && opts.waitSeconds)
+    throw usageError('--wait is not available with --session-auth: a DebugSession is served within 60 s');
+  if (opts.sessionAuth && opts.target !== undefined && nodeTargetName(opts.target) !== undefined)
+    throw usageError('node/NAME is not available with --session-auth: a DebugSession authorizes pods in its own namespace only');
 }
 
 export function validatePs(opts: PsOptions): void {

@@ -5,6 +5,7 @@
 import { checkExecAccess, type AccessClient } from '../kube/access.js';
 import { findAgent, type AgentClient, type AgentPod } from '../kube/agent.js';
 import type { KubeConfigOptions, KubeConnection } from '../kube/config.js';
+import type { SessionClient } from '../kube/debug-session.js';
 import type { ExecTransport } from '../kube/exec.js';
 import { checkNode, describeRef, resolveTarget, type ResolvedTarget, type TargetClient } from '../kube/target.js';
 import { targetRef, type TargetOptions } from './options.js';
@@ -17,6 +18,7 @@ export interface ClusterDeps {
   accessClient(conn: KubeConnection): Promise<AccessClient>;
   agentClient(conn: KubeConnection): Promise<AgentClient>;
   execTransport(conn: KubeConnection): Promise<ExecTransport>;
+  sessionClient(conn: KubeConnection): Promise<SessionClient>;
 }
 
 /** The real cluster: client-node, imported on first use. */
@@ -26,6 +28,7 @@ export const realCluster: ClusterDeps = {
   accessClient: async (conn) => (await import('../kube/access.js')).createAccessClient(conn),
   agentClient: async (conn) => (await import('../kube/agent.js')).createAgentClient(conn),
   execTransport: async (conn) => (await import('../kube/exec.js')).createExecTransport(conn),
+  sessionClient: async (conn) => (await import('../kube/debug-session.js')).createSessionClient(conn),
 };
 
 export interface Prepared {
@@ -61,7 +64,7 @@ export async function prepare(
 
   progress.step(`checking access and finding the agent on node ${target.node}`);
   const [allowed, node, agent] = await Promise.allSettled([
-    checkExecAccess({ namespace: target.namespace, pod: target.pod }, access),
+    checkExecAccess({ namespace: target.namespace, pod: target.pod }, access, opts.sessionAuth === true),
     targets.readNode(target.node),
     findAgent(target.node, opts.agentNamespace, agents),
   ]);

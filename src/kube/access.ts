@@ -2,7 +2,7 @@
 // authorized against the agent's namespace, not the target's, so the CLI asks the API server
 // (SelfSubjectAccessReview, what `kubectl auth can-i create pods/exec` does) and refuses early.
 // The check fails closed: when the question cannot be asked, nothing runs.
-import { ExitCode } from '../contract.js';
+import { DEBUG_SESSION, ExitCode } from '../contract.js';
 import { NsdebugError } from '../errors.js';
 import { apiClients, apiStatusCode, describeApiError, type KubeConnection } from './config.js';
 
@@ -10,6 +10,8 @@ import { apiClients, apiStatusCode, describeApiError, type KubeConnection } from
 export interface AccessQuestion {
   namespace: string;
   verb: string;
+  /** the API group; "" or unset for the core group */
+  group?: string;
   resource: string;
   subresource?: string;
   name?: string;
@@ -27,7 +29,8 @@ export interface AccessClient {
 }
 
 /** "create pods/exec": the permission as `kubectl auth can-i` spells it. */
-export const permissionOf = (q: AccessQuestion) => `${q.verb} ${q.resource}${q.subresource ? `/${q.subresource}` : ''}`;
+export const permissionOf = (q: AccessQuestion) =>
+  `${q.verb} ${q.resource}${q.group ? `.${q.group}` : ''}${q.subresource ? `/${q.subresource}` : ''}`;
 
 export const execQuestion = (namespace: string, pod: string): AccessQuestion => ({
   namespace,
@@ -37,14 +40,26 @@ export const execQuestion = (namespace: string, pod: string): AccessQuestion => 
   name: pod,
 });
 
-/** Refuse unless the user may create pods/exec on the target pod. */
-export async function checkExecAccess(target: { namespace: string; pod: string }, client: AccessClient): Promise<void> {
-  const question = execQuestion(target.namespace, target.pod);
+/** Session authorization: the right to debug a pod is the right to create a DebugSession next to it. */
+export const sessionQuestion = (namespace: string): AccessQuestion => ({
+  namespace,
+  verb: 'create',
+  group: DEBUG_SESSION.group,
+  resource: DEBUG_SESSION.plural,
+});
+
+/** Refuse unless the user may create pods/exec on the target pod (or, with sessionAuth, a DebugSession in its namespace). */
+export async function checkExecAccess(
+  target: { namespace: string; pod: string },
+  client: AccessClient,
+  sessionAuth = false,
+): Promise<void> {
+  const question = sessionAuth ? sessionQuestion(target.namespace) : execQuestion(target.namespace, target.pod);
   const answer = await client.review(question);
   if (answer.allowed) return;
   const why = answer.reason || answer.evaluationError;
   throw new NsdebugError(
-    `you may not exec into pod ${target.namespace}/${target.pod}: missing permission ${permissionOf(question)} in namespace ${target.namespace}${why ? ` (${why})` : ''}; ask your cluster admin for it`,
+    `you may not ${sessionAuth ? 'debug' : 'exec into'} pod ${target.namespace}/${target.pod}: missing permission ${permissionOf(question)} in namespace ${target.namespace}${why ? ` (${why})` : ''}; ask your cluster admin for it`,
     ExitCode.FORBIDDEN,
   );
 }
@@ -58,7 +73,14 @@ export async function createAccessClient(conn: KubeConnection): Promise<AccessCl
         const review = await authorization.createSelfSubjectAccessReview({
           body: {
             spec: {
-              resourceAttributes: { namespace: q.namespace, verb: q.verb, resource: q.resource, subresource: q.subresource, name: q.name },
+              resourceAttributes: {
+                namespace: q.namespace,
+                verb: q.verb,
+                group: q.group,
+                resource: q.resource,
+                subresource: q.subresource,
+                name: q.name,
+              },
             },
           },
         });

@@ -181,6 +181,108 @@ const frame = (channel: number, data?: Buffer) => {
 const STDIN_HIGH_WATER = 4 << 20;
 const STDIN_LOW_WATER = 1 << 20;
 
+/** How a stream ends: the remote exit code or a failure, whichever event comes first. */
+export function firstOutcome(): {
+  outcome: Promise<{ code: number } | { error: unknown }>;
+  settle: (o: { code: number } | { error: unknown }) => void;
+} {
+  let settle!: (o: { code: number } | { error: unknown }) => void;
+  const outcome = new Promise<{ code: number } | { error: unknown }>((resolve) => {
+    let settled = false;
+    settle = (o) => {
+      if (settled) return;
+      settled = true;
+      resolve(o);
+    };
+  });
+  return { outcome, settle };
+}
+
+/** Open a stream within ms (0: no limit); a handshake that completes later is closed at once. */
+export async function connectWithin(connect: Promise<ExecSocket>, ms = 0, what: string): Promise<ExecSocket> {
+  try {
+    return await withTimeout(
+      connect,
+      ms,
+      () =>
+        new NsdebugError(
+          `opening ${what} timed out after ${ms / 1000}s; check the cluster, or raise --request-timeout`,
+          ExitCode.API_UNREACHABLE,
+        ),
+    );
+  } catch (err) {
+    // a late handshake must not leave a session running
+    void connect.then(
+      (late) => late.close(),
+      () => undefined,
+    );
+    throw err;
+  }
+}
+
+/** With a TTY: send the window size now and on every change; returns the unsubscribe. */
+export function followWindowSize(terminal: TerminalSizeSource, send: (size: TerminalSize) => void): () => void {
+  const sendSize = () => {
+    const size = terminal.size();
+    if (size) send(size);
+  };
+  sendSize();
+  return terminal.onResize(sendSize);
+}
+
+/** The stream's end: its subscriptions undone, the socket closed; the exit code, or the failure thrown. */
+export async function finishStream(
+  outcome: Promise<{ code: number } | { error: unknown }>,
+  cleanups: Array<() => void>,
+  socket: ExecSocket,
+): Promise<number> {
+  const result = await outcome;
+  for (const cleanup of cleanups) cleanup();
+  socket.close();
+  if ('error' in result) throw result.error;
+  return result.code;
+}
+
+/** Write remote output locally; while the local side is full, stop reading the network. */
+export function writeOrPause(out: Writable, data: Buffer, socket: ExecSocket | undefined): void {
+  if (!out.write(data) && socket?.pause && socket.resume) {
+    socket.pause();
+    out.once('drain', () => socket.resume?.());
+  }
+}
+
+/**
+ * Local stdin to the remote side: each chunk through send (which calls sent once it is on the
+ * wire), stdin paused while too much is queued; its end through onEnd. Returns the cleanup.
+ */
+export function relayStdin(
+  stdin: Readable,
+  send: (data: Buffer, sent: () => void) => void,
+  onEnd: () => void,
+  fail: (error: NsdebugError) => void,
+): () => void {
+  let queued = 0;
+  const onData = (chunk: Buffer | string) => {
+    const data = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    queued += data.length;
+    send(data, () => {
+      queued -= data.length;
+      if (queued < STDIN_LOW_WATER && stdin.isPaused()) stdin.resume();
+    });
+    if (queued > STDIN_HIGH_WATER) stdin.pause();
+  };
+  const onError = (err: Error) => fail(new NsdebugError(`reading local stdin failed: ${err.message}`, ExitCode.INTERNAL));
+  stdin.on('data', onData);
+  stdin.once('end', onEnd);
+  stdin.once('error', onError);
+  return () => {
+    stdin.off('data', onData);
+    stdin.off('end', onEnd);
+    stdin.off('error', onError);
+    stdin.pause();
+  };
+}
+
 /** Runs one command over one exec stream. */
 export class ExecStream {
   constructor(private readonly transport: ExecTransport) {}
@@ -188,26 +290,10 @@ export class ExecStream {
   /** The remote command's exit code; rejects with an NsdebugError for nsdebug's own failures. */
   async run(req: ExecRequest): Promise<number> {
     const describe = req.describe ?? `pod ${req.namespace}/${req.pod}`;
-    let settle!: (outcome: { code: number } | { error: unknown }) => void;
-    const outcome = new Promise<{ code: number } | { error: unknown }>((resolve) => {
-      let settled = false;
-      settle = (o) => {
-        if (settled) return;
-        settled = true;
-        resolve(o);
-      };
-    });
-
+    const { outcome, settle } = firstOutcome();
     let socket: ExecSocket | undefined;
     let statusSeen = false;
-    const write = (out: Writable, data: Buffer) => {
-      if (!out.write(data) && socket?.pause && socket.resume) {
-        const s = socket;
-        req.onOpen?.();
-        s.pause?.();
-        out.once('drain', () => s.resume?.());
-      }
-    };
+    const write = (out: Writable, data: Buffer) => writeOrPause(out, data, socket);
     const stderr = req.stderr ?? req.stdout;
     const onMessage = (channel: number, data: Buffer): boolean => {
       switch (channel) {
@@ -240,23 +326,13 @@ export class ExecStream {
       }
     };
 
-    const connect = this.transport.connect(execPath(req), null, onMessage);
     try {
-      socket = await withTimeout(
-        connect,
-        req.connectTimeoutMs ?? 0,
-        () =>
-          new NsdebugError(
-            `opening the exec stream to ${describe} timed out after ${(req.connectTimeoutMs ?? 0) / 1000}s; check the cluster, or raise --request-timeout`,
-            ExitCode.API_UNREACHABLE,
-          ),
+      socket = await connectWithin(
+        this.transport.connect(execPath(req), null, onMessage),
+        req.connectTimeoutMs,
+        `the exec stream to ${describe}`,
       );
     } catch (err) {
-      // a handshake that completes after the timeout must not leave a session running
-      void connect.then(
-        (late) => late.close(),
-        () => undefined,
-      );
       throw connectFailure(err, req);
     }
     const s = socket;
@@ -278,53 +354,33 @@ export class ExecStream {
 
     const cleanups: Array<() => void> = [];
     if (req.tty && req.terminal) {
-      const terminal = req.terminal;
-      const sendSize = () => {
-        const size = terminal.size();
-        if (size) s.send(frame(Channel.RESIZE, Buffer.from(JSON.stringify({ Width: size.cols, Height: size.rows }))));
-      };
-      sendSize();
-      cleanups.push(terminal.onResize(sendSize));
+      cleanups.push(
+        followWindowSize(req.terminal, (size) =>
+          s.send(frame(Channel.RESIZE, Buffer.from(JSON.stringify({ Width: size.cols, Height: size.rows })))),
+        ),
+      );
     }
 
     if (req.stdin) {
-      const stdin = req.stdin;
-      let queued = 0;
-      const onData = (chunk: Buffer | string) => {
-        const data = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-        queued += data.length;
-        s.send(frame(Channel.STDIN, data), () => {
-          queued -= data.length;
-          if (queued < STDIN_LOW_WATER && stdin.isPaused()) stdin.resume();
-        });
-        if (queued > STDIN_HIGH_WATER) stdin.pause();
-      };
-      const onEnd = () => {
-        // v5 can half-close stdin and keep reading; older protocols can only close everything
-        if (s.protocol === V5_PROTOCOL) s.send(Buffer.from([Channel.CLOSE, Channel.STDIN]));
-        else s.close();
-      };
-      const onError = (err: Error) => settle({ error: new NsdebugError(`reading local stdin failed: ${err.message}`, ExitCode.INTERNAL) });
-      stdin.on('data', onData);
-      stdin.once('end', onEnd);
-      stdin.once('error', onError);
-      cleanups.push(() => {
-        stdin.off('data', onData);
-        stdin.off('end', onEnd);
-        stdin.off('error', onError);
-        stdin.pause();
-      });
+      cleanups.push(
+        relayStdin(
+          req.stdin,
+          (data, sent) => s.send(frame(Channel.STDIN, data), sent),
+          () => {
+            // v5 can half-close stdin and keep reading; older protocols can only close everything
+            if (s.protocol === V5_PROTOCOL) s.send(Buffer.from([Channel.CLOSE, Channel.STDIN]));
+            else s.close();
+          },
+          (error) => settle({ error }),
+        ),
+      );
     }
 
-    const result = await outcome;
-    for (const cleanup of cleanups) cleanup();
-    s.close();
-    if ('error' in result) throw result.error;
-    return result.code;
+    return finishStream(outcome, cleanups, s);
   }
 }
 
-function withTimeout<T>(promise: Promise<T>, ms: number, timeoutError: () => Error): Promise<T> {
+export function withTimeout<T>(promise: Promise<T>, ms: number, timeoutError: () => Error): Promise<T> {
   if (!ms) return promise;
   return new Promise<T>((resolve, reject) => {
     const timer = setTimeout(() => reject(timeoutError()), ms);

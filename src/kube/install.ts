@@ -49,6 +49,8 @@ export function packageRoot(from = dirname(fileURLToPath(import.meta.url))): str
 }
 
 export const deployDir = () => join(packageRoot(), 'deploy');
+/** The opt-in session authorization objects (`install --session-auth`). */
+export const sessionAuthDir = () => join(deployDir(), 'session-auth');
 
 export function cliVersion(): string {
   return (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
@@ -137,10 +139,19 @@ function mapPodSpecImages(o: KubeObject, map: (image: string) => string): KubeOb
   return copy;
 }
 
-const CLUSTER_SCOPED = new Set(['Namespace', 'ClusterRole', 'ClusterRoleBinding', 'PriorityClass', 'CustomResourceDefinition']);
+const CLUSTER_SCOPED = new Set([
+  'Namespace',
+  'ClusterRole',
+  'ClusterRoleBinding',
+  'PriorityClass',
+  'CustomResourceDefinition',
+  'ValidatingAdmissionPolicy',
+  'ValidatingAdmissionPolicyBinding',
+]);
 // Kinds that others depend on first, as kubectl and kustomize order them.
 const APPLY_ORDER = [
   'Namespace',
+  'CustomResourceDefinition',
   'ResourceQuota',
   'LimitRange',
   'ServiceAccount',
@@ -151,6 +162,8 @@ const APPLY_ORDER = [
   'ConfigMap',
   'Secret',
   'DaemonSet',
+  'ValidatingAdmissionPolicy',
+  'ValidatingAdmissionPolicyBinding',
 ];
 const orderOf = (kind: string) => (APPLY_ORDER.includes(kind) ? APPLY_ORDER.indexOf(kind) : APPLY_ORDER.length);
 
@@ -409,7 +422,9 @@ export interface InstallOptions {
   dryRun?: boolean;
   wait?: boolean;
   timeoutMs?: number;
-  /** the manifests; default: deploy/ of this package */
+  /** also apply deploy/session-auth/ */
+  sessionAuth?: boolean;
+  /** the manifests; default: deploy/ of this package (and deploy/session-auth/ with sessionAuth) */
   manifests?: KubeObject[];
 }
 
@@ -425,7 +440,11 @@ export function formatDuration(ms: number): string {
 export async function install(opts: InstallOptions, client: InstallClient, io: InstallIO): Promise<RolloutState | undefined> {
   if (opts.namespace) validateNamespace(opts.namespace);
   if (opts.image) validateImage(opts.image);
-  const objects = renderManifests(opts.manifests ?? (await readDeployManifests()), opts);
+  const manifests = opts.manifests ?? [
+    ...(await readDeployManifests()),
+    ...(opts.sessionAuth ? await readDeployManifests(sessionAuthDir()) : []),
+  ];
+  const objects = renderManifests(manifests, opts);
   const namespace = objects.find((o) => o.kind === 'Namespace')?.metadata.name ?? DEFAULT_NAMESPACE;
   const image = agentImage(objects);
 
@@ -538,10 +557,11 @@ export interface UninstallOptions {
   manifests?: KubeObject[];
 }
 
-/** Delete every object install creates (reverse order), only those labelled as nsdebug's. */
+/** Delete every object install creates (reverse order; session authorization's too), only those labelled as nsdebug's. */
 export async function uninstall(opts: UninstallOptions, client: InstallClient, io: InstallIO): Promise<number> {
   if (opts.namespace) validateNamespace(opts.namespace);
-  const objects = renderManifests(opts.manifests ?? (await readDeployManifests()), opts).reverse();
+  const manifests = opts.manifests ?? [...(await readDeployManifests()), ...(await readDeployManifests(sessionAuthDir()))];
+  const objects = renderManifests(manifests, opts).reverse();
   const deleted: KubeObject[] = [];
   for (const o of objects) {
     const found = await client.get(o);
@@ -690,7 +710,7 @@ async function connect(flags: KubeFlags): Promise<KubeConnection> {
 }
 
 export async function runInstall(
-  flags: KubeFlags & { namespace: string; image?: string; 'dry-run'?: boolean; wait: boolean; timeout: string },
+  flags: KubeFlags & { namespace: string; image?: string; 'dry-run'?: boolean; wait: boolean; timeout: string; 'session-auth'?: boolean },
   io = terminalIO(),
 ): Promise<void> {
   validateNamespace(flags.namespace);
@@ -698,7 +718,14 @@ export async function runInstall(
   const timeoutMs = parseDuration(flags.timeout);
   const conn = await connect(flags);
   await install(
-    { namespace: flags.namespace, image: flags.image, dryRun: flags['dry-run'], wait: flags.wait, timeoutMs },
+    {
+      namespace: flags.namespace,
+      image: flags.image,
+      dryRun: flags['dry-run'],
+      wait: flags.wait,
+      timeoutMs,
+      sessionAuth: flags['session-auth'] === true,
+    },
     await createInstallClient(conn),
     io,
   );

@@ -123,6 +123,8 @@ export interface NativeLibrary {
   reap(pid: number): number | null;
   setWinsize(fd: number, rows: number, cols: number): void;
   getWinsize(fd: number): { rows: number; cols: number };
+  /** a close-on-exec pipe: [read end, write end] */
+  pipe(): [number, number];
   /**
    * Read what the thin entry point sent on a unix socket, without blocking: data and, with its
    * first bytes, the client's stdio fds. null while nothing has arrived; an empty buffer at EOF.
@@ -201,6 +203,7 @@ function bind(lib: koffi.IKoffiLib): NativeLibrary {
   const nsdReap = lib.func('int nsd_reap(int32_t pid)');
   const nsdSetWinsize = lib.func('int nsd_set_winsize(int32_t fd, int32_t rows, int32_t cols)');
   const nsdGetWinsize = lib.func('int nsd_get_winsize(int32_t fd)');
+  const nsdPipe = lib.func('int nsd_pipe(_Out_ int32_t *fds)');
   const nsdRecvRequest = lib.func('int nsd_recv_request(int32_t sock, _Out_ uint8_t *buf, int32_t len, _Out_ int32_t *fds)');
 
   const check = (rc: number, step: string): number => {
@@ -256,6 +259,11 @@ function bind(lib: koffi.IKoffiLib): NativeLibrary {
     getWinsize(fd) {
       const packed = check(nsdGetWinsize(fd) as number, 'read the terminal size');
       return { rows: packed >>> 16, cols: packed & 0xffff };
+    },
+    pipe() {
+      const fds = new Int32Array(2);
+      check(nsdPipe(fds) as number, 'create a pipe');
+      return [fds[0] as number, fds[1] as number];
     },
     receiveRequest(socketFd) {
       const buf = Buffer.alloc(65536);

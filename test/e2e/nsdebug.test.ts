@@ -7,9 +7,10 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { execa, type Options, type Result } from 'execa';
+import type { Options, Result } from 'execa';
 
 import { clusterEnv, E2E_LABEL, isReady, kubectl, kubectlJson, waitFor, type PodJson } from './helpers/kube.js';
+import { tmuxTerminal } from './helpers/tmux.js';
 
 const env = clusterEnv();
 const NS = 'demo';
@@ -240,32 +241,11 @@ describe('kubectl nsdebug TARGET on a real cluster', () => {
   test('an interactive session on a real terminal (tmux): prompt, resize, ^C, exit code, terminal restored', async () => {
     touch(TARGETS.busybox);
     const dir = mkdtempSync(join(tmpdir(), 'nsdebug-e2e-tty-'));
-    const tmux = (...args: string[]) => execa('tmux', ['-L', `nsdebug-e2e-${process.pid}`, '-f', '/dev/null', ...args], { reject: false });
-    const screen = async () => text((await tmux('capture-pane', '-p', '-J', '-S', '-500', '-t', 'e2e')).stdout);
-    const until = (what: string, pattern: RegExp, timeoutMs = 60_000) =>
-      waitFor(what, async () => pattern.test(await screen()), timeoutMs, 200);
+    const { tmux, screen, start, type, until, kill } = tmuxTerminal(`nsdebug-e2e-${process.pid}`);
     /** "ROWS COLS" as `stty size` prints it */
     const paneSize = async () => text((await tmux('display-message', '-p', '-t', 'e2e', '#{pane_height} #{pane_width}')).stdout).trim();
-    const type = async (line: string) => {
-      await tmux('send-keys', '-t', 'e2e', '-l', line);
-      await tmux('send-keys', '-t', 'e2e', 'Enter');
-    };
     try {
-      const started = await tmux(
-        'new-session',
-        '-d',
-        '-s',
-        'e2e',
-        '-x',
-        '80',
-        '-y',
-        '24',
-        '-e',
-        `PATH=${process.env.PATH}`,
-        '-e',
-        `KUBECONFIG=${env.kubeconfig}`,
-        'sh',
-      );
+      const started = await start(80, 24, { PATH: process.env.PATH ?? '', KUBECONFIG: env.kubeconfig });
       expect(started.exitCode).toBe(0);
       await type('echo local-ready');
       await until('the local shell', /^local-ready$/m, 10_000);
@@ -301,7 +281,7 @@ describe('kubectl nsdebug TARGET on a real cluster', () => {
       expect(stty).toMatch(/(^|\s)echo(\s|;|$)/);
       expect(stty).not.toMatch(/-icanon|(^|\s)-echo(\s|;|$)/);
     } finally {
-      await tmux('kill-server');
+      await kill();
       rmSync(dir, { recursive: true, force: true });
     }
   }, 180_000);

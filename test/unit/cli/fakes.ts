@@ -4,7 +4,9 @@ import { PassThrough, Writable } from 'node:stream';
 import type { CliIo } from '../../../src/cli/io.js';
 import type { ClusterDeps } from '../../../src/cli/prepare.js';
 import type { LocalTerminal } from '../../../src/cli/terminal.js';
+import type { DebugSessionSpec } from '../../../src/contract.js';
 import type { KubeConfigOptions, KubeConnection } from '../../../src/kube/config.js';
+import type { SessionClient } from '../../../src/kube/debug-session.js';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { FakeAccessClient, FakeAgentClient, FakeTargetClient, FakeTransport } from '../kube/fakes.js';
 
@@ -52,12 +54,34 @@ export function fakeIo(
   };
 }
 
+/** A stand-in for the DebugSession API (unit tier; e2e uses the real API server): records creates and deletes. */
+export class FakeSessionClient implements SessionClient {
+  readonly created: Array<{ namespace: string; spec: DebugSessionSpec }> = [];
+  readonly removed: string[] = [];
+  constructor(
+    readonly user = 'alice',
+    private readonly refuse?: Error,
+  ) {}
+  async whoAmI() {
+    return this.user;
+  }
+  async create(namespace: string, spec: DebugSessionSpec) {
+    if (this.refuse) throw this.refuse;
+    this.created.push({ namespace, spec });
+    return `nsdebug-${this.created.length}`;
+  }
+  async remove(namespace: string, name: string) {
+    this.removed.push(`${namespace}/${name}`);
+  }
+}
+
 export interface FakeCluster extends ClusterDeps {
   kubeOptions: KubeConfigOptions[];
   targets: FakeTargetClient;
   access: FakeAccessClient;
   agents: FakeAgentClient;
   transport: FakeTransport;
+  sessions: FakeSessionClient;
 }
 
 export function fakeCluster(parts: {
@@ -65,6 +89,7 @@ export function fakeCluster(parts: {
   access?: FakeAccessClient;
   agents?: FakeAgentClient;
   transport?: FakeTransport;
+  sessions?: FakeSessionClient;
   namespace?: string;
 }): FakeCluster {
   const kubeOptions: KubeConfigOptions[] = [];
@@ -91,6 +116,8 @@ export function fakeCluster(parts: {
     accessClient: async () => cluster.access,
     agentClient: async () => cluster.agents,
     execTransport: async () => cluster.transport,
+    sessions: parts.sessions ?? new FakeSessionClient(),
+    sessionClient: async () => cluster.sessions,
   };
   return cluster;
 }

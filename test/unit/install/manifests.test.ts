@@ -32,6 +32,7 @@ interface Container {
   resources: { requests?: Record<string, string>; limits?: Record<string, string> };
   readinessProbe: { exec: { command: string[] } };
   volumeMounts: Array<{ name: string; mountPath: string; readOnly?: boolean }>;
+  env?: Array<{ name: string; valueFrom?: { fieldRef?: { fieldPath: string } } }>;
 }
 interface PodSpec {
   hostPID?: boolean;
@@ -100,7 +101,7 @@ describe('deploy/', () => {
     for (const mode of ['enforce', 'audit', 'warn']) expect(ns.metadata.labels?.[`pod-security.kubernetes.io/${mode}`]).toBe('privileged');
   });
 
-  test('the agent ServiceAccount has no token and nothing binds it', () => {
+  test('nothing in deploy/ binds the agent ServiceAccount: its token grants nothing until session-auth', () => {
     expect(find('ServiceAccount', 'nsdebug-agent').automountServiceAccountToken).toBe(false);
     const bindings = objects.filter((o) => o.kind.endsWith('Binding'));
     expect(bindings).toEqual([]);
@@ -128,7 +129,9 @@ describe('deploy/', () => {
       expect(agent().securityContext.privileged).toBe(true);
       expect(pod().tolerations).toEqual([{ operator: 'Exists' }]);
       expect(pod().priorityClassName).toBe('system-node-critical');
-      expect(pod().automountServiceAccountToken).toBe(false);
+      // mounted for the session port; deploy/ grants the account nothing (see above)
+      expect(pod().automountServiceAccountToken).toBe(true);
+      expect(agent().env).toEqual([{ name: 'NSDEBUG_NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } }]);
       expect(ds().spec.updateStrategy.type).toBe('RollingUpdate');
     });
 
@@ -299,6 +302,81 @@ describe('the krew manifest', () => {
       expect(p.uri).toMatch(/^https:\/\/.+\.tar\.gz$/);
       expect(p.bin).toBe(pkg.bin['kubectl-nsdebug']);
       expect(p.selector.matchExpressions ?? p.selector.matchLabels).toBeDefined();
+    }
+  });
+});
+
+describe('deploy/session-auth/', () => {
+  type Rule = { apiGroups: string[]; resources: string[]; verbs: string[] };
+  let extra: KubeObject[] = [];
+  beforeAll(async () => {
+    extra = await readDeployManifests(join(DEPLOY, 'session-auth'));
+  });
+  const named = (kind: string, name: string): unknown => extra.find((o) => o.kind === kind && o.metadata.name === name);
+  const rulesOf = (kind: string, name: string) => (named(kind, name) as { rules: Rule[] }).rules;
+  const verbsOn = (rules: Rule[], resource: string) => rules.filter((r) => r.resources.includes(resource)).flatMap((r) => r.verbs);
+
+  test("every object is labelled as nsdebug's, for uninstall", () => {
+    for (const o of extra) expect([key(o), o.metadata.labels?.[PART_OF.key]]).toEqual([key(o), PART_OF.value]);
+  });
+
+  test('admission pins spec.requester to the creating user, on every DebugSession create', () => {
+    const policy = named('ValidatingAdmissionPolicy', 'nsdebug-debugsession-requester') as {
+      spec: {
+        failurePolicy: string;
+        matchConstraints: { resourceRules: Array<{ operations: string[]; resources: string[] }> };
+        validations: Array<{ expression: string }>;
+      };
+    };
+    expect(policy.spec.failurePolicy).toBe('Fail');
+    expect(policy.spec.matchConstraints.resourceRules).toEqual([
+      expect.objectContaining({ operations: ['CREATE'], resources: ['debugsessions'] }),
+    ]);
+    expect(policy.spec.validations.map((v) => v.expression)).toEqual(['object.spec.requester == request.userInfo.username']);
+    expect(
+      (named('ValidatingAdmissionPolicyBinding', 'nsdebug-debugsession-requester') as { spec: { validationActions: string[] } }).spec
+        .validationActions,
+    ).toEqual(['Deny']);
+  });
+
+  test('the DebugSession spec is immutable and carries only a hash of the secret', () => {
+    const crd = named('CustomResourceDefinition', 'debugsessions.nsdebug.io') as {
+      spec: {
+        versions: Array<{
+          subresources: object;
+          schema: {
+            openAPIV3Schema: {
+              properties: {
+                spec: { 'x-kubernetes-validations': Array<{ rule: string }>; properties: Record<string, { pattern?: string }> };
+              };
+            };
+          };
+        }>;
+      };
+    };
+    const version = crd.spec.versions[0]!;
+    expect(version.subresources).toEqual({ status: {} });
+    const spec = version.schema.openAPIV3Schema.properties.spec;
+    expect(spec['x-kubernetes-validations'].map((v) => v.rule)).toEqual(['self == oldSelf']);
+    expect(spec.properties.secretHash?.pattern).toBe('^[0-9a-f]{64}$');
+    expect(Object.keys(spec.properties)).not.toContain('secret');
+  });
+
+  test('the agent may read DebugSessions and pods and write only DebugSession status', () => {
+    const rules = rulesOf('ClusterRole', 'nsdebug-agent-sessions');
+    expect(verbsOn(rules, 'debugsessions')).toEqual(['get']);
+    expect(verbsOn(rules, 'debugsessions/status')).toEqual(['update']);
+    expect(verbsOn(rules, 'pods')).toEqual(['get']);
+    expect(rules.flatMap((r) => r.resources).sort()).toEqual(['debugsessions', 'debugsessions/status', 'pods']);
+  });
+
+  test('users get DebugSessions and port-forward, never exec or status', () => {
+    const user = rulesOf('ClusterRole', 'nsdebug-session-user');
+    const reach = rulesOf('Role', 'nsdebug-session-user');
+    expect(verbsOn(user, 'debugsessions')).toContain('create');
+    expect(verbsOn(reach, 'pods/portforward')).toEqual(['get', 'create']);
+    for (const rs of [user, reach]) {
+      expect(rs.some((r) => r.resources.some((res) => res === 'pods/exec' || res.endsWith('/status') || res === '*'))).toBe(false);
     }
   });
 });

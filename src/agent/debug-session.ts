@@ -1,0 +1,145 @@
+// Session authorization, the agent's half: a connection on the session port names a DebugSession
+// and presents its secret. The agent serves it only if the object exists in the API (so RBAC let
+// its requester create it there, and the admission policy pinned spec.requester to them), the
+// secret matches, it is fresh and unclaimed, and its pod, in the object's own namespace, runs on
+// this node. The claim is a status update with the object's resourceVersion: of two connections
+// racing for one object, the API server lets exactly one win. Everything else about the session
+// (pod, container, command, flags) comes from the object, never from the connection.
+import { createHash, timingSafeEqual } from 'node:crypto';
+
+import {
+  DEBUG_SESSION,
+  DEBUG_SESSION_API,
+  ExitCode,
+  SESSION_TTL_SECONDS,
+  enterArgv,
+  type DebugSessionObject,
+  type SessionHello,
+} from '../contract.js';
+import { NsdebugError } from '../errors.js';
+import { chooseContainer, exitedContainer, runningContainer, type PodLike } from '../kube/target.js';
+import { apiMessage, type InClusterApi } from './apiserver.js';
+
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
+const SECRET = /^[0-9a-f]{64}$/;
+
+const refused = (why: string) => new NsdebugError(why, ExitCode.FORBIDDEN);
+
+/** The hello frame's JSON, validated; anything else is refused before the API is asked. */
+export function parseHello(payload: Buffer): SessionHello {
+  let hello: Partial<SessionHello>;
+  try {
+    hello = JSON.parse(payload.toString('utf8')) as Partial<SessionHello>;
+  } catch {
+    throw refused('the session request is not JSON');
+  }
+  const { namespace, name, secret } = hello ?? {};
+  if (typeof namespace !== 'string' || !DNS_LABEL.test(namespace)) throw refused('the session request names no valid namespace');
+  if (typeof name !== 'string' || !DNS_SUBDOMAIN.test(name)) throw refused('the session request names no valid DebugSession');
+  if (typeof secret !== 'string' || !SECRET.test(secret)) throw refused('the session request carries no valid secret');
+  return { namespace, name, secret };
+}
+
+export const secretHash = (secret: string) => createHash('sha256').update(secret).digest('hex');
+
+/** Why this object may not be served to this connection now, or undefined when it may. */
+export function judgeSession(session: DebugSessionObject, hello: SessionHello, nowMs: number): string | undefined {
+  const what = `DebugSession ${hello.namespace}/${hello.name}`;
+  const expected = session.spec?.secretHash;
+  if (typeof expected !== 'string' || !SECRET.test(expected)) return `${what} has no valid secretHash`;
+  if (!timingSafeEqual(Buffer.from(secretHash(hello.secret)), Buffer.from(expected))) return `the secret does not match ${what}`;
+  if (session.status?.phase) return `${what} was used already (${session.status.phase}); each session needs a new one`;
+  const created = Date.parse(session.metadata?.creationTimestamp ?? '');
+  if (!Number.isFinite(created)) return `${what} has no creation time`;
+  if (nowMs - created > SESSION_TTL_SECONDS * 1000) return `${what} expired (${SESSION_TTL_SECONDS} s after its creation)`;
+  if (typeof session.spec.requester !== 'string' || !session.spec.requester) return `${what} names no requester`;
+  return undefined;
+}
+
+const sessionPath = (namespace: string, name: string) =>
+  `/apis/${DEBUG_SESSION_API}/namespaces/${namespace}/${DEBUG_SESSION.plural}/${encodeURIComponent(name)}`;
+
+function apiFailure(status: number, body: unknown, doing: string): NsdebugError {
+  const message = apiMessage({ status, body });
+  if (status === 401 || status === 403)
+    return new NsdebugError(
+      `the agent may not ${doing} (${message}); install session authorization: kubectl nsdebug install --session-auth`,
+      ExitCode.AGENT_UNAVAILABLE,
+    );
+  return new NsdebugError(`the agent could not ${doing}: ${message}`, ExitCode.API_UNREACHABLE);
+}
+
+export interface AuthorizedSession {
+  session: DebugSessionObject;
+  /** `nsdebug-agent enter` argv (without the executable) for what the object asks */
+  argv: string[];
+  tty: boolean;
+  /** for the audit line */
+  record: Record<string, unknown>;
+}
+
+/** Check, claim and translate the DebugSession a connection names; throws the reason to refuse it. */
+export async function authorizeSession(
+  api: InClusterApi,
+  hello: SessionHello,
+  node: string,
+  nowMs = Date.now(),
+): Promise<AuthorizedSession> {
+  const what = `DebugSession ${hello.namespace}/${hello.name}`;
+  const got = await api.request('GET', sessionPath(hello.namespace, hello.name));
+  if (got.status === 404) throw refused(`there is no ${what}`);
+  if (got.status !== 200) throw apiFailure(got.status, got.body, `read ${what}`);
+  const session = got.body as DebugSessionObject;
+  const why = judgeSession(session, hello, nowMs);
+  if (why) throw refused(why);
+
+  // Claimed before anything else is looked at: one object, one attempt, whatever its outcome.
+  const claimed = await api.request('PUT', `${sessionPath(hello.namespace, hello.name)}/status`, {
+    ...session,
+    status: { phase: 'Claimed', node, claimedAt: new Date(nowMs).toISOString() },
+  });
+  if (claimed.status === 409) throw refused(`${what} was used already; each session needs a new one`);
+  if (claimed.status !== 200) throw apiFailure(claimed.status, claimed.body, `claim ${what}`);
+  const claimedSession = claimed.body as DebugSessionObject;
+
+  const { spec } = session;
+  const podPath = `/api/v1/namespaces/${hello.namespace}/pods/${encodeURIComponent(spec.pod)}`;
+  const podAnswer = await api.request('GET', podPath);
+  if (podAnswer.status === 404) throw new NsdebugError(`pod ${hello.namespace}/${spec.pod} not found`, ExitCode.NOT_FOUND);
+  if (podAnswer.status !== 200) throw apiFailure(podAnswer.status, podAnswer.body, `read pod ${hello.namespace}/${spec.pod}`);
+  const pod = podAnswer.body as PodLike & { metadata?: { uid?: string } };
+  if (pod.spec?.nodeName !== node)
+    throw refused(`pod ${hello.namespace}/${spec.pod} runs on node ${pod.spec?.nodeName ?? '(none)'}, not on this agent's node ${node}`);
+  const choice = chooseContainer(pod, spec.container);
+  const container = exitedContainer(pod, choice) ?? runningContainer(pod, choice);
+  const argv = enterArgv({
+    containerId: container.containerId,
+    podUid: pod.metadata?.uid ?? '',
+    pod: `${hello.namespace}/${spec.pod}`,
+    container: choice.name,
+    ...(spec.namespaces?.length ? { namespaces: spec.namespaces } : {}),
+    tools: spec.tools === true,
+    tty: spec.tty === true,
+    ...(container.exited ? { postmortem: true } : spec.readOnly ? { readOnly: true } : {}),
+    ...(spec.process !== undefined ? { process: spec.process } : {}),
+    command: Array.isArray(spec.command) ? spec.command : [],
+  });
+  return {
+    session: claimedSession,
+    argv,
+    tty: spec.tty === true,
+    record: { requester: spec.requester, debugSession: `${hello.namespace}/${hello.name}` },
+  };
+}
+
+/** Record how the session ended in the object's status; the audit log has it either way. */
+export async function endSession(api: InClusterApi, session: DebugSessionObject, exitCode: number): Promise<void> {
+  const { namespace, name } = session.metadata;
+  const ended = await api.request('PUT', `${sessionPath(namespace, name)}/status`, {
+    ...session,
+    status: { ...session.status, phase: 'Ended', endedAt: new Date().toISOString(), exitCode },
+  });
+  // 404: the CLI deleted it already, as it does when the session is over
+  if (ended.status !== 200 && ended.status !== 404) throw apiFailure(ended.status, ended.body, `update ${namespace}/${name}`);
+}

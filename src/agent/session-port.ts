@@ -1,0 +1,204 @@
+// The session port (session authorization mode): 127.0.0.1:SESSION_PORT in the agent pod, which
+// nothing reaches but pods/portforward through the API server. One TCP connection is one session:
+// a HELLO frame naming a DebugSession and its secret, then stdin/resize frames in, stdout/stderr
+// frames out, and a last EXIT frame (src/contract.ts). The session's stdio are pipes the agent
+// relays to and from frames, so the resident session code runs it as it runs any other.
+import { closeSync, writeSync } from 'node:fs';
+import { createServer, Socket, type Server } from 'node:net';
+
+import { encodeFrame, ExitCode, Frame, FrameDecoder, SESSION_PORT } from '../contract.js';
+import { describeFailure, NsdebugError } from '../errors.js';
+import type { NativeLibrary } from '../native/libnsdebug.js';
+import type { InClusterApi } from './apiserver.js';
+import { authorizeSession, endSession, parseHello, type AuthorizedSession } from './debug-session.js';
+import type { SessionIo } from './enter.js';
+import { runAgentSession, type SessionLog } from './resident.js';
+
+const HELLO_TIMEOUT_MS = 5000;
+/** How long to wait for the command's output to drain after it ended. */
+const DRAIN_TIMEOUT_MS = 2000;
+
+export interface SessionPortOptions {
+  api: InClusterApi;
+  /** this agent's node: only pods bound to it are served */
+  node: string;
+  port?: number;
+  host?: string;
+}
+
+export async function startSessionPort(
+  native: NativeLibrary,
+  audit: SessionLog,
+  stopping: Promise<string>,
+  opts: SessionPortOptions,
+): Promise<Server> {
+  const server = createServer((socket) => void serveConnection(socket, native, audit, stopping, opts));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port ?? SESSION_PORT, opts.host ?? '127.0.0.1', resolve);
+  });
+  return server;
+}
+
+/** A frame's window size, or undefined when it is not one. */
+export function parseResize(payload: Buffer): { rows: number; cols: number } | undefined {
+  try {
+    const { cols, rows } = JSON.parse(payload.toString('utf8')) as { cols?: unknown; rows?: unknown };
+    const valid = (n: unknown): n is number => Number.isInteger(n) && (n as number) > 0 && (n as number) < 65536;
+    return valid(cols) && valid(rows) ? { rows, cols } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function serveConnection(
+  socket: Socket,
+  native: NativeLibrary,
+  audit: SessionLog,
+  stopping: Promise<string>,
+  opts: SessionPortOptions,
+): Promise<void> {
+  socket.setNoDelay(true);
+  socket.on('error', () => undefined);
+  const send = (type: number, payload?: Buffer) => socket.writable && socket.write(encodeFrame(type, payload));
+  const finish = (code: number) => {
+    const exit = Buffer.alloc(4);
+    exit.writeInt32BE(code, 0);
+    send(Frame.EXIT, exit);
+    socket.end();
+  };
+  const closed = new Promise<string>((resolve) => socket.once('close', () => resolve('the client disconnected')));
+
+  // Frames that arrive before the session runs wait here (a client may send stdin at once).
+  const decoder = new FrameDecoder();
+  const queued: Array<{ type: number; payload: Buffer }> = [];
+  let deliver: ((frame: { type: number; payload: Buffer }) => void) | undefined;
+  let hello: ((payload: Buffer) => void) | undefined;
+  socket.on('data', (chunk: Buffer) => {
+    let frames;
+    try {
+      frames = decoder.push(chunk);
+    } catch (err) {
+      socket.destroy(err as Error);
+      return;
+    }
+    for (const frame of frames) {
+      if (hello) {
+        const take = hello;
+        hello = undefined;
+        if (frame.type === Frame.HELLO) take(frame.payload);
+        else socket.destroy();
+      } else if (deliver) deliver(frame);
+      else queued.push(frame);
+    }
+  });
+
+  let sessionObject: AuthorizedSession['session'] | undefined;
+  try {
+    const payload = await new Promise<Buffer>((resolve, reject) => {
+      hello = resolve;
+      const timer = setTimeout(() => reject(new NsdebugError('no session request arrived', ExitCode.USAGE)), HELLO_TIMEOUT_MS);
+      void closed.then(() => clearTimeout(timer));
+    });
+    const authorized = await authorizeSession(opts.api, parseHello(payload), opts.node);
+    sessionObject = authorized.session;
+    const code = await relaySession(socket, authorized, native, audit, Promise.race([closed, stopping]), {
+      queued,
+      setDeliver: (d) => (deliver = d),
+      send,
+    });
+    await endSession(opts.api, authorized.session, code).catch((err: Error) =>
+      audit({ event: 'warning', msg: 'could not record the end of a DebugSession', error: err.message }),
+    );
+    finish(code);
+  } catch (err) {
+    const { line, exitCode } = describeFailure(err);
+    send(Frame.STDERR, Buffer.from(`nsdebug-agent: ${line.replace(/^error: /, '')}\n`));
+    if (sessionObject) await endSession(opts.api, sessionObject, exitCode).catch(() => undefined);
+    else audit({ event: 'refused', error: line.replace(/^error: /, '') });
+    finish(exitCode);
+  }
+}
+
+interface FrameRelay {
+  queued: Array<{ type: number; payload: Buffer }>;
+  setDeliver(deliver: (frame: { type: number; payload: Buffer }) => void): void;
+  send(type: number, payload?: Buffer): unknown;
+}
+
+/** Run the session with pipes as its stdio, relaying them to and from frames; its exit code. */
+async function relaySession(
+  socket: Socket,
+  { argv, record, tty }: Pick<AuthorizedSession, 'argv' | 'record' | 'tty'>,
+  native: NativeLibrary,
+  audit: SessionLog,
+  abort: Promise<string>,
+  relay: FrameRelay,
+): Promise<number> {
+  const [stdinRead, stdinWrite] = native.pipe();
+  const [stdoutRead, stdoutWrite] = native.pipe();
+  const [stderrRead, stderrWrite] = native.pipe();
+  const stdin = new Socket({ fd: stdinWrite, readable: false, writable: true });
+  stdin.on('error', () => undefined); // the command closed its stdin: what is left is dropped
+  const outputs = [
+    { stream: new Socket({ fd: stdoutRead, readable: true, writable: false }), type: Frame.STDOUT },
+    { stream: new Socket({ fd: stderrRead, readable: true, writable: false }), type: Frame.STDERR },
+  ];
+  const drained = outputs.map(
+    ({ stream, type }) =>
+      new Promise<void>((resolve) => {
+        stream.on('data', (chunk: Buffer) => {
+          // output back-pressure: stop reading the command while the network is behind
+          if (relay.send(type, chunk) === false && !stream.isPaused()) {
+            stream.pause();
+            socket.once('drain', () => stream.resume());
+          }
+        });
+        stream.once('close', () => resolve());
+        stream.on('error', () => resolve());
+      }),
+  );
+
+  let size: { rows: number; cols: number } | undefined;
+  const resizeListeners = new Set<() => void>();
+  const io: SessionIo = {
+    stdio: [stdinRead, stdoutWrite, stderrWrite],
+    onResize(listener) {
+      resizeListeners.add(listener);
+      return () => resizeListeners.delete(listener);
+    },
+    size: () => size,
+  };
+  const onFrame = ({ type, payload }: { type: number; payload: Buffer }) => {
+    if (type === Frame.STDIN) {
+      // input back-pressure: stop reading the network while the command is behind
+      if (!stdin.write(payload) && !socket.isPaused()) {
+        socket.pause();
+        stdin.once('drain', () => socket.resume());
+      }
+    } else if (type === Frame.STDIN_EOF) stdin.end();
+    else if (type === Frame.RESIZE) {
+      size = parseResize(payload) ?? size;
+      for (const listener of resizeListeners) listener();
+    }
+  };
+  for (const frame of relay.queued.splice(0)) onFrame(frame);
+  relay.setDeliver(onFrame);
+
+  let started = false;
+  try {
+    return await runAgentSession(argv, io, native, audit, abort, record, () => (started = true));
+  } catch (err) {
+    const { line, exitCode } = describeFailure(err);
+    writeSync(stderrWrite, `nsdebug-agent: ${line.replace(/^error: /, '')}\n`);
+    return exitCode;
+  } finally {
+    // With --tty the terminal relay owned (and closed) the session's stdin and stdout once it started.
+    const ours = tty && started ? [stderrWrite] : [stdinRead, stdoutWrite, stderrWrite];
+    for (const fd of ours) closeSync(fd);
+    stdin.destroy();
+    const timeout = new Promise<void>((resolve) => setTimeout(resolve, DRAIN_TIMEOUT_MS).unref());
+    await Promise.race([Promise.all(drained), timeout]);
+    for (const { stream } of outputs) stream.destroy();
+  }
+}

@@ -1,0 +1,204 @@
+// Session authorization on the real cluster (deploy/session-auth/): the limited user, who holds
+// no exec right on the agent, gets a session in demo, where a RoleBinding lets them create
+// DebugSessions, and is refused in another namespace; nobody can create a DebugSession in another
+// user's name (the admission policy); one DebugSession serves one connection, and only with its
+// own secret.
+import { createHash, randomBytes } from 'node:crypto';
+import { PassThrough } from 'node:stream';
+
+import { SESSION_PORT, DEBUG_SESSION_API } from '../../src/contract.js';
+import { loadKubeConfig } from '../../src/kube/config.js';
+import { createExecTransport } from '../../src/kube/exec.js';
+import { SessionStream } from '../../src/kube/session-stream.js';
+import { clusterEnv, E2E_LABEL, kubectl, kubectlJson, waitFor, type PodJson } from './helpers/kube.js';
+import { tmuxTerminal } from './helpers/tmux.js';
+
+const env = clusterEnv();
+const IMAGE = process.env.NSDEBUG_AGENT_IMAGE ?? 'nsdebug.local/agent:dev';
+const OTHER = 'nsdebug-e2e-sessions';
+const LIMITED_USER = 'nsdebug-limited';
+const limited = (args: string[], opts: Parameters<typeof kubectl>[1] = {}) =>
+  kubectl(args, { ...opts, env: { KUBECONFIG: env.kubeconfigLimited } });
+const text = (v: unknown) => String(v ?? '');
+
+const bindings = [
+  // debug pods in demo; reach the agents
+  { kind: 'RoleBinding', namespace: 'demo', role: { kind: 'ClusterRole', name: 'nsdebug-session-user' } },
+  { kind: 'RoleBinding', namespace: 'nsdebug-system', role: { kind: 'Role', name: 'nsdebug-session-user' } },
+  // only read pods in the other namespace
+  { kind: 'RoleBinding', namespace: OTHER, role: { kind: 'Role', name: 'e2e-pod-reader' } },
+].map((b) => ({
+  apiVersion: 'rbac.authorization.k8s.io/v1',
+  kind: b.kind,
+  metadata: { name: 'e2e-session-user', namespace: b.namespace, labels: { [E2E_LABEL]: 'true' } },
+  roleRef: { apiGroup: 'rbac.authorization.k8s.io', ...b.role },
+  subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: LIMITED_USER }],
+}));
+
+const objects = [
+  { apiVersion: 'v1', kind: 'Namespace', metadata: { name: OTHER, labels: { [E2E_LABEL]: 'true' } } },
+  {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'Role',
+    metadata: { name: 'e2e-pod-reader', namespace: OTHER, labels: { [E2E_LABEL]: 'true' } },
+    rules: [{ apiGroups: [''], resources: ['pods'], verbs: ['get', 'list'] }],
+  },
+  {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'target', namespace: OTHER, labels: { [E2E_LABEL]: 'true' } },
+    spec: {
+      terminationGracePeriodSeconds: 1,
+      containers: [{ name: 'app', image: 'nsdebug.test/busybox:1', imagePullPolicy: 'Never', command: ['sleep', 'infinity'] }],
+    },
+  },
+  ...bindings,
+];
+
+const debugSession = (namespace: string, spec: Record<string, unknown>) =>
+  JSON.stringify({ apiVersion: DEBUG_SESSION_API, kind: 'DebugSession', metadata: { generateName: 'e2e-', namespace }, spec });
+
+beforeAll(async () => {
+  const install = await kubectl(['nsdebug', 'install', '--session-auth', '--image', IMAGE, '--timeout', '3m']);
+  if (install.exitCode !== 0) throw new Error(`kubectl nsdebug install --session-auth: ${text(install.stderr)}`);
+  const applied = await kubectl(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects }) });
+  if (applied.exitCode !== 0) throw new Error(`kubectl apply: ${text(applied.stderr)}`);
+  await waitFor('pod target running', async () => {
+    const pod = await kubectlJson<PodJson>(['-n', OTHER, 'get', 'pod', 'target']);
+    return pod.status.phase === 'Running';
+  });
+}, 300_000);
+
+afterAll(async () => {
+  // the limited user keeps only what the cluster gave it (cluster.test.ts checks that)
+  for (const b of bindings) await kubectl(['-n', b.metadata.namespace, 'delete', 'rolebinding', b.metadata.name, '--ignore-not-found']);
+  await kubectl(['delete', 'namespace', OTHER, '--ignore-not-found', '--wait=false']);
+});
+
+describe('session authorization (install --session-auth)', () => {
+  test('the limited user has no exec on the agent, yet gets a session in demo through a DebugSession, audited in their name', async () => {
+    const plain = await limited(['nsdebug', '-n', 'demo', 'pod/busybox', '--', 'true']);
+    expect(plain.exitCode).toBe(66);
+
+    const r = await limited(['nsdebug', '-n', 'demo', 'pod/busybox', '--session-auth', '--', 'sh', '-c', 'cat /etc/hostname; exit 5']);
+    expect([r.exitCode, text(r.stdout).trim(), text(r.stderr)]).toEqual([5, 'busybox', '']);
+
+    const logs = await kubectl(['-n', 'nsdebug-system', 'logs', 'ds/nsdebug-agent', '--tail', '50']);
+    const audit = text(logs.stdout)
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .filter((l) => l.msg === 'session' && l.requester === LIMITED_USER);
+    expect(audit.at(-1)).toMatchObject({ pod: 'demo/busybox', exitCode: 5, debugSession: expect.stringMatching(/^demo\/nsdebug-/) });
+
+    // nothing left behind
+    const left = await kubectl(['-n', 'demo', 'get', 'debugsessions', '-o', 'name']);
+    expect([left.exitCode, text(left.stdout)]).toEqual([0, '']);
+  }, 60_000);
+
+  test('stdin and output of any size pass through the port-forward unchanged', async () => {
+    const bytes = randomBytes(3 * 1024 * 1024);
+    const r = await limited(['nsdebug', '-n', 'demo', 'pod/busybox', '--session-auth', '-i', '--', 'md5sum'], { input: bytes });
+    expect(r.exitCode).toBe(0);
+    expect(text(r.stdout).split(/\s/)[0]).toBe(createHash('md5').update(bytes).digest('hex'));
+  }, 60_000);
+
+  test('refused where they may not create DebugSessions, by the CLI and by the API server', async () => {
+    const r = await limited(['nsdebug', '-n', OTHER, 'pod/target', '--session-auth', '--', 'true']);
+    expect(r.exitCode).toBe(66);
+    expect(text(r.stderr)).toMatch(
+      new RegExp(
+        `^error: you may not debug pod ${OTHER}/target: missing permission create debugsessions\\.nsdebug\\.io in namespace ${OTHER}`,
+      ),
+    );
+    const created = await limited(['create', '-f', '-'], {
+      input: debugSession(OTHER, { requester: LIMITED_USER, pod: 'target', command: [], secretHash: 'a'.repeat(64) }),
+    });
+    expect(created.exitCode).not.toBe(0);
+    expect(text(created.stderr)).toMatch(/forbidden.*cannot create resource "debugsessions"/);
+  }, 60_000);
+
+  test('a DebugSession in another user’s name is rejected by admission', async () => {
+    const forged = await limited(['create', '-f', '-'], {
+      input: debugSession('demo', { requester: 'nsdebug-admin', pod: 'busybox', command: ['id'], secretHash: 'a'.repeat(64) }),
+    });
+    expect(forged.exitCode).not.toBe(0);
+    expect(text(forged.stderr)).toContain(`spec.requester must be the user creating the DebugSession (${LIMITED_USER})`);
+  });
+
+  test('one DebugSession serves one connection, and only with its own secret', async () => {
+    const secret = randomBytes(32).toString('hex');
+    const admin = text((await kubectl(['auth', 'whoami', '-o', 'jsonpath={.status.userInfo.username}'])).stdout);
+    const created = await kubectl(['create', '-o', 'name', '-f', '-'], {
+      input: debugSession('demo', {
+        requester: admin,
+        pod: 'busybox',
+        command: ['cat', '/etc/hostname'],
+        secretHash: createHash('sha256').update(secret).digest('hex'),
+      }),
+    });
+    expect(created.exitCode).toBe(0);
+    const name = text(created.stdout).trim().split('/')[1] as string;
+    const agent = await kubectlJson<{ items: PodJson[] }>([
+      '-n',
+      'nsdebug-system',
+      'get',
+      'pods',
+      '-l',
+      'app.kubernetes.io/name=nsdebug-agent',
+    ]);
+    const conn = await loadKubeConfig({ kubeconfig: env.kubeconfig });
+    const connect = async (presented: string) => {
+      const stdout = new PassThrough();
+      const stderr = new PassThrough();
+      const out: Buffer[] = [];
+      const err: Buffer[] = [];
+      stdout.on('data', (c: Buffer) => out.push(c));
+      stderr.on('data', (c: Buffer) => err.push(c));
+      const code = await new SessionStream(await createExecTransport(conn)).run({
+        namespace: 'nsdebug-system',
+        pod: agent.items[0]?.metadata.name as string,
+        port: SESSION_PORT,
+        hello: { namespace: 'demo', name, secret: presented },
+        stdout,
+        stderr,
+        tty: false,
+      });
+      return { code, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() };
+    };
+    try {
+      expect(await connect(randomBytes(32).toString('hex'))).toEqual({
+        code: 66,
+        stdout: '',
+        stderr: `nsdebug-agent: the secret does not match DebugSession demo/${name}\n`,
+      });
+      expect(await connect(secret)).toEqual({ code: 0, stdout: 'busybox\n', stderr: '' });
+      const again = await connect(secret);
+      expect([again.code, again.stderr]).toEqual([66, expect.stringContaining(`DebugSession demo/${name} was used already`)]);
+      const status = await kubectlJson<{ status: { phase: string; exitCode: number } }>(['-n', 'demo', 'get', 'debugsession', name]);
+      expect(status.status).toMatchObject({ phase: 'Ended', exitCode: 0 });
+    } finally {
+      await kubectl(['-n', 'demo', 'delete', 'debugsession', name, '--ignore-not-found']);
+    }
+  }, 60_000);
+
+  test('an interactive session on a real terminal (tmux): the window size and its changes, the exit code', async () => {
+    const { tmux, start, type, until, kill } = tmuxTerminal(`nsdebug-e2e-sa-${process.pid}`);
+    try {
+      const started = await start(90, 25, { PATH: process.env.PATH ?? '', KUBECONFIG: env.kubeconfigLimited });
+      expect(started.exitCode).toBe(0);
+      await type('kubectl nsdebug -n demo pod/busybox --session-auth; echo "EXIT=$?"');
+      await type("PS1='remote> '");
+      await until('the remote prompt', /^remote> ?$/m);
+      await type('stty size');
+      await until('the terminal size', /^25 90$/m);
+      await tmux('resize-window', '-t', 'e2e', '-x', '100', '-y', '30');
+      await type('stty size');
+      await until('the new size', /^30 100$/m);
+      await type('exit 4');
+      await until('the exit code', /^EXIT=4$/m);
+    } finally {
+      await kill();
+    }
+  }, 120_000);
+});

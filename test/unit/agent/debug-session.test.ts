@@ -1,0 +1,91 @@
+// Session authorization on the agent's side: what a connection may claim, and when a DebugSession
+// is refused (wrong secret, used, expired), before any API request is made.
+import { DEBUG_SESSION_API, encodeFrame, Frame, FrameDecoder, MAX_FRAME_PAYLOAD, type DebugSessionObject } from '../../../src/contract.js';
+import { judgeSession, parseHello, secretHash } from '../../../src/agent/debug-session.js';
+import { parseResize } from '../../../src/agent/session-port.js';
+import { NsdebugError } from '../../../src/errors.js';
+
+const SECRET = 'ab'.repeat(32);
+const CREATED = Date.parse('2026-11-23T10:00:00Z');
+const hello = { namespace: 'team-a', name: 'nsdebug-x7k2p', secret: SECRET };
+
+const session = (over: Partial<DebugSessionObject['spec']> = {}, status?: DebugSessionObject['status']): DebugSessionObject => ({
+  apiVersion: DEBUG_SESSION_API,
+  kind: 'DebugSession',
+  metadata: { name: hello.name, namespace: hello.namespace, creationTimestamp: new Date(CREATED).toISOString(), resourceVersion: '7' },
+  spec: { requester: 'alice', pod: 'web-0', command: [], secretHash: secretHash(SECRET), ...over },
+  ...(status ? { status } : {}),
+});
+
+describe('parseHello', () => {
+  test('a well-formed request', () => {
+    expect(parseHello(Buffer.from(JSON.stringify(hello)))).toEqual(hello);
+  });
+  test.each([
+    ['not JSON', '{', /not JSON/],
+    ['a namespace with a slash', JSON.stringify({ ...hello, namespace: 'a/b' }), /no valid namespace/],
+    ['a path as the name', JSON.stringify({ ...hello, name: '../pods/x' }), /no valid DebugSession/],
+    ['a short secret', JSON.stringify({ ...hello, secret: 'abc' }), /no valid secret/],
+    ['an upper-case secret', JSON.stringify({ ...hello, secret: SECRET.toUpperCase() }), /no valid secret/],
+  ])('refuses %s', (_what, text, message) => {
+    let error: unknown;
+    try {
+      parseHello(Buffer.from(text));
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(NsdebugError);
+    expect((error as NsdebugError).message).toMatch(message);
+    expect((error as NsdebugError).exitCode).toBe(66);
+  });
+});
+
+describe('judgeSession', () => {
+  test('a fresh, unclaimed session with the right secret is served', () => {
+    expect(judgeSession(session(), hello, CREATED + 5000)).toBeUndefined();
+  });
+  test.each([
+    ['another secret', session(), { ...hello, secret: 'cd'.repeat(32) }, CREATED, /secret does not match/],
+    ['a claimed session', session({}, { phase: 'Claimed' }), hello, CREATED, /used already \(Claimed\)/],
+    ['an ended session', session({}, { phase: 'Ended', exitCode: 0 }), hello, CREATED, /used already/],
+    ['a session older than 60 s', session(), hello, CREATED + 61_000, /expired/],
+    ['no secret hash', session({ secretHash: '' }), hello, CREATED, /no valid secretHash/],
+    ['no requester', session({ requester: '' }), hello, CREATED, /no requester/],
+  ])('refuses %s', (_what, obj, h, now, message) => {
+    expect(judgeSession(obj, h, now)).toMatch(message);
+  });
+});
+
+describe('session frames', () => {
+  test('frames survive any split of the byte stream', () => {
+    const stream = Buffer.concat([
+      encodeFrame(Frame.HELLO, Buffer.from('{"a":1}')),
+      encodeFrame(Frame.STDIN, Buffer.alloc(70_000, 7)),
+      encodeFrame(Frame.STDIN_EOF),
+    ]);
+    for (const step of [1, 3, 4096, stream.length]) {
+      const decoder = new FrameDecoder();
+      const frames = [];
+      for (let at = 0; at < stream.length; at += step) frames.push(...decoder.push(stream.subarray(at, at + step)));
+      expect(frames.map((f) => [f.type, f.payload.length])).toEqual([
+        [Frame.HELLO, 7],
+        [Frame.STDIN, 70_000],
+        [Frame.STDIN_EOF, 0],
+      ]);
+    }
+  });
+  test('a frame larger than the limit is refused before it is buffered', () => {
+    const header = Buffer.from([Frame.STDIN, 0, 0, 0, 0]);
+    header.writeUInt32BE(MAX_FRAME_PAYLOAD + 1, 1);
+    expect(() => new FrameDecoder().push(header)).toThrow(/larger than/);
+  });
+  test.each([
+    ['{"cols":120,"rows":40}', { cols: 120, rows: 40 }],
+    ['{"cols":0,"rows":40}', undefined],
+    ['{"cols":1e9,"rows":40}', undefined],
+    ['{"cols":"80","rows":24}', undefined],
+    ['nonsense', undefined],
+  ])('window size %s', (text, size) => {
+    expect(parseResize(Buffer.from(text))).toEqual(size);
+  });
+});
