@@ -154,7 +154,7 @@ function clusterRows(): Row[] {
       .trim()
       .split('\n')
       .pop()!;
-    run(['kubectl', 'nsdebug', 'install', '--image', image, '--timeout', '3m'], env);
+    run(['kubectl', 'nsdebug', 'install', '--session-auth', '--image', image, '--timeout', '3m'], env);
     run(['bash', cluster, 'wait-demo'], env);
     process.stderr.write('bench: kubectl nsdebug vs kubectl exec\n');
     // kubectl takes no flags before a plugin's name: `kubectl nsdebug -n demo …`
@@ -167,6 +167,11 @@ function clusterRows(): Row[] {
         samples: timeCommand(kubectl('nsdebug', 'pod/busybox', '--', 'true'), RUNS, env),
         baseline: exec,
         goal: '≤ 1.3× kubectl exec',
+      },
+      {
+        what: 'kubectl nsdebug pod/busybox --session-auth -- true (DebugSession + port-forward)',
+        samples: timeCommand(kubectl('nsdebug', 'pod/busybox', '--session-auth', '--', 'true'), RUNS, env),
+        baseline: exec,
       },
       {
         what: 'kubectl nsdebug pod/distroless --tools -- true (no shell in the image)',
