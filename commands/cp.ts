@@ -29,6 +29,7 @@ EXIT STATUS: 0 when copied; 64 usage, 65 no such pod, container or file, 66 forb
   static flags = {
     container: targetFlags.container,
     'agent-namespace': targetFlags['agent-namespace'],
+    'session-auth': targetFlags['session-auth'],
     ...kubeFlags,
   };
 

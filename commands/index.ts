@@ -92,10 +92,6 @@ EXIT STATUS: the remote command's exit code, like kubectl exec. nsdebug's own fa
     wait: Flags.boolean({
       summary: "wait for the container's next start and enter it as soon as its process runs: catches a crash-looping container alive",
     }),
-    'session-auth': Flags.boolean({
-      summary:
-        "authorize the session with a DebugSession in the target's namespace instead of exec into the agent (clusters installed with --session-auth) [env: NSDEBUG_SESSION_AUTH=1]",
-    }),
     timeout: Flags.string({ summary: 'with --wait: how long to wait, e.g. 30s, 10m (default 5m)', helpValue: 'DURATION' }),
     ...kubeFlags,
   };

@@ -19,6 +19,7 @@ export default class Ns extends Command {
   static flags = {
     selector: targetFlags.selector,
     'agent-namespace': targetFlags['agent-namespace'],
+    'session-auth': targetFlags['session-auth'],
     output: Flags.string({ char: 'o', summary: 'output format', options: ['table', 'json'], default: 'table' }),
     ...kubeFlags,
   };

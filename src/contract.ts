@@ -161,9 +161,7 @@ export interface CopyResult {
 }
 
 /** What `kubectl nsdebug cp` asks of the agent: a file out of the container, or one into it from stdin. */
-export type CopyRequest = { containerId: string; podUid?: string } & (
-  { from: string } | { to: string; name: string; size: number; mode: number; mtimeMs: number }
-);
+export type CopyRequest = { containerId: string; podUid?: string } & SessionCopy;
 
 /** argv for `nsdebug-agent cp`, without the executable; paths are argv, never shell text. */
 export function cpArgv(req: CopyRequest): string[] {
@@ -222,11 +220,22 @@ export const SESSION_PORT = 7070;
 /** A DebugSession is honoured once, within this many seconds of its creation. */
 export const SESSION_TTL_SECONDS = 60;
 
-/** What a DebugSession asks for: the session options of `enter`, for one pod, by one user. */
+/** What a DebugSession may ask of the agent: a session (enter), or one of the queries. */
+export const SESSION_OPERATIONS = ['enter', 'ps', 'ns', 'cp'] as const;
+export type SessionOperation = (typeof SESSION_OPERATIONS)[number];
+
+/** cp through a DebugSession: the CopyRequest without the container, which the agent finds itself. */
+export type SessionCopy = { from: string } | { to: string; name: string; size: number; mode: number; mtimeMs: number };
+
+/** What a DebugSession asks for: the options of `enter` (or a query), for one pod, by one user. */
 export interface DebugSessionSpec extends Pick<
   EnterRequest,
   'container' | 'namespaces' | 'tools' | 'tty' | 'readOnly' | 'process' | 'command'
 > {
+  /** enter when unset */
+  operation?: SessionOperation;
+  /** with operation cp */
+  copy?: SessionCopy;
   /** the user who created the object; the admission policy rejects any other value */
   requester: string;
   /** a pod in the DebugSession's own namespace */
@@ -291,18 +300,30 @@ export function encodeFrame(type: number, payload: Buffer = Buffer.alloc(0)): Bu
 
 /** Splits a byte stream into frames; throws on a frame larger than MAX_FRAME_PAYLOAD. */
 export class FrameDecoder {
-  private buffered: Buffer = Buffer.alloc(0);
+  // chunks are joined only once a whole header, or a whole frame, has arrived
+  private chunks: Buffer[] = [];
+  private length = 0;
+  private needed = 5;
 
   push(chunk: Buffer): Array<{ type: number; payload: Buffer }> {
-    this.buffered = this.buffered.length ? Buffer.concat([this.buffered, chunk]) : chunk;
+    this.chunks.push(chunk);
+    this.length += chunk.length;
     const frames: Array<{ type: number; payload: Buffer }> = [];
-    while (this.buffered.length >= 5) {
-      const length = this.buffered.readUInt32BE(1);
+    if (this.length < this.needed) return frames;
+    let buffered = this.chunks.length === 1 ? (this.chunks[0] as Buffer) : Buffer.concat(this.chunks, this.length);
+    this.needed = 5;
+    while (buffered.length >= 5) {
+      const length = buffered.readUInt32BE(1);
       if (length > MAX_FRAME_PAYLOAD) throw new Error(`a frame of ${length} bytes is larger than ${MAX_FRAME_PAYLOAD}`);
-      if (this.buffered.length < 5 + length) break;
-      frames.push({ type: this.buffered[0] as number, payload: this.buffered.subarray(5, 5 + length) });
-      this.buffered = this.buffered.subarray(5 + length);
+      if (buffered.length < 5 + length) {
+        this.needed = 5 + length;
+        break;
+      }
+      frames.push({ type: buffered[0] as number, payload: buffered.subarray(5, 5 + length) });
+      buffered = buffered.subarray(5 + length);
     }
+    this.chunks = buffered.length ? [buffered] : [];
+    this.length = buffered.length;
     return frames;
   }
 }

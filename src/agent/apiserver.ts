@@ -12,6 +12,8 @@ const MAX_RESPONSE_BYTES = 4 << 20;
 export interface ApiResponse {
   status: number;
   body: unknown;
+  /** the API server's clock (its Date header), ms since the epoch */
+  serverTime?: number;
 }
 
 export interface InClusterApi {
@@ -70,7 +72,8 @@ export function inClusterApi(env = process.env, dir = SERVICE_ACCOUNT_DIR): InCl
               } catch {
                 parsed = { message: text.slice(0, 200) };
               }
-              resolve({ status: res.statusCode ?? 0, body: parsed });
+              const serverTime = Date.parse(res.headers.date ?? '');
+              resolve({ status: res.statusCode ?? 0, body: parsed, ...(Number.isFinite(serverTime) ? { serverTime } : {}) });
             });
           },
         );

@@ -199,23 +199,40 @@ export async function copyIn(opts: CopyOptions, native: NativeLibrary, stdin: Re
 }
 
 /** `nsdebug-agent cp`, with one audit record like a session's: which file, which way, how many bytes. */
-export async function runCopy(args: AgentArgs): Promise<number> {
+/**
+ * One parsed `cp` over a stdin and stdout: copied out, the header line and the bytes; copied
+ * in, the result line. What it did, for the audit line.
+ */
+export async function copyThrough(
+  args: AgentArgs,
+  native: NativeLibrary,
+  stdin: Readable,
+  stdout: Writable,
+): Promise<CopyHeader | CopyResult> {
   const copy = args.copy;
   if (!copy) throw new NsdebugError('internal: cp without --from or --to', ExitCode.INTERNAL);
-  const native = loadNativeLibrary();
-  const audit = await openAuditChannel();
   const opts: CopyOptions = {
     containerId: args.containerId,
     ...(args.podUid ? { podUid: args.podUid } : {}),
     path: copy.path,
     ...(copy.upload ? { upload: copy.upload } : {}),
   };
-  const record = { ...sessionRecord(args), command: ['cp', copy.upload ? 'in' : 'out', copy.path] };
+  const done = copy.upload ? await copyIn(opts, native, stdin) : await copyOut(opts, native, stdout);
+  if (copy.upload) stdout.write(`${JSON.stringify(done)}\n`);
+  await new Promise<void>((resolve) => stdout.write('', () => resolve()));
+  return done;
+}
+
+/** The audit line's command for a cp. */
+export const copyCommand = (args: AgentArgs) => ['cp', args.copy?.upload ? 'in' : 'out', args.copy?.path ?? ''];
+
+export async function runCopy(args: AgentArgs): Promise<number> {
+  const native = loadNativeLibrary();
+  const audit = await openAuditChannel();
+  const record = { ...sessionRecord(args), command: copyCommand(args) };
   audit.send({ event: 'start', ...record, start: new Date().toISOString() });
   try {
-    const done = copy.upload ? await copyIn(opts, native, process.stdin) : await copyOut(opts, native, process.stdout);
-    if (copy.upload) process.stdout.write(`${JSON.stringify(done)}\n`);
-    await new Promise<void>((resolve) => process.stdout.write('', () => resolve()));
+    const done = await copyThrough(args, native, process.stdin, process.stdout);
     audit.send({ event: 'end', ...record, path: done.path, bytes: done.size, end: new Date().toISOString(), exitCode: 0 });
     return ExitCode.OK;
   } catch (err) {

@@ -11,9 +11,14 @@ import {
   DEBUG_SESSION,
   DEBUG_SESSION_API,
   ExitCode,
+  SESSION_OPERATIONS,
   SESSION_TTL_SECONDS,
+  cpArgv,
   enterArgv,
+  nsArgv,
+  psArgv,
   type DebugSessionObject,
+  type DebugSessionSpec,
   type SessionHello,
 } from '../contract.js';
 import { NsdebugError } from '../errors.js';
@@ -79,25 +84,24 @@ export interface AuthorizedSession {
   record: Record<string, unknown>;
 }
 
-/** Check, claim and translate the DebugSession a connection names; throws the reason to refuse it. */
-export async function authorizeSession(
-  api: InClusterApi,
-  hello: SessionHello,
-  node: string,
-  nowMs = Date.now(),
-): Promise<AuthorizedSession> {
+/**
+ * Check, claim and translate the DebugSession a connection names; throws the reason to refuse it.
+ * Its age is judged by the API server's clock, which stamped its creation, not the node's.
+ */
+export async function authorizeSession(api: InClusterApi, hello: SessionHello, node: string): Promise<AuthorizedSession> {
   const what = `DebugSession ${hello.namespace}/${hello.name}`;
   const got = await api.request('GET', sessionPath(hello.namespace, hello.name));
   if (got.status === 404) throw refused(`there is no ${what}`);
   if (got.status !== 200) throw apiFailure(got.status, got.body, `read ${what}`);
   const session = got.body as DebugSessionObject;
+  const nowMs = got.serverTime ?? Date.now();
   const why = judgeSession(session, hello, nowMs);
   if (why) throw refused(why);
 
   // Claimed before anything else is looked at: one object, one attempt, whatever its outcome.
   const claimed = await api.request('PUT', `${sessionPath(hello.namespace, hello.name)}/status`, {
     ...session,
-    status: { phase: 'Claimed', node, claimedAt: new Date(nowMs).toISOString() },
+    status: { phase: 'Claimed', node, claimedAt: new Date().toISOString() },
   });
   if (claimed.status === 409) throw refused(`${what} was used already; each session needs a new one`);
   if (claimed.status !== 200) throw apiFailure(claimed.status, claimed.body, `claim ${what}`);
@@ -111,12 +115,34 @@ export async function authorizeSession(
   const pod = podAnswer.body as PodLike & { metadata?: { uid?: string } };
   if (pod.spec?.nodeName !== node)
     throw refused(`pod ${hello.namespace}/${spec.pod} runs on node ${pod.spec?.nodeName ?? '(none)'}, not on this agent's node ${node}`);
+  const argv = agentArgv(spec, pod, hello.namespace);
+  return {
+    session: claimedSession,
+    argv,
+    tty: spec.tty === true && (spec.operation ?? 'enter') === 'enter',
+    record: { requester: spec.requester, debugSession: `${hello.namespace}/${hello.name}` },
+  };
+}
+
+/** The agent argv for what the DebugSession asks, for its pod as read now; parsed and validated by the caller. */
+export function agentArgv(spec: DebugSessionSpec, pod: PodLike & { metadata?: { uid?: string } }, namespace: string): string[] {
+  const podUid = pod.metadata?.uid ?? '';
+  const operation = spec.operation ?? 'enter';
+  if (!SESSION_OPERATIONS.includes(operation))
+    throw refused(`DebugSession operation "${String(operation)}" is not one of ${SESSION_OPERATIONS.join(', ')}`);
+  if (operation === 'ns') return nsArgv({ podUid });
   const choice = chooseContainer(pod, spec.container);
+  if (operation === 'ps') return psArgv({ containerId: runningContainer(pod, choice).containerId, podUid });
+  if (operation === 'cp') {
+    if (!spec.copy) throw refused('a cp DebugSession needs spec.copy');
+    return cpArgv({ containerId: runningContainer(pod, choice).containerId, podUid, ...spec.copy });
+  }
+  // a container that is not running: its last instance, post-mortem
   const container = exitedContainer(pod, choice) ?? runningContainer(pod, choice);
-  const argv = enterArgv({
+  return enterArgv({
     containerId: container.containerId,
-    podUid: pod.metadata?.uid ?? '',
-    pod: `${hello.namespace}/${spec.pod}`,
+    podUid,
+    pod: `${namespace}/${spec.pod}`,
     container: choice.name,
     ...(spec.namespaces?.length ? { namespaces: spec.namespaces } : {}),
     tools: spec.tools === true,
@@ -125,12 +151,6 @@ export async function authorizeSession(
     ...(spec.process !== undefined ? { process: spec.process } : {}),
     command: Array.isArray(spec.command) ? spec.command : [],
   });
-  return {
-    session: claimedSession,
-    argv,
-    tty: spec.tty === true,
-    record: { requester: spec.requester, debugSession: `${hello.namespace}/${hello.name}` },
-  };
 }
 
 /** Record how the session ended in the object's status; the audit log has it either way. */

@@ -5,13 +5,19 @@
 // relays to and from frames, so the resident session code runs it as it runs any other.
 import { closeSync, writeSync } from 'node:fs';
 import { createServer, Socket, type Server } from 'node:net';
+import { PassThrough, Writable } from 'node:stream';
 
 import { encodeFrame, ExitCode, Frame, FrameDecoder, SESSION_PORT } from '../contract.js';
 import { describeFailure, NsdebugError } from '../errors.js';
 import type { NativeLibrary } from '../native/libnsdebug.js';
 import type { InClusterApi } from './apiserver.js';
+import { parseAgentArgs, type AgentArgs } from './args.js';
+import { sessionRecord } from './audit.js';
+import { copyCommand, copyThrough } from './copy.js';
 import { authorizeSession, endSession, parseHello, type AuthorizedSession } from './debug-session.js';
 import type { SessionIo } from './enter.js';
+import { listPodNamespaces } from './namespaces.js';
+import { listProcesses } from './ps.js';
 import { runAgentSession, type SessionLog } from './resident.js';
 
 const HELLO_TIMEOUT_MS = 5000;
@@ -102,11 +108,12 @@ async function serveConnection(
     });
     const authorized = await authorizeSession(opts.api, parseHello(payload), opts.node);
     sessionObject = authorized.session;
-    const code = await relaySession(socket, authorized, native, audit, Promise.race([closed, stopping]), {
-      queued,
-      setDeliver: (d) => (deliver = d),
-      send,
-    });
+    const relay = { queued, setDeliver: (d: (frame: { type: number; payload: Buffer }) => void) => (deliver = d), send };
+    const args = parseAgentArgs(authorized.argv);
+    const code =
+      args.subcommand === 'enter'
+        ? await relaySession(socket, authorized, native, audit, Promise.race([closed, stopping]), relay)
+        : await relayQuery(socket, args, authorized.record, native, audit, relay);
     await endSession(opts.api, authorized.session, code).catch((err: Error) =>
       audit({ event: 'warning', msg: 'could not record the end of a DebugSession', error: err.message }),
     );
@@ -124,6 +131,69 @@ interface FrameRelay {
   queued: Array<{ type: number; payload: Buffer }>;
   setDeliver(deliver: (frame: { type: number; payload: Buffer }) => void): void;
   send(type: number, payload?: Buffer): unknown;
+}
+
+/** From now on (queued frames first): STDIN frames into stdin, STDIN_EOF ends it, RESIZE to onResize. */
+function deliverInput(relay: FrameRelay, socket: Socket, stdin: Writable, onResize?: (payload: Buffer) => void): void {
+  const onFrame = ({ type, payload }: { type: number; payload: Buffer }) => {
+    if (type === Frame.STDIN) {
+      // input back-pressure: stop reading the network while the command is behind
+      if (!stdin.write(payload) && !socket.isPaused()) {
+        socket.pause();
+        stdin.once('drain', () => socket.resume());
+      }
+    } else if (type === Frame.STDIN_EOF) stdin.end();
+    else if (type === Frame.RESIZE) onResize?.(payload);
+  };
+  for (const frame of relay.queued.splice(0)) onFrame(frame);
+  relay.setDeliver(onFrame);
+}
+
+/**
+ * ps, ns and cp: run in this process, their stdin and stdout carried by frames; one audit line.
+ * Failures are thrown, for the caller to report.
+ */
+async function relayQuery(
+  socket: Socket,
+  args: AgentArgs,
+  record: Record<string, unknown>,
+  native: NativeLibrary,
+  audit: SessionLog,
+  relay: FrameRelay,
+): Promise<number> {
+  const stdin = new PassThrough();
+  const stdout = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      // output back-pressure: the next chunk waits until the network took this one
+      if (relay.send(Frame.STDOUT, chunk) === false) socket.once('drain', () => done());
+      else done();
+    },
+  });
+  deliverInput(relay, socket, stdin);
+
+  const started = new Date();
+  const base: Record<string, unknown> = {
+    ...sessionRecord(args),
+    ...record,
+    command: args.subcommand === 'cp' ? copyCommand(args) : [args.subcommand],
+  };
+  const finished = (outcome: Record<string, unknown>) =>
+    audit({ ...base, start: started.toISOString(), end: new Date().toISOString(), durationMs: Date.now() - started.getTime(), ...outcome });
+  try {
+    if (args.subcommand === 'ps') stdout.write(`${JSON.stringify(listProcesses(args.containerId, args.podUid))}\n`);
+    else if (args.subcommand === 'ns') stdout.write(`${JSON.stringify(listPodNamespaces(args.podUid as string))}\n`);
+    else if (args.subcommand === 'cp') {
+      const done = await copyThrough(args, native, stdin, stdout);
+      base.path = done.path;
+      base.bytes = done.size;
+    } else throw new NsdebugError(`the session port does not serve ${args.subcommand}`, ExitCode.USAGE);
+    await new Promise<void>((resolve) => stdout.end(resolve));
+    finished({ exitCode: 0 });
+    return ExitCode.OK;
+  } catch (err) {
+    finished({ exitCode: null, error: (err as Error).message });
+    throw err;
+  }
 }
 
 /** Run the session with pipes as its stdio, relaying them to and from frames; its exit code. */
@@ -169,21 +239,10 @@ async function relaySession(
     },
     size: () => size,
   };
-  const onFrame = ({ type, payload }: { type: number; payload: Buffer }) => {
-    if (type === Frame.STDIN) {
-      // input back-pressure: stop reading the network while the command is behind
-      if (!stdin.write(payload) && !socket.isPaused()) {
-        socket.pause();
-        stdin.once('drain', () => socket.resume());
-      }
-    } else if (type === Frame.STDIN_EOF) stdin.end();
-    else if (type === Frame.RESIZE) {
-      size = parseResize(payload) ?? size;
-      for (const listener of resizeListeners) listener();
-    }
-  };
-  for (const frame of relay.queued.splice(0)) onFrame(frame);
-  relay.setDeliver(onFrame);
+  deliverInput(relay, socket, stdin, (payload) => {
+    size = parseResize(payload) ?? size;
+    for (const listener of resizeListeners) listener();
+  });
 
   let started = false;
   try {

@@ -132,16 +132,12 @@ async function download(opts: TargetOptions, d: { remote: string; local: string 
       return { stream: file, owned: true };
     });
     const doing = `copy ${d.remote} out of container ${target.container.name} of pod ${target.namespace}/${target.pod}`;
-    await queryAgent(
-      cluster,
-      conn,
-      agent,
-      cpArgv({ containerId: target.container.containerId, podUid: target.podUid, from: d.remote }),
-      doing,
-      {
-        stdout: bytes,
-      },
-    );
+    const copy = { from: d.remote };
+    const query = {
+      argv: cpArgv({ containerId: target.container.containerId, podUid: target.podUid, ...copy }),
+      ask: { operation: 'cp' as const, pod: target.pod, container: target.container.name, copy, command: [] },
+    };
+    await queryAgent(cluster, { conn, agent, namespace: target.namespace, sessionAuth: opts.sessionAuth }, query, doing, { stdout: bytes });
     await new Promise<void>((resolve, reject) => bytes.end((err?: Error | null) => (err ? reject(err) : resolve())));
     const header = bytes.header;
     if (!header || bytes.received !== header.size) {
@@ -174,17 +170,14 @@ async function upload(opts: TargetOptions, u: { local: string; remote: string },
   try {
     const { conn, target, agent } = await prepare(opts, cluster, progress);
     progress.step(`copying ${u.local} through the agent on node ${agent.node}`);
-    const argv = cpArgv({
-      containerId: target.container.containerId,
-      podUid: target.podUid,
-      to: u.remote,
-      name: basename(u.local),
-      size: stat.size,
-      mode: stat.mode & 0o7777,
-      mtimeMs: stat.mtimeMs,
-    });
+    const copy = { to: u.remote, name: basename(u.local), size: stat.size, mode: stat.mode & 0o7777, mtimeMs: stat.mtimeMs };
+    const query = {
+      argv: cpArgv({ containerId: target.container.containerId, podUid: target.podUid, ...copy }),
+      ask: { operation: 'cp' as const, pod: target.pod, container: target.container.name, copy, command: [] },
+    };
     const doing = `copy ${u.local} into container ${target.container.name} of pod ${target.namespace}/${target.pod}`;
-    const out = await queryAgent(cluster, conn, agent, argv, doing, { stdin: createReadStream(u.local) });
+    const at = { conn, agent, namespace: target.namespace, sessionAuth: opts.sessionAuth };
+    const out = await queryAgent(cluster, at, query, doing, { stdin: createReadStream(u.local) });
     const result = JSON.parse(out.trim() || '{}') as Partial<CopyResult>;
     if (result.size !== stat.size)
       throw new NsdebugError(`the agent did not confirm the copy of ${u.local} (${out.trim().slice(0, 120)})`, ExitCode.INTERNAL);

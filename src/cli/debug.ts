@@ -2,20 +2,19 @@
 // (src/cli/prepare.ts), then exec `nsdebug-agent enter …` in the agent pod on the target's node
 // and stream the session. The exit code is the remote command's; nsdebug's own failures throw
 // NsdebugError, which src/cli/main.ts prints as one line.
-import { AGENT_EXECUTABLE, CONTRACT_VERSION, ExitCode, SESSION_PORT, enterArgv, type DebugSessionSpec } from '../contract.js';
+import { AGENT_EXECUTABLE, CONTRACT_VERSION, ExitCode, enterArgv } from '../contract.js';
 import { NsdebugError, usageError } from '../errors.js';
 import { checkExecAccess } from '../kube/access.js';
 import { findAgent, type AgentPod } from '../kube/agent.js';
 import type { KubeConnection } from '../kube/config.js';
-import { newSessionSecret } from '../kube/debug-session.js';
 import { ExecStream, type ExecRequest } from '../kube/exec.js';
-import { SessionStream } from '../kube/session-stream.js';
 import { nodeTargetName, type ResolvedTarget, type TargetClient } from '../kube/target.js';
 import { processIo, type CliIo } from './io.js';
 import { completeDebug, parseNamespaceKinds, validateDebug, type DebugFlags, type DebugOptions } from './options.js';
 import { AgentLineWatcher } from './output.js';
 import { prepare, realCluster, type ClusterDeps } from './prepare.js';
 import { createProgress, type Progress } from './progress.js';
+import { streamThroughDebugSession, type SessionAsk } from './session-auth.js';
 import { withTerminal, type SignalHost } from './terminal.js';
 
 export async function runDebug(
@@ -221,15 +220,12 @@ async function streamSession(
   );
 }
 
-/** The DebugSession that asks for this session: what the agent will serve, and nothing else. */
-export function debugSessionSpec(
+/** What the DebugSession asks for this session: what the agent will serve, and nothing else. */
+export function debugSessionAsk(
   opts: Pick<DebugOptions, 'ns' | 'tools' | 'tty' | 'readOnly' | 'process' | 'command'>,
   target: ResolvedTarget,
-  requester: string,
-  secretHash: string,
-): DebugSessionSpec {
+): SessionAsk {
   return {
-    requester,
     pod: target.pod,
     container: target.container.name,
     ...(opts.ns !== undefined ? { namespaces: parseNamespaceKinds(opts.ns) } : {}),
@@ -238,14 +234,10 @@ export function debugSessionSpec(
     readOnly: opts.readOnly,
     ...(opts.process !== undefined ? { process: opts.process } : {}),
     command: opts.command,
-    secretHash,
   };
 }
 
-/**
- * --session-auth: create a DebugSession in the target's namespace, port-forward to the agent's
- * session port, present the secret; the DebugSession is deleted when the session is over.
- */
+/** --session-auth: the same session, asked for by a DebugSession and reached by port-forward. */
 async function streamAuthorizedSession(
   opts: DebugOptions,
   io: CliIo,
@@ -255,31 +247,16 @@ async function streamAuthorizedSession(
   host?: SignalHost,
 ): Promise<number> {
   const { conn, agent, target } = at;
-  const sessions = await cluster.sessionClient(conn);
-  progress.step(`asking for a DebugSession in namespace ${target.namespace}`);
-  const { secret, secretHash } = newSessionSecret();
-  const name = await sessions.create(target.namespace, debugSessionSpec(opts, target, await sessions.whoAmI(), secretHash));
-  try {
-    progress.step(`connecting to the agent on node ${agent.node}`);
-    const stream = new SessionStream(await cluster.execTransport(conn));
-    return await relaySession(
-      opts,
-      io,
-      progress,
-      agent,
-      (local) =>
-        stream.run({
-          ...local,
-          namespace: agent.namespace,
-          pod: agent.pod,
-          port: SESSION_PORT,
-          hello: { namespace: target.namespace, name, secret },
-          connectTimeoutMs: conn.requestTimeoutMs,
-          where: conn,
-        }),
-      host,
-    );
-  } finally {
-    await sessions.remove(target.namespace, name).catch((err: Error) => io.stderr.write(`warning: ${err.message}\n`));
-  }
+  progress.step(`asking for a DebugSession in namespace ${target.namespace} and connecting to the agent on node ${agent.node}`);
+  return relaySession(
+    opts,
+    io,
+    progress,
+    agent,
+    (local) =>
+      streamThroughDebugSession(cluster, conn, agent, target.namespace, debugSessionAsk(opts, target), local, (line) =>
+        io.stderr.write(`${line}\n`),
+      ),
+    host,
+  );
 }

@@ -43,4 +43,8 @@ export const targetFlags = {
     helpValue: 'SELECTOR',
   }),
   'agent-namespace': Flags.string({ summary: 'namespace the nsdebug agent runs in', default: DEFAULT_AGENT_NAMESPACE, helpValue: 'NS' }),
+  'session-auth': Flags.boolean({
+    summary:
+      "authorize by a DebugSession in the target's namespace instead of exec into the agent (clusters installed with --session-auth) [env: NSDEBUG_SESSION_AUTH=1]",
+  }),
 };

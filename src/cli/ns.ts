@@ -109,7 +109,8 @@ export async function ns(opts: PsOptions, io: CliIo, cluster: ClusterDeps): Prom
     const { conn, target, agent } = await prepare(opts, cluster, progress, 'any', true);
     progress.step(`listing namespaces through the agent on node ${agent.node}`);
     const doing = `list the namespaces of pod ${target.namespace}/${target.pod}`;
-    const stdout = await queryAgent(cluster, conn, agent, nsArgv({ podUid: target.podUid }), doing);
+    const query = { argv: nsArgv({ podUid: target.podUid }), ask: { operation: 'ns' as const, pod: target.pod, command: [] } };
+    const stdout = await queryAgent(cluster, { conn, agent, namespace: target.namespace, sessionAuth: opts.sessionAuth }, query, doing);
     progress.clear();
     const entries = namePodNamespaces(parseNamespaceList(stdout, `the agent on node ${agent.node}`), target.podObject);
     io.stdout.write(opts.output === 'json' ? `${JSON.stringify(entries, null, 2)}\n` : formatNamespaceTable(entries));

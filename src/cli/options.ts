@@ -28,6 +28,7 @@ export interface TargetFlags {
   container?: string;
   selector?: string;
   'agent-namespace'?: string;
+  'session-auth'?: boolean;
 }
 
 /** `kubectl nsdebug TARGET` as parsed; `command` is everything after `--`. */
@@ -41,7 +42,6 @@ export interface DebugFlags extends KubeFlags, TargetFlags {
   timeout?: string;
   'read-only'?: boolean;
   process?: string;
-  'session-auth'?: boolean;
   command: string[];
 }
 
@@ -67,7 +67,7 @@ export interface TargetOptions {
   /** progress lines on stderr (only when it is a terminal) */
   progress: boolean;
   debug: boolean;
-  /** authorize by a DebugSession in the target's namespace and port-forward to the agent (debug command only) */
+  /** authorize by a DebugSession in the target's namespace and port-forward to the agent */
   sessionAuth?: boolean;
 }
 
@@ -105,7 +105,7 @@ export function splitCommand(argv: readonly string[]): { flags: string[]; comman
   return at < 0 ? { flags: [...argv], command: [] } : { flags: argv.slice(0, at), command: argv.slice(at + 1) };
 }
 
-export function completeTarget(flags: KubeFlags & TargetFlags, facts: ProcessFacts): TargetOptions {
+export function completeTarget(flags: KubeFlags & TargetFlags, facts: ProcessFacts, env: NodeJS.ProcessEnv = process.env): TargetOptions {
   const kube: KubeConfigOptions = {};
   if (flags.namespace !== undefined) kube.namespace = flags.namespace;
   if (flags.context !== undefined) kube.context = flags.context;
@@ -119,6 +119,7 @@ export function completeTarget(flags: KubeFlags & TargetFlags, facts: ProcessFac
     kube,
     progress: facts.stderrIsTTY,
     debug: flags.debug === true,
+    sessionAuth: flags['session-auth'] === true || env.NSDEBUG_SESSION_AUTH === '1',
   };
 }
 
@@ -142,7 +143,7 @@ export function completeDebug(flags: DebugFlags, facts: ProcessFacts, env: NodeJ
     tty = false;
   }
   return {
-    ...completeTarget(flags, facts),
+    ...completeTarget(flags, facts, env),
     ...(flags.ns !== undefined ? { ns: flags.ns } : {}),
     tools: flags.tools === true,
     stdin,
@@ -151,7 +152,6 @@ export function completeDebug(flags: DebugFlags, facts: ProcessFacts, env: NodeJ
     ...(flags.wait ? { waitSeconds: waitSeconds(flags.timeout ?? DEFAULT_WAIT) } : {}),
     readOnly: flags['read-only'] === true,
     ...(flags.process !== undefined ? { process: processPid(flags.process) } : {}),
-    sessionAuth: flags['session-auth'] === true || env.NSDEBUG_SESSION_AUTH === '1',
     command: flags.command,
     warnings,
   };

@@ -14,6 +14,7 @@ import { completePs, validatePs, type PsFlags, type PsOptions } from './options.
 import { Collector, formatProcessTable, parseProcessList } from './output.js';
 import { prepare, realCluster, type ClusterDeps } from './prepare.js';
 import { createProgress } from './progress.js';
+import { streamThroughDebugSession, type SessionAsk } from './session-auth.js';
 
 export async function runPs(flags: PsFlags, io: CliIo = processIo(), cluster: ClusterDeps = realCluster, now?: Date): Promise<number> {
   const opts = completePs(flags, io.facts);
@@ -36,33 +37,45 @@ export function queryFailure(code: number, stderr: string, agent: AgentPod, doin
   return new NsdebugError(`the agent on node ${agent.node} could not ${doing}: ${said}`, exitCode);
 }
 
+/** One agent query: its argv for exec into the agent, and the same as a DebugSession asks it. */
+export interface AgentQuery {
+  argv: string[];
+  ask: SessionAsk;
+}
+
 /**
- * Run one agent subcommand (argv without the executable); failures as queryFailure. Its stdout
- * goes to streams.stdout if given, else is collected and returned.
+ * Run one agent query, by exec into the agent or, with sessionAuth, through a DebugSession in
+ * the target's namespace; failures as queryFailure. Its stdout goes to streams.stdout if given,
+ * else is collected and returned.
  */
 export async function queryAgent(
   cluster: ClusterDeps,
-  conn: KubeConnection,
-  agent: AgentPod,
-  argv: string[],
+  at: { conn: KubeConnection; agent: AgentPod; namespace: string; sessionAuth?: boolean },
+  query: AgentQuery,
   doing: string,
   streams: { stdin?: Readable; stdout?: Writable } = {},
 ): Promise<string> {
+  const { conn, agent } = at;
   const collected = new Collector();
   const stderr = new Collector();
-  const code = await new ExecStream(await cluster.execTransport(conn)).run({
-    namespace: agent.namespace,
-    pod: agent.pod,
-    container: agent.container,
-    command: [AGENT_EXECUTABLE, ...argv],
+  const local = {
     ...(streams.stdin ? { stdin: streams.stdin } : {}),
     stdout: streams.stdout ?? collected,
     stderr,
     tty: false,
-    connectTimeoutMs: conn.requestTimeoutMs,
     describe: describeAgent(agent),
-    where: conn,
-  });
+  };
+  const code = at.sessionAuth
+    ? await streamThroughDebugSession(cluster, conn, agent, at.namespace, query.ask, local, (line) => stderr.write(`${line}\n`))
+    : await new ExecStream(await cluster.execTransport(conn)).run({
+        ...local,
+        namespace: agent.namespace,
+        pod: agent.pod,
+        container: agent.container,
+        command: [AGENT_EXECUTABLE, ...query.argv],
+        connectTimeoutMs: conn.requestTimeoutMs,
+        where: conn,
+      });
   if (code !== 0) throw queryFailure(code, stderr.text(), agent, doing);
   return collected.text();
 }
@@ -72,9 +85,12 @@ export async function ps(opts: PsOptions, io: CliIo, cluster: ClusterDeps, now?:
   try {
     const { conn, target, agent } = await prepare(opts, cluster, progress);
     progress.step(`listing processes through the agent on node ${agent.node}`);
-    const argv = psArgv({ containerId: target.container.containerId, podUid: target.podUid });
+    const query = {
+      argv: psArgv({ containerId: target.container.containerId, podUid: target.podUid }),
+      ask: { operation: 'ps' as const, pod: target.pod, container: target.container.name, command: [] },
+    };
     const doing = `list the processes of container ${target.container.name} of pod ${target.namespace}/${target.pod}`;
-    const stdout = await queryAgent(cluster, conn, agent, argv, doing);
+    const stdout = await queryAgent(cluster, { conn, agent, namespace: target.namespace, sessionAuth: opts.sessionAuth }, query, doing);
     progress.clear();
     const processes = parseProcessList(stdout, `the agent on node ${agent.node}`);
     io.stdout.write(opts.output === 'json' ? `${JSON.stringify(processes, null, 2)}\n` : formatProcessTable(processes, now));

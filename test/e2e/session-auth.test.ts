@@ -4,6 +4,9 @@
 // user's name (the admission policy); one DebugSession serves one connection, and only with its
 // own secret.
 import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 
 import { SESSION_PORT, DEBUG_SESSION_API } from '../../src/contract.js';
@@ -181,6 +184,34 @@ describe('session authorization (install --session-auth)', () => {
       await kubectl(['-n', 'demo', 'delete', 'debugsession', name, '--ignore-not-found']);
     }
   }, 60_000);
+
+  test('ps, ns and cp through DebugSessions too: the same answers, a file in and out byte for byte', async () => {
+    const ps = await limited(['nsdebug', 'ps', '-n', 'demo', 'pod/busybox', '--session-auth', '-o', 'json']);
+    expect([ps.exitCode, text(ps.stderr)]).toEqual([0, '']);
+    const processes = JSON.parse(text(ps.stdout)) as Array<{ nsPids: number[]; command: string }>;
+    expect(processes.find((p) => p.nsPids.at(-1) === 1)?.command).toBe('sleep infinity');
+
+    const ns = await limited(['nsdebug', 'ns', '-n', 'demo', 'pod/busybox', '--session-auth', '-o', 'json']);
+    expect(ns.exitCode).toBe(0);
+    const kinds = (JSON.parse(text(ns.stdout)) as Array<{ kind: string }>).map((n) => n.kind);
+    expect(kinds).toEqual(expect.arrayContaining(['pid', 'mnt', 'net']));
+
+    const dir = mkdtempSync(join(tmpdir(), 'nsdebug-e2e-sa-cp-'));
+    try {
+      const bytes = randomBytes(1024 * 1024);
+      writeFileSync(join(dir, 'in.bin'), bytes);
+      const up = await limited(['nsdebug', 'cp', '-n', 'demo', '--session-auth', join(dir, 'in.bin'), 'pod/busybox:/tmp/sa.bin']);
+      expect([up.exitCode, text(up.stderr)]).toEqual([0, '']);
+      const down = await limited(['nsdebug', 'cp', '-n', 'demo', '--session-auth', 'pod/busybox:/tmp/sa.bin', join(dir, 'out.bin')]);
+      expect([down.exitCode, text(down.stderr)]).toEqual([0, '']);
+      expect(readFileSync(join(dir, 'out.bin')).equals(bytes)).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+      await kubectl(['nsdebug', '-n', 'demo', 'pod/busybox', '--', 'rm', '-f', '/tmp/sa.bin']);
+    }
+    const left = await kubectl(['-n', 'demo', 'get', 'debugsessions', '-o', 'name']);
+    expect(text(left.stdout)).toBe('');
+  }, 90_000);
 
   test('an interactive session on a real terminal (tmux): the window size and its changes, the exit code', async () => {
     const { tmux, start, type, until, kill } = tmuxTerminal(`nsdebug-e2e-sa-${process.pid}`);

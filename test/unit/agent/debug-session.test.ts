@@ -1,7 +1,9 @@
 // Session authorization on the agent's side: what a connection may claim, and when a DebugSession
 // is refused (wrong secret, used, expired), before any API request is made.
 import { DEBUG_SESSION_API, encodeFrame, Frame, FrameDecoder, MAX_FRAME_PAYLOAD, type DebugSessionObject } from '../../../src/contract.js';
-import { judgeSession, parseHello, secretHash } from '../../../src/agent/debug-session.js';
+import { agentArgv, judgeSession, parseHello, secretHash } from '../../../src/agent/debug-session.js';
+import { cpArgv, enterArgv, nsArgv, psArgv } from '../../../src/contract.js';
+import { ID, UID, fakePod, running } from '../kube/fakes.js';
 import { parseResize } from '../../../src/agent/session-port.js';
 import { NsdebugError } from '../../../src/errors.js';
 
@@ -87,5 +89,57 @@ describe('session frames', () => {
     ['nonsense', undefined],
   ])('window size %s', (text, size) => {
     expect(parseResize(Buffer.from(text))).toEqual(size);
+  });
+});
+
+describe('agentArgv: what the agent runs is built from the DebugSession and the pod as read now', () => {
+  const pod = fakePod('web-0', { namespace: 'team-a', statuses: [running('app', ID('a'))] });
+  const crashed = fakePod('web-1', {
+    namespace: 'team-a',
+    statuses: [
+      {
+        name: 'app',
+        restartCount: 2,
+        state: { waiting: { reason: 'CrashLoopBackOff' } },
+        lastState: { terminated: { exitCode: 1, reason: 'Error', containerID: `containerd://${ID('9')}` } },
+      },
+    ],
+  });
+  const spec = (over: Partial<DebugSessionObject['spec']>) => ({ ...session().spec, pod: 'web-0', ...over });
+
+  test('a session: the running container, with what the object asks', () => {
+    expect(agentArgv(spec({ command: ['ps'], namespaces: ['pid', 'mnt'], readOnly: true }), pod, 'team-a')).toEqual(
+      enterArgv({
+        containerId: ID('a'),
+        podUid: UID,
+        pod: 'team-a/web-0',
+        container: 'app',
+        namespaces: ['pid', 'mnt'],
+        tools: false,
+        tty: false,
+        readOnly: true,
+        command: ['ps'],
+      }),
+    );
+  });
+  test('a crashed container: its last instance, post-mortem', () => {
+    expect(agentArgv(spec({ pod: 'web-1' }), crashed, 'team-a')).toContain('--postmortem');
+    expect(agentArgv(spec({ pod: 'web-1' }), crashed, 'team-a')).toContain(`--container-id=${ID('9')}`);
+  });
+  test('the queries', () => {
+    expect(agentArgv(spec({ operation: 'ps' }), pod, 'team-a')).toEqual(psArgv({ containerId: ID('a'), podUid: UID }));
+    expect(agentArgv(spec({ operation: 'ns' }), crashed, 'team-a')).toEqual(nsArgv({ podUid: UID }));
+    expect(agentArgv(spec({ operation: 'cp', copy: { from: '/etc/hosts' } }), pod, 'team-a')).toEqual(
+      cpArgv({ containerId: ID('a'), podUid: UID, from: '/etc/hosts' }),
+    );
+  });
+  test.each([
+    ['an unknown operation', spec({ operation: 'exec' as never }), /operation "exec" is not one of enter, ps, ns, cp/],
+    ['cp without a file', spec({ operation: 'cp' }), /needs spec.copy/],
+  ])('refuses %s', (_what, s, message) => {
+    expect(() => agentArgv(s, pod, 'team-a')).toThrow(message);
+  });
+  test('ps of a container that is not running says so', () => {
+    expect(() => agentArgv(spec({ operation: 'ps', pod: 'web-1' }), crashed, 'team-a')).toThrow(/is not running/);
   });
 });
