@@ -245,13 +245,10 @@ export interface DebugSessionSpec extends Pick<
 }
 
 export interface DebugSessionStatus {
-  /** Claimed by the agent that serves it (no second connection is served), Ended when done */
-  phase?: 'Claimed' | 'Ended';
+  /** Claimed by the agent that serves it: no second connection is served */
+  phase?: 'Claimed';
   node?: string;
   claimedAt?: string;
-  endedAt?: string;
-  /** the command's exit code, or nsdebug's */
-  exitCode?: number;
 }
 
 export interface DebugSessionObject {

@@ -17,7 +17,7 @@ export interface ApiResponse {
 }
 
 export interface InClusterApi {
-  request(method: 'GET' | 'PUT', path: string, body?: unknown): Promise<ApiResponse>;
+  request(method: 'GET' | 'PUT' | 'DELETE', path: string, body?: unknown): Promise<ApiResponse>;
 }
 
 /** The message of a metav1.Status body, or the HTTP status. */

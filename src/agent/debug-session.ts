@@ -62,6 +62,8 @@ export function judgeSession(session: DebugSessionObject, hello: SessionHello, n
   return undefined;
 }
 
+const what = (session: DebugSessionObject) => `DebugSession ${session.metadata.namespace}/${session.metadata.name}`;
+
 const sessionPath = (namespace: string, name: string) =>
   `/apis/${DEBUG_SESSION_API}/namespaces/${namespace}/${DEBUG_SESSION.plural}/${encodeURIComponent(name)}`;
 
@@ -153,13 +155,17 @@ export function agentArgv(spec: DebugSessionSpec, pod: PodLike & { metadata?: { 
   });
 }
 
-/** Record how the session ended in the object's status; the audit log has it either way. */
-export async function endSession(api: InClusterApi, session: DebugSessionObject, exitCode: number): Promise<void> {
-  const { namespace, name } = session.metadata;
-  const ended = await api.request('PUT', `${sessionPath(namespace, name)}/status`, {
-    ...session,
-    status: { ...session.status, phase: 'Ended', endedAt: new Date().toISOString(), exitCode },
+/**
+ * Delete the DebugSession once its session is over, whoever's side ended it: nothing is left
+ * behind even when the CLI was killed (the audit line keeps the record). 404: the CLI was first.
+ */
+export async function deleteSession(api: InClusterApi, session: DebugSessionObject): Promise<void> {
+  const { namespace, name, uid } = session.metadata;
+  const deleted = await api.request('DELETE', sessionPath(namespace, name), {
+    apiVersion: 'v1',
+    kind: 'DeleteOptions',
+    ...(uid ? { preconditions: { uid } } : {}),
   });
-  // 404: the CLI deleted it already, as it does when the session is over
-  if (ended.status !== 200 && ended.status !== 404) throw apiFailure(ended.status, ended.body, `update ${namespace}/${name}`);
+  if (deleted.status !== 200 && deleted.status !== 202 && deleted.status !== 404)
+    throw apiFailure(deleted.status, deleted.body, `delete ${what(session)}`);
 }

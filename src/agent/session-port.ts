@@ -14,7 +14,7 @@ import type { InClusterApi } from './apiserver.js';
 import { parseAgentArgs, type AgentArgs } from './args.js';
 import { sessionRecord } from './audit.js';
 import { copyCommand, copyThrough } from './copy.js';
-import { authorizeSession, endSession, parseHello, type AuthorizedSession } from './debug-session.js';
+import { authorizeSession, deleteSession, parseHello, type AuthorizedSession } from './debug-session.js';
 import type { SessionIo } from './enter.js';
 import { listPodNamespaces } from './namespaces.js';
 import { listProcesses } from './ps.js';
@@ -100,6 +100,7 @@ async function serveConnection(
   });
 
   let sessionObject: AuthorizedSession['session'] | undefined;
+  let code: number;
   try {
     const payload = await new Promise<Buffer>((resolve, reject) => {
       hello = resolve;
@@ -110,20 +111,22 @@ async function serveConnection(
     sessionObject = authorized.session;
     const relay = { queued, setDeliver: (d: (frame: { type: number; payload: Buffer }) => void) => (deliver = d), send };
     const args = parseAgentArgs(authorized.argv);
-    const code =
+    code =
       args.subcommand === 'enter'
         ? await relaySession(socket, authorized, native, audit, Promise.race([closed, stopping]), relay)
         : await relayQuery(socket, args, authorized.record, native, audit, relay);
-    await endSession(opts.api, authorized.session, code).catch((err: Error) =>
-      audit({ event: 'warning', msg: 'could not record the end of a DebugSession', error: err.message }),
-    );
-    finish(code);
   } catch (err) {
     const { line, exitCode } = describeFailure(err);
     send(Frame.STDERR, Buffer.from(`nsdebug-agent: ${line.replace(/^error: /, '')}\n`));
-    if (sessionObject) await endSession(opts.api, sessionObject, exitCode).catch(() => undefined);
-    else audit({ event: 'refused', error: line.replace(/^error: /, '') });
-    finish(exitCode);
+    if (!sessionObject) audit({ event: 'refused', error: line.replace(/^error: /, '') });
+    code = exitCode;
+  }
+  finish(code);
+  // A claimed DebugSession is spent: gone once its session is over, however the client ended.
+  if (sessionObject) {
+    await deleteSession(opts.api, sessionObject).catch((err: Error) =>
+      audit({ event: 'warning', msg: 'could not delete a DebugSession', error: err.message }),
+    );
   }
 }
 

@@ -13,6 +13,8 @@ import { SESSION_PORT, DEBUG_SESSION_API } from '../../src/contract.js';
 import { loadKubeConfig } from '../../src/kube/config.js';
 import { createExecTransport } from '../../src/kube/exec.js';
 import { SessionStream } from '../../src/kube/session-stream.js';
+import { execa } from 'execa';
+
 import { clusterEnv, E2E_LABEL, kubectl, kubectlJson, waitFor, type PodJson } from './helpers/kube.js';
 import { tmuxTerminal } from './helpers/tmux.js';
 
@@ -176,14 +178,32 @@ describe('session authorization (install --session-auth)', () => {
         stderr: `nsdebug-agent: the secret does not match DebugSession demo/${name}\n`,
       });
       expect(await connect(secret)).toEqual({ code: 0, stdout: 'busybox\n', stderr: '' });
+      // served once, then deleted by the agent: nothing left, nothing to replay
       const again = await connect(secret);
-      expect([again.code, again.stderr]).toEqual([66, expect.stringContaining(`DebugSession demo/${name} was used already`)]);
-      const status = await kubectlJson<{ status: { phase: string; exitCode: number } }>(['-n', 'demo', 'get', 'debugsession', name]);
-      expect(status.status).toMatchObject({ phase: 'Ended', exitCode: 0 });
+      expect([again.code, again.stderr]).toEqual([66, `nsdebug-agent: there is no DebugSession demo/${name}\n`]);
+      const gone = await kubectl(['-n', 'demo', 'get', 'debugsession', name]);
+      expect(text(gone.stderr)).toMatch(/NotFound/);
     } finally {
       await kubectl(['-n', 'demo', 'delete', 'debugsession', name, '--ignore-not-found']);
     }
   }, 60_000);
+
+  test('a CLI killed mid-session leaves nothing: the agent ends the session and deletes its DebugSession', async () => {
+    const cli = execa('kubectl', ['nsdebug', '-n', 'demo', 'pod/busybox', '--session-auth', '--', 'sleep', '3600'], {
+      env: { KUBECONFIG: env.kubeconfigLimited },
+      reject: false,
+    });
+    const sessions = async () => text((await kubectl(['-n', 'demo', 'get', 'debugsessions', '-o', 'name'])).stdout).trim();
+    const sleeping = async () =>
+      text((await kubectl(['nsdebug', '-n', 'demo', 'pod/busybox', '--', 'ps', '-o', 'args'])).stdout)
+        .split('\n')
+        .includes('sleep 3600');
+    await waitFor('the session running', async () => (await sessions()) !== '' && (await sleeping()));
+    cli.kill('SIGKILL');
+    await cli;
+    await waitFor('no DebugSession left', async () => (await sessions()) === '', 20_000);
+    await waitFor('the session ended in the container', async () => !(await sleeping()), 20_000);
+  }, 90_000);
 
   test('ps, ns and cp through DebugSessions too: the same answers, a file in and out byte for byte', async () => {
     const ps = await limited(['nsdebug', 'ps', '-n', 'demo', 'pod/busybox', '--session-auth', '-o', 'json']);

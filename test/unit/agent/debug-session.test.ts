@@ -49,7 +49,6 @@ describe('judgeSession', () => {
   test.each([
     ['another secret', session(), { ...hello, secret: 'cd'.repeat(32) }, CREATED, /secret does not match/],
     ['a claimed session', session({}, { phase: 'Claimed' }), hello, CREATED, /used already \(Claimed\)/],
-    ['an ended session', session({}, { phase: 'Ended', exitCode: 0 }), hello, CREATED, /used already/],
     ['a session older than 60 s', session(), hello, CREATED + 61_000, /expired/],
     ['no secret hash', session({ secretHash: '' }), hello, CREATED, /no valid secretHash/],
     ['no requester', session({ requester: '' }), hello, CREATED, /no requester/],

@@ -362,9 +362,9 @@ describe('deploy/session-auth/', () => {
     expect(Object.keys(spec.properties)).not.toContain('secret');
   });
 
-  test('the agent may read DebugSessions and pods and write only DebugSession status', () => {
+  test('the agent may read pods, read and delete DebugSessions and write only their status', () => {
     const rules = rulesOf('ClusterRole', 'nsdebug-agent-sessions');
-    expect(verbsOn(rules, 'debugsessions')).toEqual(['get']);
+    expect(verbsOn(rules, 'debugsessions')).toEqual(['get', 'delete']);
     expect(verbsOn(rules, 'debugsessions/status')).toEqual(['update']);
     expect(verbsOn(rules, 'pods')).toEqual(['get']);
     expect(rules.flatMap((r) => r.resources).sort()).toEqual(['debugsessions', 'debugsessions/status', 'pods']);
