@@ -214,6 +214,9 @@ export function infoArgv(): string[] {
 export const DEBUG_SESSION = { group: 'nsdebug.io', version: 'v1alpha1', plural: 'debugsessions', kind: 'DebugSession' } as const;
 export const DEBUG_SESSION_API = `${DEBUG_SESSION.group}/${DEBUG_SESSION.version}`;
 
+/** The admission policy (and its binding) that pins a DebugSession's requester to its creator. */
+export const SESSION_POLICY = 'nsdebug-debugsession-requester';
+
 /** The agent's session port: 127.0.0.1 in the agent pod, reachable only through pods/portforward. */
 export const SESSION_PORT = 7070;
 

@@ -4,9 +4,9 @@
 // agent are shown too, with what the Node object says. Row building and formatting are pure.
 import { Writable } from 'node:stream';
 
-import { AGENT_EXECUTABLE, CONTRACT_VERSION, infoArgv, type AgentInfo } from '../contract.js';
+import { AGENT_EXECUTABLE, CONTRACT_VERSION, DEBUG_SESSION, SESSION_POLICY, infoArgv, type AgentInfo } from '../contract.js';
 import { usageError } from '../errors.js';
-import { apiClients, loadKubeConfig, type KubeConnection } from './config.js';
+import { apiClients, apiStatusCode, clientNode, loadKubeConfig, type KubeConnection } from './config.js';
 import { createExecTransport, ExecStream } from './exec.js';
 import {
   AGENT_CONTAINER,
@@ -32,6 +32,8 @@ export interface StatusClient {
   listAgentPods(namespace: string): Promise<PodLike[]>;
   /** `nsdebug-agent info --output=json` in that pod, parsed; rejects with a one-line reason */
   agentInfo(namespace: string, pod: string): Promise<AgentInfo>;
+  /** whether the API serves DebugSessions, and whether the admission policy that pins their requester is bound */
+  sessionAuth(): Promise<{ resource: boolean; policy: boolean | 'unknown' }>;
 }
 
 export interface NodeStatus {
@@ -54,6 +56,8 @@ export interface StatusReport {
   namespace: string;
   cli: { version: string; contractVersion: number };
   nodes: NodeStatus[];
+  /** session authorization (deploy/session-auth/) */
+  sessionAuth: { resource: boolean; policy: boolean | 'unknown' };
 }
 
 /** "containerd://1.7.2" → "containerd 1.7.2" */
@@ -113,7 +117,7 @@ async function mapLimited<T, R>(items: T[], limit: number, f: (item: T) => Promi
 
 export async function collectStatus(opts: { namespace: string; cliVersion: string }, client: StatusClient): Promise<StatusReport> {
   const cli = { version: opts.cliVersion, contractVersion: CONTRACT_VERSION };
-  const [nodes, pods] = await Promise.all([client.listNodes(), client.listAgentPods(opts.namespace)]);
+  const [nodes, pods, sessionAuth] = await Promise.all([client.listNodes(), client.listAgentPods(opts.namespace), client.sessionAuth()]);
   const podByNode = new Map(currentPods(pods).map((p) => [nodeOfPod(p), p]));
   const names = new Set(nodes.map((n) => n.metadata?.name ?? '?'));
   // an agent pod for a node the API no longer lists still gets a row
@@ -131,7 +135,7 @@ export async function collectStatus(opts: { namespace: string; cliVersion: strin
         : undefined;
     return nodeStatus(node, pod, info, cli);
   });
-  return { namespace: opts.namespace, cli, nodes: rows };
+  return { namespace: opts.namespace, cli, nodes: rows, sessionAuth };
 }
 
 /** Columns padded with two spaces, like kubectl get. */
@@ -167,6 +171,14 @@ export function formatStatusTable(report: StatusReport): string {
   const header = ['NODE', 'AGENT POD', 'READY', 'VERSION', 'CONTRACT', 'RUNTIME', 'CGROUP', 'KERNEL', 'PROBLEMS'];
   const withProblems = rows.some((r) => r[8]);
   return formatColumns(withProblems ? header : header.slice(0, -1), withProblems ? rows : rows.map((r) => r.slice(0, -1)));
+}
+
+/** The line under the table on session authorization. */
+export function sessionAuthLine({ sessionAuth }: Pick<StatusReport, 'sessionAuth'>): string {
+  if (!sessionAuth.resource) return 'session authorization: not installed (kubectl nsdebug install --session-auth)';
+  if (sessionAuth.policy === false)
+    return 'session authorization: BROKEN — the DebugSession resource is served but its admission policy is not bound, so requesters are not pinned; run kubectl nsdebug install --session-auth';
+  return `session authorization: installed${sessionAuth.policy === 'unknown' ? ' (its admission policy is not visible to you)' : ''}`;
 }
 
 /** One line for stderr after the table when something needs doing, or undefined. */
@@ -224,6 +236,27 @@ export async function createStatusClient(conn: KubeConnection): Promise<StatusCl
     listNodes: async () => (await call('list nodes', () => core.listNode())).items,
     listAgentPods: async (namespace) =>
       (await call(`list the agent pods in ${namespace}`, () => core.listNamespacedPod({ namespace, labelSelector: AGENT_SELECTOR }))).items,
+    sessionAuth: async () => {
+      const k8s = await clientNode();
+      const [resource, policy] = await Promise.all([
+        // discovery: any authenticated user may read it
+        conn.kc
+          .makeApiClient(k8s.CustomObjectsApi)
+          .getAPIResources({ group: DEBUG_SESSION.group, version: DEBUG_SESSION.version })
+          .then(
+            (list) => list.resources.some((r) => r.name === DEBUG_SESSION.plural),
+            () => false,
+          ),
+        conn.kc
+          .makeApiClient(k8s.AdmissionregistrationV1Api)
+          .readValidatingAdmissionPolicyBinding({ name: SESSION_POLICY })
+          .then(
+            () => true,
+            (err: unknown) => (apiStatusCode(err) === 404 ? false : ('unknown' as const)),
+          ),
+      ]);
+      return { resource, policy };
+    },
     agentInfo: async (namespace, pod) => {
       const stdout = collector();
       const stderr = collector();
@@ -268,6 +301,7 @@ export async function runStatus(
     return;
   }
   out.write(formatStatusTable(report));
+  out.write(`${sessionAuthLine(report)}\n`);
   const hint = statusHint(report);
   if (hint) err.write(`${hint}\n`);
 }

@@ -21,6 +21,7 @@ import { tmuxTerminal } from './helpers/tmux.js';
 const env = clusterEnv();
 const IMAGE = process.env.NSDEBUG_AGENT_IMAGE ?? 'nsdebug.local/agent:dev';
 const OTHER = 'nsdebug-e2e-sessions';
+const DEPLOY_SESSION_AUTH = join(process.cwd(), 'deploy', 'session-auth');
 const LIMITED_USER = 'nsdebug-limited';
 const limited = (args: string[], opts: Parameters<typeof kubectl>[1] = {}) =>
   kubectl(args, { ...opts, env: { KUBECONFIG: env.kubeconfigLimited } });
@@ -187,6 +188,25 @@ describe('session authorization (install --session-auth)', () => {
       await kubectl(['-n', 'demo', 'delete', 'debugsession', name, '--ignore-not-found']);
     }
   }, 60_000);
+
+  test('status says session authorization is installed, and says so loudly when its admission policy is gone', async () => {
+    const installed = await kubectl(['nsdebug', 'status']);
+    expect(text(installed.stdout).split('\n')).toContain('session authorization: installed');
+    const policy = ['validatingadmissionpolicybinding', 'nsdebug-debugsession-requester'];
+    try {
+      expect((await kubectl(['delete', ...policy])).exitCode).toBe(0);
+      const broken = await kubectl(['nsdebug', 'status']);
+      expect(text(broken.stdout)).toMatch(/^session authorization: BROKEN — .*requesters are not pinned/m);
+    } finally {
+      await kubectl([
+        'apply',
+        '--server-side',
+        '--field-manager=kubectl-nsdebug',
+        '-f',
+        join(DEPLOY_SESSION_AUTH, 'admission-policy.yaml'),
+      ]);
+    }
+  });
 
   test('a CLI killed mid-session leaves nothing: the agent ends the session and deletes its DebugSession', async () => {
     const cli = execa('kubectl', ['nsdebug', '-n', 'demo', 'pod/busybox', '--session-auth', '--', 'sleep', '3600'], {

@@ -7,6 +7,7 @@ import {
   formatStatusTable,
   parseAgentInfo,
   statusArgv,
+  sessionAuthLine,
   statusHint,
   type NodeLike,
   type StatusClient,
@@ -36,10 +37,16 @@ const info = (over: Partial<AgentInfo> = {}): AgentInfo => ({
   ...over,
 });
 
-function client(nodes: NodeLike[], pods: PodLike[], infos: Record<string, AgentInfo | Error>): StatusClient & { asked: string[] } {
+function client(
+  nodes: NodeLike[],
+  pods: PodLike[],
+  infos: Record<string, AgentInfo | Error>,
+  sessionAuth: Awaited<ReturnType<StatusClient['sessionAuth']>> = { resource: false, policy: false },
+): StatusClient & { asked: string[] } {
   const asked: string[] = [];
   return {
     asked,
+    sessionAuth: async () => sessionAuth,
     listNodes: async () => nodes,
     listAgentPods: async () => pods,
     agentInfo: async (_ns, pod) => {
@@ -166,5 +173,18 @@ describe("the agent's answer", () => {
       'the agent printed no JSON: nsdebug-agent: unknown contract 2 (this agent speaks 1)',
     );
     expect(() => parseAgentInfo('{"hello":1}')).toThrow('the agent answered without a version: is it an nsdebug agent?');
+  });
+});
+
+describe('session authorization in status', () => {
+  test.each([
+    [{ resource: false, policy: false }, 'session authorization: not installed (kubectl nsdebug install --session-auth)'],
+    [{ resource: true, policy: true }, 'session authorization: installed'],
+    [{ resource: true, policy: 'unknown' as const }, 'session authorization: installed (its admission policy is not visible to you)'],
+    [{ resource: true, policy: false }, expect.stringMatching(/^session authorization: BROKEN — .*requesters are not pinned/)],
+  ])('%j', async (sessionAuth, line) => {
+    const report = await collectStatus({ namespace: 'nsdebug-system', cliVersion: '0.1.0' }, client([], [], {}, sessionAuth));
+    expect(report.sessionAuth).toEqual(sessionAuth);
+    expect(sessionAuthLine(report)).toEqual(line);
   });
 });
