@@ -234,6 +234,13 @@ describe('the Helm chart', () => {
     );
   });
 
+  test("sessionAuth=true adds the objects of deploy/session-auth/, in the chart's namespace", async () => {
+    if (!helm) return console.warn('skipped: no helm binary');
+    const sessionAuth = await readDeployManifests(join(DEPLOY, 'session-auth'));
+    const rendered = template('--set', 'sessionAuth=true', '--set', 'namespace=debug-agents').map(withoutHelmLabels);
+    expect(byKey(rendered)).toEqual(byKey(renderManifests([...objects, ...sessionAuth], { namespace: 'debug-agents' })));
+  });
+
   test('values set tolerations, nodeSelector, resources and the priority class', () => {
     if (!helm) return console.warn('skipped: no helm binary');
     const values = [
