@@ -233,7 +233,7 @@ export type SessionCopy = { from: string } | { to: string; name: string; size: n
 /** What a DebugSession asks for: the options of `enter` (or a query), for one pod, by one user. */
 export interface DebugSessionSpec extends Pick<
   EnterRequest,
-  'container' | 'namespaces' | 'tools' | 'tty' | 'readOnly' | 'process' | 'command'
+  'container' | 'namespaces' | 'tools' | 'tty' | 'readOnly' | 'process' | 'waitSeconds' | 'command'
 > {
   /** enter when unset */
   operation?: SessionOperation;

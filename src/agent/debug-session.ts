@@ -22,7 +22,7 @@ import {
   type SessionHello,
 } from '../contract.js';
 import { NsdebugError } from '../errors.js';
-import { chooseContainer, exitedContainer, runningContainer, type PodLike } from '../kube/target.js';
+import { anyInstance, chooseContainer, exitedContainer, runningContainer, type PodLike } from '../kube/target.js';
 import { apiMessage, type InClusterApi } from './apiserver.js';
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
@@ -139,8 +139,9 @@ export function agentArgv(spec: DebugSessionSpec, pod: PodLike & { metadata?: { 
     if (!spec.copy) throw refused('a cp DebugSession needs spec.copy');
     return cpArgv({ containerId: runningContainer(pod, choice).containerId, podUid, ...spec.copy });
   }
-  // a container that is not running: its last instance, post-mortem
-  const container = exitedContainer(pod, choice) ?? runningContainer(pod, choice);
+  // --wait: the instance it has now (or none yet) is the one to skip; otherwise a container
+  // that is not running opens its last instance, post-mortem
+  const container = spec.waitSeconds ? anyInstance(pod, choice) : (exitedContainer(pod, choice) ?? runningContainer(pod, choice));
   return enterArgv({
     containerId: container.containerId,
     podUid,
@@ -149,7 +150,8 @@ export function agentArgv(spec: DebugSessionSpec, pod: PodLike & { metadata?: { 
     ...(spec.namespaces?.length ? { namespaces: spec.namespaces } : {}),
     tools: spec.tools === true,
     tty: spec.tty === true,
-    ...(container.exited ? { postmortem: true } : spec.readOnly ? { readOnly: true } : {}),
+    ...(spec.waitSeconds ? { waitSeconds: spec.waitSeconds } : container.exited ? { postmortem: true } : {}),
+    ...(spec.readOnly && !container.exited ? { readOnly: true } : {}),
     ...(spec.process !== undefined ? { process: spec.process } : {}),
     command: Array.isArray(spec.command) ? spec.command : [],
   });

@@ -222,7 +222,7 @@ async function streamSession(
 
 /** What the DebugSession asks for this session: what the agent will serve, and nothing else. */
 export function debugSessionAsk(
-  opts: Pick<DebugOptions, 'ns' | 'tools' | 'tty' | 'readOnly' | 'process' | 'command'>,
+  opts: Pick<DebugOptions, 'ns' | 'tools' | 'tty' | 'readOnly' | 'process' | 'waitSeconds' | 'command'>,
   target: ResolvedTarget,
 ): SessionAsk {
   return {
@@ -233,6 +233,7 @@ export function debugSessionAsk(
     tty: opts.tty,
     readOnly: opts.readOnly,
     ...(opts.process !== undefined ? { process: opts.process } : {}),
+    ...(opts.waitSeconds ? { waitSeconds: opts.waitSeconds } : {}),
     command: opts.command,
   };
 }

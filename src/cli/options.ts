@@ -220,8 +220,6 @@ export function validateDebug(opts: DebugOptions): void {
     throw usageError('--read-only needs the mount namespace: add mnt to --ns');
   }
   if (opts.command.length && opts.command[0] === '') throw usageError('the command after -- is empty; give a program name, e.g. -- ls /');
-  if (opts.sessionAuth && opts.waitSeconds)
-    throw usageError('--wait is not available with --session-auth: a DebugSession is served within 60 s');
   if (opts.sessionAuth && opts.target !== undefined && nodeTargetName(opts.target) !== undefined)
     throw usageError('node/NAME is not available with --session-auth: a DebugSession authorizes pods in its own namespace only');
 }

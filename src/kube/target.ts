@@ -346,7 +346,7 @@ export function exitedContainer(pod: PodLike, choice: { name: string; kind: Cont
 }
 
 /** --wait: the instance that runs or ran last (the next start is another), or none yet (ID ""). */
-function anyInstance(pod: PodLike, choice: { name: string; kind: ContainerKind }): RunningContainer {
+export function anyInstance(pod: PodLike, choice: { name: string; kind: ContainerKind }): RunningContainer {
   const status = statusesOf(pod, choice.kind).find((s) => s.name === choice.name);
   if (status?.state?.running && status.containerID) return runningContainer(pod, choice);
   return exitedContainer(pod, choice) ?? { name: choice.name, kind: choice.kind, runtime: 'containerd', containerId: '' };

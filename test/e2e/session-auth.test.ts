@@ -225,6 +225,51 @@ describe('session authorization (install --session-auth)', () => {
     await waitFor('the session ended in the container', async () => !(await sleeping()), 20_000);
   }, 90_000);
 
+  test('--wait through a DebugSession: the next start of a crash-looping container, entered alive', async () => {
+    const flaky = {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'sa-flaky', namespace: 'demo', labels: { [E2E_LABEL]: 'true' } },
+      spec: {
+        terminationGracePeriodSeconds: 0,
+        securityContext: { runAsNonRoot: true, runAsUser: 65534, runAsGroup: 65534, seccompProfile: { type: 'RuntimeDefault' } },
+        containers: [
+          {
+            name: 'app',
+            image: 'nsdebug.test/busybox:1',
+            imagePullPolicy: 'Never',
+            command: ['sh', '-c', 'echo attempt-$(cat /proc/uptime) > /tmp/a; sleep 2; exit 1'],
+            securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } },
+          },
+        ],
+      },
+    };
+    try {
+      expect((await kubectl(['apply', '-f', '-'], { input: JSON.stringify(flaky) })).exitCode).toBe(0);
+      await waitFor('sa-flaky in back-off after a crash', async () => {
+        const s = (await kubectlJson<PodJson>(['-n', 'demo', 'get', 'pod', 'sa-flaky'])).status.containerStatuses?.[0];
+        return (s?.restartCount ?? 0) >= 1 && s?.state.waiting ? s : undefined;
+      });
+      const r = await limited([
+        'nsdebug',
+        '-n',
+        'demo',
+        'pod/sa-flaky',
+        '--session-auth',
+        '--wait',
+        '--timeout',
+        '90s',
+        '--',
+        'cat',
+        '/tmp/a',
+      ]);
+      expect([r.exitCode, text(r.stdout)]).toEqual([0, expect.stringMatching(/^attempt-[\d.]+ [\d.]+$/)]);
+      expect(text(r.stderr)).toMatch(/^nsdebug-agent: container app started \([0-9a-f]{12}\): entering it$/m);
+    } finally {
+      await kubectl(['-n', 'demo', 'delete', 'pod', 'sa-flaky', '--wait=false', '--ignore-not-found']);
+    }
+  }, 150_000);
+
   test('ps, ns and cp through DebugSessions too: the same answers, a file in and out byte for byte', async () => {
     const ps = await limited(['nsdebug', 'ps', '-n', 'demo', 'pod/busybox', '--session-auth', '-o', 'json']);
     expect([ps.exitCode, text(ps.stderr)]).toEqual([0, '']);

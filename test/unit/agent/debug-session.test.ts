@@ -125,6 +125,20 @@ describe('agentArgv: what the agent runs is built from the DebugSession and the 
     expect(agentArgv(spec({ pod: 'web-1' }), crashed, 'team-a')).toContain('--postmortem');
     expect(agentArgv(spec({ pod: 'web-1' }), crashed, 'team-a')).toContain(`--container-id=${ID('9')}`);
   });
+  test('--wait: the instance the pod has now is the one to skip, even a dead one', () => {
+    expect(agentArgv(spec({ pod: 'web-1', waitSeconds: 90 }), crashed, 'team-a')).toEqual(
+      enterArgv({
+        containerId: ID('9'),
+        podUid: UID,
+        pod: 'team-a/web-1',
+        container: 'app',
+        tools: false,
+        tty: false,
+        waitSeconds: 90,
+        command: [],
+      }),
+    );
+  });
   test('the queries', () => {
     expect(agentArgv(spec({ operation: 'ps' }), pod, 'team-a')).toEqual(psArgv({ containerId: ID('a'), podUid: UID }));
     expect(agentArgv(spec({ operation: 'ns' }), crashed, 'team-a')).toEqual(nsArgv({ podUid: UID }));

@@ -184,16 +184,19 @@ describe('kubectl nsdebug TARGET --session-auth', () => {
     expect(c.sessions.removed).toEqual(['demo/nsdebug-1']);
   });
 
-  test('NSDEBUG_SESSION_AUTH=1 turns it on; --wait and node/NAME are refused with it', async () => {
+  test('NSDEBUG_SESSION_AUTH=1 turns it on; node/NAME is refused with it', async () => {
     const { completeDebug, validateDebug } = await import('../../../src/cli/options.js');
     const facts = { stdinIsTTY: false, stderrIsTTY: false };
     expect(completeDebug({ target: 'busybox', command: [] }, facts, { NSDEBUG_SESSION_AUTH: '1' }).sessionAuth).toBe(true);
     expect(completeDebug({ target: 'busybox', command: [] }, facts, {}).sessionAuth).toBe(false);
-    expect(() => validateDebug(completeDebug({ target: 'busybox', wait: true, 'session-auth': true, command: [] }, facts))).toThrow(
-      /--wait is not available with --session-auth/,
-    );
     expect(() => validateDebug(completeDebug({ target: 'node/n1', 'session-auth': true, command: [] }, facts))).toThrow(
       /node\/NAME is not available with --session-auth/,
     );
+  });
+
+  test('--wait: the DebugSession carries how long to wait', async () => {
+    const c = cluster(new FakeTransport((s) => agentSends(s, exitFrame(0))));
+    await runDebug({ target: 'busybox', 'session-auth': true, wait: true, timeout: '90s', command: ['true'] }, fakeIo(), c);
+    expect(c.sessions.created[0]?.spec).toMatchObject({ waitSeconds: 90, command: ['true'] });
   });
 });
