@@ -2,7 +2,7 @@
 // opens its last filesystem (the crashed instance's own writes included), read-only, in the pod's
 // network, and says so first, with the exit code and the tail of the last log.
 import { CriClient } from '../support/cri.js';
-import { clusterEnv, E2E_LABEL, kubectl, kubectlJson, waitFor, type PodJson } from './helpers/kube.js';
+import { clusterEnv, E2E_LABEL, kubectl, kubectlJson, waitFor, type PodJson, busyboxPod } from './helpers/kube.js';
 
 const env = clusterEnv();
 const NS = 'demo';
@@ -14,28 +14,7 @@ const lines = (v: unknown) =>
     .filter(Boolean);
 
 /** A restricted-compliant pod that runs `script` once (restartPolicy Never) in busybox. */
-function oneShotPod(name: string, script: string, memory?: string) {
-  return {
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: { name, namespace: NS, labels: { [E2E_LABEL]: 'true' } },
-    spec: {
-      restartPolicy: 'Never',
-      terminationGracePeriodSeconds: 0,
-      securityContext: { runAsNonRoot: true, runAsUser: 65534, runAsGroup: 65534, seccompProfile: { type: 'RuntimeDefault' } },
-      containers: [
-        {
-          name: 'app',
-          image: 'nsdebug.test/busybox:1',
-          imagePullPolicy: 'Never',
-          command: ['sh', '-c', script],
-          securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } },
-          ...(memory ? { resources: { limits: { memory }, requests: { memory } } } : {}),
-        },
-      ],
-    },
-  };
-}
+const oneShotPod = (name: string, script: string, memory?: string) => busyboxPod(name, NS, script, { memory });
 
 async function createAndWaitTerminated(pod: ReturnType<typeof oneShotPod>): Promise<PodJson> {
   const r = await kubectl(['apply', '-f', '-'], { input: JSON.stringify(pod) });

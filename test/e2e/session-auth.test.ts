@@ -15,7 +15,7 @@ import { createExecTransport } from '../../src/kube/exec.js';
 import { SessionStream } from '../../src/kube/session-stream.js';
 import { execa } from 'execa';
 
-import { clusterEnv, E2E_LABEL, kubectl, kubectlJson, waitFor, type PodJson } from './helpers/kube.js';
+import { busyboxPod, clusterEnv, E2E_LABEL, kubectl, kubectlJson, waitFor, type PodJson } from './helpers/kube.js';
 import { tmuxTerminal } from './helpers/tmux.js';
 
 const env = clusterEnv();
@@ -226,24 +226,7 @@ describe('session authorization (install --session-auth)', () => {
   }, 90_000);
 
   test('--wait through a DebugSession: the next start of a crash-looping container, entered alive', async () => {
-    const flaky = {
-      apiVersion: 'v1',
-      kind: 'Pod',
-      metadata: { name: 'sa-flaky', namespace: 'demo', labels: { [E2E_LABEL]: 'true' } },
-      spec: {
-        terminationGracePeriodSeconds: 0,
-        securityContext: { runAsNonRoot: true, runAsUser: 65534, runAsGroup: 65534, seccompProfile: { type: 'RuntimeDefault' } },
-        containers: [
-          {
-            name: 'app',
-            image: 'nsdebug.test/busybox:1',
-            imagePullPolicy: 'Never',
-            command: ['sh', '-c', 'echo attempt-$(cat /proc/uptime) > /tmp/a; sleep 2; exit 1'],
-            securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } },
-          },
-        ],
-      },
-    };
+    const flaky = busyboxPod('sa-flaky', 'demo', 'echo attempt-$(cat /proc/uptime) > /tmp/a; sleep 2; exit 1', { restart: 'Always' });
     try {
       expect((await kubectl(['apply', '-f', '-'], { input: JSON.stringify(flaky) })).exitCode).toBe(0);
       await waitFor('sa-flaky in back-off after a crash', async () => {

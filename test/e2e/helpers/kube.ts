@@ -80,3 +80,30 @@ export interface PodJson {
 }
 
 export const isReady = (pod: PodJson): boolean => pod.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+
+/**
+ * A busybox pod that runs script once (restartPolicy Never, or Always for a crash loop) and
+ * passes PodSecurity `restricted`, labelled for cleanup.
+ */
+export function busyboxPod(name: string, namespace: string, script: string, opts: { memory?: string; restart?: 'Never' | 'Always' } = {}) {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace, labels: { [E2E_LABEL]: 'true' } },
+    spec: {
+      restartPolicy: opts.restart ?? 'Never',
+      terminationGracePeriodSeconds: 0,
+      securityContext: { runAsNonRoot: true, runAsUser: 65534, runAsGroup: 65534, seccompProfile: { type: 'RuntimeDefault' } },
+      containers: [
+        {
+          name: 'app',
+          image: 'nsdebug.test/busybox:1',
+          imagePullPolicy: 'Never',
+          command: ['sh', '-c', script],
+          securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } },
+          ...(opts.memory ? { resources: { limits: { memory: opts.memory }, requests: { memory: opts.memory } } } : {}),
+        },
+      ],
+    },
+  };
+}
