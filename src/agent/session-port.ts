@@ -105,7 +105,11 @@ async function serveConnection(
     const payload = await new Promise<Buffer>((resolve, reject) => {
       hello = resolve;
       const timer = setTimeout(() => reject(new NsdebugError('no session request arrived', ExitCode.USAGE)), HELLO_TIMEOUT_MS);
-      void closed.then(() => clearTimeout(timer));
+      // a client that leaves before its request ends here too, not in a promise left pending
+      void closed.then((why) => {
+        clearTimeout(timer);
+        reject(new NsdebugError(why, ExitCode.USAGE));
+      });
     });
     const authorized = await authorizeSession(opts.api, parseHello(payload), opts.node);
     sessionObject = authorized.session;
