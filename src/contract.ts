@@ -1,6 +1,7 @@
 // The CLI ↔ agent contract: the argv the CLI runs in the agent pod, the exit codes both sides
 // use, and the JSON the agent prints. Versioned: an agent refuses a contract version it does not
 // know, naming both versions, so a CLI and an agent from different releases fail in one clear line.
+import { createHash } from 'node:crypto';
 
 /** Bumped whenever the argv or JSON shapes below change incompatibly. */
 export const CONTRACT_VERSION = 1;
@@ -261,6 +262,9 @@ export interface DebugSessionObject {
   spec: DebugSessionSpec;
   status?: DebugSessionStatus;
 }
+
+/** What a DebugSession carries of its secret: hex SHA-256; the CLI makes it, the agent compares it. */
+export const sessionSecretHash = (secret: string) => createHash('sha256').update(secret).digest('hex');
 
 /** The first frame on the session port: which DebugSession, and its secret. */
 export interface SessionHello {

@@ -5,7 +5,7 @@
 // this node. The claim is a status update with the object's resourceVersion: of two connections
 // racing for one object, the API server lets exactly one win. Everything else about the session
 // (pod, container, command, flags) comes from the object, never from the connection.
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
 
 import {
   DEBUG_SESSION,
@@ -17,6 +17,7 @@ import {
   enterArgv,
   nsArgv,
   psArgv,
+  sessionSecretHash,
   type DebugSessionObject,
   type DebugSessionSpec,
   type SessionHello,
@@ -30,6 +31,9 @@ const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
 const SECRET = /^[0-9a-f]{64}$/;
 
 const refused = (why: string) => new NsdebugError(why, ExitCode.FORBIDDEN);
+
+/** "DebugSession team-a/nsdebug-x7k2p", as messages name one. */
+const sessionName = (namespace: string, name: string) => `DebugSession ${namespace}/${name}`;
 
 /** The hello frame's JSON, validated; anything else is refused before the API is asked. */
 export function parseHello(payload: Buffer): SessionHello {
@@ -46,14 +50,12 @@ export function parseHello(payload: Buffer): SessionHello {
   return { namespace, name, secret };
 }
 
-export const secretHash = (secret: string) => createHash('sha256').update(secret).digest('hex');
-
 /** Why this object may not be served to this connection now, or undefined when it may. */
 export function judgeSession(session: DebugSessionObject, hello: SessionHello, nowMs: number): string | undefined {
-  const what = `DebugSession ${hello.namespace}/${hello.name}`;
+  const what = sessionName(hello.namespace, hello.name);
   const expected = session.spec?.secretHash;
   if (typeof expected !== 'string' || !SECRET.test(expected)) return `${what} has no valid secretHash`;
-  if (!timingSafeEqual(Buffer.from(secretHash(hello.secret)), Buffer.from(expected))) return `the secret does not match ${what}`;
+  if (!timingSafeEqual(Buffer.from(sessionSecretHash(hello.secret)), Buffer.from(expected))) return `the secret does not match ${what}`;
   if (session.status?.phase) return `${what} was used already (${session.status.phase}); each session needs a new one`;
   const created = Date.parse(session.metadata?.creationTimestamp ?? '');
   if (!Number.isFinite(created)) return `${what} has no creation time`;
@@ -61,8 +63,6 @@ export function judgeSession(session: DebugSessionObject, hello: SessionHello, n
   if (typeof session.spec.requester !== 'string' || !session.spec.requester) return `${what} names no requester`;
   return undefined;
 }
-
-const what = (session: DebugSessionObject) => `DebugSession ${session.metadata.namespace}/${session.metadata.name}`;
 
 const sessionPath = (namespace: string, name: string) =>
   `/apis/${DEBUG_SESSION_API}/namespaces/${namespace}/${DEBUG_SESSION.plural}/${encodeURIComponent(name)}`;
@@ -81,7 +81,6 @@ export interface AuthorizedSession {
   session: DebugSessionObject;
   /** `nsdebug-agent enter` argv (without the executable) for what the object asks */
   argv: string[];
-  tty: boolean;
   /** for the audit line */
   record: Record<string, unknown>;
 }
@@ -91,7 +90,7 @@ export interface AuthorizedSession {
  * Its age is judged by the API server's clock, which stamped its creation, not the node's.
  */
 export async function authorizeSession(api: InClusterApi, hello: SessionHello, node: string): Promise<AuthorizedSession> {
-  const what = `DebugSession ${hello.namespace}/${hello.name}`;
+  const what = sessionName(hello.namespace, hello.name);
   const got = await api.request('GET', sessionPath(hello.namespace, hello.name));
   if (got.status === 404) throw refused(`there is no ${what}`);
   if (got.status !== 200) throw apiFailure(got.status, got.body, `read ${what}`);
@@ -121,7 +120,6 @@ export async function authorizeSession(api: InClusterApi, hello: SessionHello, n
   return {
     session: claimedSession,
     argv,
-    tty: spec.tty === true && (spec.operation ?? 'enter') === 'enter',
     record: { requester: spec.requester, debugSession: `${hello.namespace}/${hello.name}` },
   };
 }
@@ -169,5 +167,5 @@ export async function deleteSession(api: InClusterApi, session: DebugSessionObje
     ...(uid ? { preconditions: { uid } } : {}),
   });
   if (deleted.status !== 200 && deleted.status !== 202 && deleted.status !== 404)
-    throw apiFailure(deleted.status, deleted.body, `delete ${what(session)}`);
+    throw apiFailure(deleted.status, deleted.body, `delete ${sessionName(namespace, name)}`);
 }

@@ -9,7 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 import { describeFailure, usageError } from '../errors.js';
 import type { NativeLibrary } from '../native/libnsdebug.js';
-import { parseAgentArgs } from './args.js';
+import { parseAgentArgs, type AgentArgs } from './args.js';
 import { RUN_DIR, sessionRecord } from './audit.js';
 import { enter, enterOptions, type SessionIo } from './enter.js';
 
@@ -125,16 +125,15 @@ async function runResidentSession(
   };
   const clientGone = new Promise<string>((resolve) => socket.once('close', () => resolve('the client disconnected')));
   socket.resume();
-  return runAgentSession(argv, io, native, audit, Promise.race([clientGone, stopping]));
+  return runAgentSession(parseAgentArgs(argv), io, native, audit, Promise.race([clientGone, stopping]));
 }
 
 /**
  * One `enter` session in the resident process, for the thin entry point and the session port:
- * argv as the contract has it, the client's stdio, one audit record (with `record`'s fields)
- * when it ends.
+ * its parsed argv, the client's stdio, one audit record (with `record`'s fields) when it ends.
  */
 export async function runAgentSession(
-  argv: string[],
+  args: AgentArgs,
   io: SessionIo,
   native: NativeLibrary,
   audit: SessionLog,
@@ -142,7 +141,6 @@ export async function runAgentSession(
   record: Record<string, unknown> = {},
   onStart?: () => void,
 ): Promise<number> {
-  const args = parseAgentArgs(argv);
   if (args.subcommand !== 'enter' || args.help) throw usageError('the agent socket serves only `enter`');
   const started = new Date();
   const base = { ...sessionRecord(args), ...record };

@@ -117,7 +117,7 @@ async function serveConnection(
     const args = parseAgentArgs(authorized.argv);
     code =
       args.subcommand === 'enter'
-        ? await relaySession(socket, authorized, native, audit, Promise.race([closed, stopping]), relay)
+        ? await relaySession(socket, args, authorized.record, native, audit, Promise.race([closed, stopping]), relay)
         : await relayQuery(socket, args, authorized.record, native, audit, relay);
   } catch (err) {
     const { line, exitCode } = describeFailure(err);
@@ -206,7 +206,8 @@ async function relayQuery(
 /** Run the session with pipes as its stdio, relaying them to and from frames; its exit code. */
 async function relaySession(
   socket: Socket,
-  { argv, record, tty }: Pick<AuthorizedSession, 'argv' | 'record' | 'tty'>,
+  args: AgentArgs,
+  record: Record<string, unknown>,
   native: NativeLibrary,
   audit: SessionLog,
   abort: Promise<string>,
@@ -253,14 +254,14 @@ async function relaySession(
 
   let started = false;
   try {
-    return await runAgentSession(argv, io, native, audit, abort, record, () => (started = true));
+    return await runAgentSession(args, io, native, audit, abort, record, () => (started = true));
   } catch (err) {
     const { line, exitCode } = describeFailure(err);
     writeSync(stderrWrite, `nsdebug-agent: ${line.replace(/^error: /, '')}\n`);
     return exitCode;
   } finally {
     // With --tty the terminal relay owned (and closed) the session's stdin and stdout once it started.
-    const ours = tty && started ? [stderrWrite] : [stdinRead, stdoutWrite, stderrWrite];
+    const ours = args.tty && started ? [stderrWrite] : [stdinRead, stdoutWrite, stderrWrite];
     for (const fd of ours) closeSync(fd);
     stdin.destroy();
     const timeout = new Promise<void>((resolve) => setTimeout(resolve, DRAIN_TIMEOUT_MS).unref());

@@ -2,9 +2,9 @@
 // that asks for the session (RBAC in the target's namespace and the admission policy decide),
 // delete it afterwards. The secret proving the connection belongs to the object stays in this
 // process; the object carries only its hash.
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 
-import { DEBUG_SESSION, DEBUG_SESSION_API, ExitCode, type DebugSessionSpec } from '../contract.js';
+import { DEBUG_SESSION, DEBUG_SESSION_API, ExitCode, sessionSecretHash, type DebugSessionSpec } from '../contract.js';
 import { NsdebugError } from '../errors.js';
 import { apiStatusCode, clientNode, describeApiError, statusMessage, type KubeConnection } from './config.js';
 
@@ -19,7 +19,7 @@ export interface SessionClient {
 /** A fresh secret and the hash the DebugSession carries. */
 export function newSessionSecret(): { secret: string; secretHash: string } {
   const secret = randomBytes(32).toString('hex');
-  return { secret, secretHash: createHash('sha256').update(secret).digest('hex') };
+  return { secret, secretHash: sessionSecretHash(secret) };
 }
 
 /** A refused create as one line: not installed, not allowed, or rejected by the admission policy. */

@@ -1,8 +1,8 @@
 // Session authorization on the agent's side: what a connection may claim, and when a DebugSession
 // is refused (wrong secret, used, expired), before any API request is made.
 import { DEBUG_SESSION_API, encodeFrame, Frame, FrameDecoder, MAX_FRAME_PAYLOAD, type DebugSessionObject } from '../../../src/contract.js';
-import { agentArgv, judgeSession, parseHello, secretHash } from '../../../src/agent/debug-session.js';
-import { cpArgv, enterArgv, nsArgv, psArgv } from '../../../src/contract.js';
+import { agentArgv, judgeSession, parseHello } from '../../../src/agent/debug-session.js';
+import { cpArgv, enterArgv, nsArgv, psArgv, sessionSecretHash } from '../../../src/contract.js';
 import { ID, UID, fakePod, running } from '../kube/fakes.js';
 import { parseResize } from '../../../src/agent/session-port.js';
 import { NsdebugError } from '../../../src/errors.js';
@@ -15,7 +15,7 @@ const session = (over: Partial<DebugSessionObject['spec']> = {}, status?: DebugS
   apiVersion: DEBUG_SESSION_API,
   kind: 'DebugSession',
   metadata: { name: hello.name, namespace: hello.namespace, creationTimestamp: new Date(CREATED).toISOString(), resourceVersion: '7' },
-  spec: { requester: 'alice', pod: 'web-0', command: [], secretHash: secretHash(SECRET), ...over },
+  spec: { requester: 'alice', pod: 'web-0', command: [], secretHash: sessionSecretHash(SECRET), ...over },
   ...(status ? { status } : {}),
 });
 
