@@ -2,7 +2,7 @@
 // opens its last filesystem (the crashed instance's own writes included), read-only, in the pod's
 // network, and says so first, with the exit code and the tail of the last log.
 import { CriClient } from '../support/cri.js';
-import { clusterEnv, E2E_LABEL, kubectl, kubectlJson, waitFor, type PodJson, busyboxPod } from './helpers/kube.js';
+import { clusterEnv, E2E_LABEL, kubectl, kubectlJson, waitFor, type PodJson, busyboxPod, waitForBackOff } from './helpers/kube.js';
 
 const env = clusterEnv();
 const NS = 'demo';
@@ -126,10 +126,7 @@ describe('kubectl nsdebug --wait: the next start of a crash-looping container, e
     const pod = oneShotPod('flaky', 'echo attempt-$(cat /proc/uptime) > /tmp/a; sleep 2; exit 1');
     pod.spec.restartPolicy = 'Always';
     expect((await kubectl(['apply', '-f', '-'], { input: JSON.stringify(pod) })).exitCode).toBe(0);
-    await waitFor('flaky in back-off after a crash', async () => {
-      const s = (await kubectlJson<PodJson>(['-n', NS, 'get', 'pod', 'flaky'])).status.containerStatuses?.[0];
-      return (s?.restartCount ?? 0) >= 1 && s?.state.waiting ? s : undefined;
-    });
+    await waitForBackOff(NS, 'flaky');
     const r = await nsdebug([
       'pod/flaky',
       '--wait',

@@ -15,7 +15,7 @@ import { createExecTransport } from '../../src/kube/exec.js';
 import { SessionStream } from '../../src/kube/session-stream.js';
 import { execa } from 'execa';
 
-import { busyboxPod, clusterEnv, E2E_LABEL, kubectl, kubectlJson, waitFor, type PodJson } from './helpers/kube.js';
+import { busyboxPod, clusterEnv, E2E_LABEL, kubectl, kubectlJson, waitFor, type PodJson, waitForBackOff } from './helpers/kube.js';
 import { tmuxTerminal } from './helpers/tmux.js';
 
 const env = clusterEnv();
@@ -229,10 +229,7 @@ describe('session authorization (install --session-auth)', () => {
     const flaky = busyboxPod('sa-flaky', 'demo', 'echo attempt-$(cat /proc/uptime) > /tmp/a; sleep 2; exit 1', { restart: 'Always' });
     try {
       expect((await kubectl(['apply', '-f', '-'], { input: JSON.stringify(flaky) })).exitCode).toBe(0);
-      await waitFor('sa-flaky in back-off after a crash', async () => {
-        const s = (await kubectlJson<PodJson>(['-n', 'demo', 'get', 'pod', 'sa-flaky'])).status.containerStatuses?.[0];
-        return (s?.restartCount ?? 0) >= 1 && s?.state.waiting ? s : undefined;
-      });
+      await waitForBackOff('demo', 'sa-flaky');
       const r = await limited([
         'nsdebug',
         '-n',

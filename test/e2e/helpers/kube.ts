@@ -107,3 +107,11 @@ export function busyboxPod(name: string, namespace: string, script: string, opts
     },
   };
 }
+
+/** Wait until the pod's first container crashed at least once and waits in back-off for its next start. */
+export function waitForBackOff(namespace: string, pod: string) {
+  return waitFor(`${pod} in back-off after a crash`, async () => {
+    const s = (await kubectlJson<PodJson>(['-n', namespace, 'get', 'pod', pod])).status.containerStatuses?.[0];
+    return (s?.restartCount ?? 0) >= 1 && s?.state.waiting ? s : undefined;
+  });
+}
