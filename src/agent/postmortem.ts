@@ -22,7 +22,7 @@ export function podSandbox(podUid: string, layerPath: string): { sandboxPid?: nu
       .find((found) => found.length) ?? [];
   const sandboxPid = pids.length ? pickInit([...new Set(pids)]) : undefined;
   const shim = sandboxPid ? readStat(sandboxPid).ppid : 0;
-  const hostPid = [shim, ...runtimeProcesses()].find((pid) => pid > 0 && seesPath(pid, layerPath));
+  const hostPid = [shim, ...runtimeProcesses().map((p) => p.pid)].find((pid) => pid > 0 && seesPath(pid, layerPath));
   if (!hostPid) throw new NsdebugError(`cannot find the node's mount namespace, where container layers are`, ExitCode.ENTER_FAILED);
   return { ...(sandboxPid ? { sandboxPid } : {}), hostPid };
 }
@@ -40,7 +40,9 @@ export function nodeProcess(): number {
       return false;
     }
   };
-  const runtime = runtimeProcesses().filter((p) => readFileSync(`${PROC}/${p}/comm`, 'utf8').trim() === 'containerd');
+  const runtime = runtimeProcesses()
+    .filter((p) => p.comm === 'containerd')
+    .map((p) => p.pid);
   const pid = [1, ...runtime].find(enterable);
   if (!pid)
     throw new NsdebugError(
@@ -50,16 +52,16 @@ export function nodeProcess(): number {
   return pid;
 }
 
-/** containerd and its shims, as this node's /proc shows them. */
-function runtimeProcesses(): number[] {
+/** containerd and its shims, as this node's /proc shows them (each /proc entry read once: a shim may exit meanwhile). */
+function runtimeProcesses(): Array<{ pid: number; comm: string }> {
   return readdirSync(PROC)
     .filter((entry) => /^\d+$/.test(entry))
-    .map(Number)
-    .filter((pid) => {
+    .flatMap((entry) => {
       try {
-        return /^containerd(-shim.*)?$/.test(readFileSync(`${PROC}/${pid}/comm`, 'utf8').trim());
+        const comm = readFileSync(`${PROC}/${entry}/comm`, 'utf8').trim();
+        return /^containerd(-shim.*)?$/.test(comm) ? [{ pid: Number(entry), comm }] : [];
       } catch {
-        return false;
+        return [];
       }
     });
 }
