@@ -49,7 +49,7 @@ export async function main(argv: string[], root: string): Promise<never> {
   for (const stream of [process.stdout, process.stderr]) {
     stream.on('error', (err: NodeJS.ErrnoException) => process.exit(err.code === 'EPIPE' ? 128 + 13 : ExitCode.INTERNAL));
   }
-  let exitCode: number = ExitCode.OK;
+  let exitCode: number;
   try {
     const config = await Config.load(root);
     const result = await run(

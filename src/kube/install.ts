@@ -114,7 +114,7 @@ export function applyImageRules(ref: string, rules: ImageRule[]): string {
 
 /** Read deploy/: kustomization.yaml, its resources in order, its image rules applied. */
 export async function readDeployManifests(dir = deployDir()): Promise<KubeObject[]> {
-  const { default: yaml } = await import('js-yaml');
+  const yaml = await import('js-yaml');
   const read = (file: string) => readFileSync(join(dir, file), 'utf8');
   const kustomization = parseKustomization(yaml.load(read('kustomization.yaml')));
   const objects: KubeObject[] = [];

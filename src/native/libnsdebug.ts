@@ -7,7 +7,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { getSystemErrorMap } from 'node:util';
 
-import koffi from 'koffi';
+import koffi, { type LibraryHandle } from 'koffi';
 
 /** What the command is; mirrors enum nsd_exec_mode in native/libnsdebug.h. */
 export enum ExecMode {
@@ -171,7 +171,7 @@ export function loadNativeLibrary(candidates = libraryCandidates()): NativeLibra
   throw new Error(`cannot load libnsdebug.so (run \`npm run build\`); tried ${failures.join('; ')}`);
 }
 
-function bind(lib: koffi.IKoffiLib): NativeLibrary {
+function bind(lib: LibraryHandle): NativeLibrary {
   // Registered by name for the prototypes below.
   koffi.struct('nsd_spawn_request', {
     pid: 'int32_t',

@@ -242,7 +242,7 @@ export async function removeCgroupTree(cgroupPath: string): Promise<void> {
         break;
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code === 'ENOENT') break;
-        if (i >= 50) throw new Error(`cannot remove cgroup ${dir}: ${(e as Error).message}`);
+        if (i >= 50) throw new Error(`cannot remove cgroup ${dir}: ${(e as Error).message}`, { cause: e });
         await new Promise((r) => setTimeout(r, 100)); // EBUSY: tasks still exiting
       }
     }
