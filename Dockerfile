@@ -9,7 +9,8 @@
 # and the native code link against, the agent's modules and the packages they import (found by
 # walking its import graph), libnsdebug.so, and Debian's static busybox as the toolbox. No
 # package manager, npm or libc userland of the base comes along (busybox gives an operator `sh`).
-ARG NODE_IMAGE=node:20-bookworm-slim
+# The Node.js LTS line the project runs on (test/support/deps.sh, package.json engines).
+ARG NODE_IMAGE=node:26-bookworm-slim
 
 FROM ${NODE_IMAGE} AS build
 RUN apt-get update \
@@ -63,12 +64,11 @@ RUN set -eux; \
     chmod 1777 $R/tmp; \
     cp package.json $R/app/; \
     xargs -a /tmp/agent-files cp -a --parents -t $R/app; \
-    # what never runs in the agent: koffi's other platforms and C sources, typings, maps, docs
-    keep="$(node -p 'process.platform + "_" + process.arch')"; \
-    if [ -d $R/app/node_modules/koffi ]; then \
-      find $R/app/node_modules/koffi/build/koffi -mindepth 1 -maxdepth 1 ! -name "$keep" -exec rm -rf {} +; \
-      rm -rf $R/app/node_modules/koffi/src $R/app/node_modules/koffi/vendor $R/app/node_modules/koffi/doc; \
-    fi; \
+    # what never runs in the agent: koffi's C/C++ sources beside its JavaScript in src/ (its
+    # binary is the optional package @koromix/koffi-linux-x64, the only platform npm installed),
+    # typings, maps, docs
+    find $R/app/node_modules/koffi/src -type f ! -name '*.js' ! -name '*.cjs' -delete; \
+    rm -rf $R/app/node_modules/koffi/vendor $R/app/node_modules/koffi/doc; \
     find $R/app -type f \( -name '*.d.ts' -o -name '*.d.mts' -o -name '*.d.cts' -o -name '*.map' -o -name '*.md' \) -delete; \
     cp native/libnsdebug.so native/nsdebug-agent $R/app/native/; \
     cp "$(command -v node)" $R/usr/local/bin/node; \

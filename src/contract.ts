@@ -198,6 +198,8 @@ export interface AgentInfo {
   /** cgroupfs or systemd */
   cgroupDriver: string;
   kernel: string;
+  /** the Node.js the agent runs on (process.version); absent from older agents */
+  nodejs?: string;
   checks: AgentCheck[];
 }
 

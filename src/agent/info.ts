@@ -108,12 +108,13 @@ export async function collectInfo(): Promise<AgentInfo> {
     cgroupVersion: cgroupVersionOf(mounts),
     cgroupDriver: cgroupDriverOf(mounts),
     kernel: release(),
+    nodejs: process.version,
     checks,
   };
 }
 
 export function formatInfo(info: AgentInfo): string {
-  const head = `nsdebug-agent ${info.version} (contract ${info.contractVersion}), runtime ${info.runtime}, cgroup ${info.cgroupVersion}/${info.cgroupDriver}, kernel ${info.kernel}\n`;
+  const head = `nsdebug-agent ${info.version} (contract ${info.contractVersion}), runtime ${info.runtime}, cgroup ${info.cgroupVersion}/${info.cgroupDriver}, kernel ${info.kernel}, node ${info.nodejs ?? 'unknown'}\n`;
   return (
     head +
     formatTable(

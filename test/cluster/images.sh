@@ -2,9 +2,9 @@
 # Images for the e2e cluster, built on this machine (there is no container registry).
 #
 #   images.sh base          the base image the project's Dockerfile starts from,
-#                           docker.io/library/node:20-bookworm-slim, in podman's storage:
-#                           debootstrap --variant=minbase bookworm + this machine's Node
-#                           (/usr/bin/node) and npm. Cached (tarball and podman image) under a
+#                           docker.io/library/node:26-bookworm-slim, in podman's storage:
+#                           debootstrap --variant=minbase bookworm + this machine's Node (the
+#                           LTS test/support/deps.sh installs) and npm. Cached (tarball and podman image) under a
 #                           key of this script + Node + npm versions; a hit takes ~1 s.
 #   images.sh build-agent [ADDRESS]
 #                           podman build --pull=never -t nsdebug.local/agent:dev on the repo's
@@ -24,7 +24,8 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 CACHE=${NSDEBUG_CACHE:-/var/cache/nsdebug}
 AGENT_IMAGE=${AGENT_IMAGE:-nsdebug.local/agent:dev}
-BASE_IMAGE=docker.io/library/node:20-bookworm-slim
+NODE_MAJOR=26 # the line of the Dockerfile's NODE_IMAGE and of test/support/deps.sh
+BASE_IMAGE=docker.io/library/node:$NODE_MAJOR-bookworm-slim
 HOST_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
 # podman as measured to work here (runc, cgroupfs, file events, rlimits within the hard
 # limit: there is no CAP_SYS_RESOURCE). Our own file: nothing in /etc is changed.
@@ -53,9 +54,10 @@ cmd_base() {
   node=$(command -v node) || die "no node on this machine"
   node=$(readlink -f "$node")
   node_v=$("$node" --version)
-  case $node_v in v20.*) ;; *) die "the base must carry Node 20; this machine has $node_v" ;; esac
-  npm_dir=$(cd "$(dirname "$node")/../lib/node_modules/npm" 2>/dev/null && pwd) ||
-    die "no npm next to $node (expected $(dirname "$node")/../lib/node_modules/npm)"
+  case $node_v in v$NODE_MAJOR.*) ;; *) die "the base must carry Node $NODE_MAJOR; this machine has $node_v (run test/support/deps.sh)" ;; esac
+  # npm is the machine's (Debian's, or the one beside a Node tarball install): the package's root
+  npm_dir=$(command -v npm) && npm_dir=$(readlink -f "$npm_dir") && npm_dir=${npm_dir%/bin/npm-cli.js} &&
+    [ -f "$npm_dir/package.json" ] || die "no npm package found behind $(command -v npm || echo 'npm (not on PATH)')"
   npm_v=$(node -p "require('$npm_dir/package.json').version")
   [ -s "$HOST_CA_BUNDLE" ] || die "no CA bundle at $HOST_CA_BUNDLE: apt-get install -y ca-certificates"
   key=$( { sha256sum "$0" "$node" "$HOST_CA_BUNDLE" | cut -d' ' -f1; echo "$node_v $npm_v bookworm minbase"; } | sha256sum | cut -c1-16)
@@ -65,15 +67,16 @@ cmd_base() {
     return 0
   fi
   local dir=$CACHE/base tar
-  tar=$dir/node20-bookworm-slim-$key.tar
+  tar=$dir/node$NODE_MAJOR-bookworm-slim-$key.tar
   mkdir -p "$dir"
   if [ ! -s "$tar" ]; then
     local root
     root=$(mktemp -d "$dir/.rootfs.XXXXXX")
     # shellcheck disable=SC2064
     trap "rm -rf '$root'" EXIT
+    # libatomic1: the official Node 26 Linux build links it (the upstream slim image has it too)
     log "debootstrap --variant=minbase bookworm ($(mirror)); ~1 min"
-    debootstrap --variant=minbase bookworm "$root" "$(mirror)" >"$dir/debootstrap.log" 2>&1 ||
+    debootstrap --variant=minbase --include=libatomic1 bookworm "$root" "$(mirror)" >"$dir/debootstrap.log" 2>&1 ||
       { tail -n 20 "$dir/debootstrap.log" >&2; die "debootstrap failed (log: $dir/debootstrap.log)"; }
     # Node and npm where the upstream node image has them.
     install -D -m 0755 "$node" "$root/usr/local/bin/node"
@@ -95,7 +98,7 @@ cmd_base() {
     mv "$tar.tmp" "$tar"
     rm -rf "$root"
     trap - EXIT
-    find "$dir" -maxdepth 1 -name 'node20-bookworm-slim-*.tar' ! -name "$(basename "$tar")" -delete
+    find "$dir" -maxdepth 1 -name 'node*-bookworm-slim-*.tar' ! -name "$(basename "$tar")" -delete
   fi
   podman import --quiet \
     --change "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
