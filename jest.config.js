@@ -1,5 +1,6 @@
-// Three tiers (see ../shared/DESIGN.md): unit needs nothing; integration needs root and a
-// containerd started by test/support; e2e needs the cluster from test/cluster.
+// The tiers (see ../shared/DESIGN.md and test/run-tiers.sh): unit needs nothing; charts a helm
+// client (NSDEBUG_HELM); integration needs root and a containerd started by test/support; e2e
+// needs the cluster from test/cluster.
 const tier = (name, extra = {}) => ({
   displayName: name,
   testMatch: [`<rootDir>/test/${name}/**/*.test.ts`],
@@ -15,6 +16,7 @@ export default {
   testTimeout: 60000,
   projects: [
     tier('unit'),
+    tier('charts'),
     tier('integration', {
       globalSetup: '<rootDir>/test/integration/global-setup.ts',
       globalTeardown: '<rootDir>/test/integration/global-teardown.ts',

@@ -1,31 +1,45 @@
 #!/usr/bin/env bash
-# Runs the named jest tiers one after another (unit, integration, e2e), each in its own jest
-# process so a tier's global setup (containerd, the cluster) starts only when that tier runs.
-# Ends with one line "N passed, M failed" summed over every tier, for CI.
+# Runs the named jest tiers one after another, each in its own jest process so a tier's set-up
+# (helm, containerd, the cluster) happens only when that tier runs:
+#   unit         no root, no network, no compiler
+#   charts       the Helm chart rendered by a real helm (test/support/helm.sh builds it, cached)
+#   integration  root: real containerd + runc
+#   e2e          root: the real cluster (test/e2e/run.sh brings it up)
+# Prints a line per tier and ends with one line "N passed, M failed" (", K skipped" when any
+# test was skipped) summed over every tier, for CI. Tests of the test fixtures themselves
+# (the integration harness, the cluster bring-up) are counted in the tier line apart.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=test-results
 mkdir -p "$out"
-npm run -s build || { echo "0 passed, 1 failed"; exit 1; }
-passed=0 failed=0 status=0
+needs_native=0
+for tier in "$@"; do case $tier in integration | e2e) needs_native=1 ;; esac; done
+# The unit and charts tiers need only the TypeScript build; the others also native/ (gcc).
+if [ $needs_native = 1 ]; then build=build; else build=build:js; fi
+npm run -s "$build" || { echo "0 passed, 1 failed"; exit 1; }
+passed=0 failed=0 skipped=0 status=0
 for tier in "$@"; do
-  if [ "$tier" = e2e ]; then
-    # The e2e tier needs the cluster; its runner brings it up (or reuses a running one).
-    bash test/e2e/run.sh --json --outputFile="$out/$tier.json"
-  else
-    NODE_OPTIONS=--experimental-vm-modules npx jest --selectProjects "$tier" --json --outputFile="$out/$tier.json"
-  fi
+  case $tier in
+    e2e)
+      # The e2e tier needs the cluster; its runner brings it up (or reuses a running one).
+      bash test/e2e/run.sh --json --outputFile="$out/$tier.json" ;;
+    charts)
+      if helm=$(bash test/support/helm.sh | tail -n1); then export NSDEBUG_HELM=$helm; else unset NSDEBUG_HELM; fi
+      NODE_OPTIONS=--experimental-vm-modules npx jest --selectProjects "$tier" --json --outputFile="$out/$tier.json" ;;
+    *)
+      NODE_OPTIONS=--experimental-vm-modules npx jest --selectProjects "$tier" --json --outputFile="$out/$tier.json" ;;
+  esac
   rc=$?
   [ $rc -ne 0 ] && status=1
   if [ -s "$out/$tier.json" ]; then
-    read -r p f < <(node -e 'const r=JSON.parse(require("fs").readFileSync(process.argv[1]));console.log(r.numPassedTests, r.numFailedTests + (r.numRuntimeErrorTestSuites||0))' "$out/$tier.json")
+    read -r p f s fixtures < <(node test/support/tier-counts.mjs "$out/$tier.json")
   else
-    p=0 f=1
+    p=0 f=1 s=0 fixtures=0
   fi
   [ $rc -ne 0 ] && [ "$f" -eq 0 ] && f=1
-  echo "tier $tier: $p passed, $f failed"
-  passed=$((passed + p)) failed=$((failed + f))
+  echo "tier $tier: $p passed, $f failed, $s skipped ($fixtures of the passed check the test fixtures)"
+  passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
   rm -f "$out/$tier.json"
 done
-echo "$passed passed, $failed failed"
+if [ $skipped -gt 0 ]; then echo "$passed passed, $failed failed, $skipped skipped"; else echo "$passed passed, $failed failed"; fi
 exit $status
