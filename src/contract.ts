@@ -236,8 +236,13 @@ export type SessionCopy = { from: string } | { to: string; name: string; size: n
 /** What a DebugSession asks for: the options of `enter` (or a query), for one pod, by one user. */
 export interface DebugSessionSpec extends Pick<
   EnterRequest,
-  'container' | 'namespaces' | 'tools' | 'tty' | 'readOnly' | 'process' | 'waitSeconds' | 'command'
+  'container' | 'tools' | 'tty' | 'readOnly' | 'process' | 'waitSeconds' | 'command'
 > {
+  /**
+   * Never set by nsdebug: a DebugSession joins every namespace of its target (one left out would
+   * be the agent's). The CRD, the admission policy and the agent refuse a subset.
+   */
+  namespaces?: NamespaceKind[];
   /** enter when unset */
   operation?: SessionOperation;
   /** with operation cp */

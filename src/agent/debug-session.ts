@@ -24,7 +24,7 @@ import {
 } from '../contract.js';
 import { NsdebugError } from '../errors.js';
 import { anyInstance, chooseContainer, exitedContainer, runningContainer, type PodLike } from '../kube/target.js';
-import { apiMessage, type InClusterApi } from './apiserver.js';
+import { apiMessage, type ApiResponse, type InClusterApi } from './apiserver.js';
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
@@ -77,6 +77,50 @@ function apiFailure(status: number, body: unknown, doing: string): NsdebugError 
   return new NsdebugError(`the agent could not ${doing}: ${message}`, ExitCode.API_UNREACHABLE);
 }
 
+/** The admission policy (and its binding) that pins spec.requester: deploy/session-auth/admission-policy.yaml. */
+export const REQUESTER_POLICY = 'nsdebug-debugsession-requester';
+const ADMISSION_API = '/apis/admissionregistration.k8s.io/v1';
+
+interface PolicyLike {
+  spec?: { validations?: Array<{ expression?: string }>; policyName?: string; validationActions?: string[] };
+}
+
+/**
+ * Why DebugSessions may not be served with this policy and binding (the API's answers for them),
+ * or undefined when they pin the requester: without them anyone allowed to create a DebugSession
+ * could name another user as its requester.
+ */
+export function judgeRequesterPolicy(policy: ApiResponse, binding: ApiResponse): string | undefined {
+  const missing = `the admission policy ${REQUESTER_POLICY} that pins a DebugSession's requester is not in force`;
+  const fix = 'DebugSessions are not served until a cluster admin runs `kubectl nsdebug install --session-auth`';
+  if (policy.status === 404 || binding.status === 404)
+    return `${missing} (its ${policy.status === 404 ? 'policy' : 'binding'} is missing); ${fix}`;
+  const pins = (policy.body as PolicyLike).spec?.validations?.some(
+    (v) => v.expression?.replace(/\s+/g, ' ').trim() === 'object.spec.requester == request.userInfo.username',
+  );
+  if (!pins) return `${missing} (the policy no longer checks spec.requester); ${fix}`;
+  const { policyName, validationActions } = (binding.body as PolicyLike).spec ?? {};
+  if (policyName !== REQUESTER_POLICY || !validationActions?.includes('Deny'))
+    return `${missing} (its binding does not deny with it); ${fix}`;
+  return undefined;
+}
+
+async function requirePinnedRequester(api: InClusterApi): Promise<void> {
+  const [policy, binding] = await Promise.all([
+    api.request('GET', `${ADMISSION_API}/validatingadmissionpolicies/${REQUESTER_POLICY}`),
+    api.request('GET', `${ADMISSION_API}/validatingadmissionpolicybindings/${REQUESTER_POLICY}`),
+  ]);
+  for (const [answer, what] of [
+    [policy, 'admission policy'],
+    [binding, 'admission policy binding'],
+  ] as const) {
+    if (answer.status !== 200 && answer.status !== 404)
+      throw apiFailure(answer.status, answer.body, `read the ${what} ${REQUESTER_POLICY}`);
+  }
+  const why = judgeRequesterPolicy(policy, binding);
+  if (why) throw refused(why);
+}
+
 export interface AuthorizedSession {
   session: DebugSessionObject;
   /** `nsdebug-agent enter` argv (without the executable) for what the object asks */
@@ -91,7 +135,7 @@ export interface AuthorizedSession {
  */
 export async function authorizeSession(api: InClusterApi, hello: SessionHello, node: string): Promise<AuthorizedSession> {
   const what = sessionName(hello.namespace, hello.name);
-  const got = await api.request('GET', sessionPath(hello.namespace, hello.name));
+  const [got] = await Promise.all([api.request('GET', sessionPath(hello.namespace, hello.name)), requirePinnedRequester(api)]);
   if (got.status === 404) throw refused(`there is no ${what}`);
   if (got.status !== 200) throw apiFailure(got.status, got.body, `read ${what}`);
   const session = got.body as DebugSessionObject;
@@ -137,6 +181,10 @@ export function agentArgv(spec: DebugSessionSpec, pod: PodLike & { metadata?: { 
     if (!spec.copy) throw refused('a cp DebugSession needs spec.copy');
     return cpArgv({ containerId: runningContainer(pod, choice).containerId, podUid, ...spec.copy });
   }
+  // Every namespace the target does not share with the agent: one left out would be the agent's
+  // (the node's PID namespace, its mounts and token). The CRD and the admission policy refuse it too.
+  if (spec.namespaces?.length)
+    throw refused('a DebugSession joins every namespace of its target; spec.namespaces is not allowed (drop --ns)');
   // --wait: the instance it has now (or none yet) is the one to skip; otherwise a container
   // that is not running opens its last instance, post-mortem
   const container = spec.waitSeconds ? anyInstance(pod, choice) : (exitedContainer(pod, choice) ?? runningContainer(pod, choice));
@@ -145,7 +193,6 @@ export function agentArgv(spec: DebugSessionSpec, pod: PodLike & { metadata?: { 
     podUid,
     pod: `${namespace}/${spec.pod}`,
     container: choice.name,
-    ...(spec.namespaces?.length ? { namespaces: spec.namespaces } : {}),
     tools: spec.tools === true,
     tty: spec.tty === true,
     ...(spec.waitSeconds ? { waitSeconds: spec.waitSeconds } : container.exited ? { postmortem: true } : {}),

@@ -222,13 +222,12 @@ async function streamSession(
 
 /** What the DebugSession asks for this session: what the agent will serve, and nothing else. */
 export function debugSessionAsk(
-  opts: Pick<DebugOptions, 'ns' | 'tools' | 'tty' | 'readOnly' | 'process' | 'waitSeconds' | 'command'>,
+  opts: Pick<DebugOptions, 'tools' | 'tty' | 'readOnly' | 'process' | 'waitSeconds' | 'command'>,
   target: ResolvedTarget,
 ): SessionAsk {
   return {
     pod: target.pod,
     container: target.container.name,
-    ...(opts.ns !== undefined ? { namespaces: parseNamespaceKinds(opts.ns) } : {}),
     tools: opts.tools,
     tty: opts.tty,
     readOnly: opts.readOnly,

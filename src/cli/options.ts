@@ -222,6 +222,9 @@ export function validateDebug(opts: DebugOptions): void {
   if (opts.command.length && opts.command[0] === '') throw usageError('the command after -- is empty; give a program name, e.g. -- ls /');
   if (opts.sessionAuth && opts.target !== undefined && nodeTargetName(opts.target) !== undefined)
     throw usageError('node/NAME is not available with --session-auth: a DebugSession authorizes pods in its own namespace only');
+  // a namespace left out would be the agent's own (the node's PID namespace, its mounts)
+  if (opts.sessionAuth && opts.ns !== undefined)
+    throw usageError('--ns cannot be combined with --session-auth: a DebugSession always joins every namespace of its target; drop --ns');
 }
 
 export function validatePs(opts: PsOptions): void {

@@ -149,8 +149,12 @@ const CLUSTER_SCOPED = new Set([
   'ValidatingAdmissionPolicyBinding',
 ]);
 // Kinds that others depend on first, as kubectl and kustomize order them.
+// The admission policy that pins a DebugSession's requester comes before the CRD (and goes after
+// it on uninstall): no DebugSession can ever exist unpinned.
 const APPLY_ORDER = [
   'Namespace',
+  'ValidatingAdmissionPolicy',
+  'ValidatingAdmissionPolicyBinding',
   'CustomResourceDefinition',
   'ResourceQuota',
   'LimitRange',
@@ -162,8 +166,6 @@ const APPLY_ORDER = [
   'ConfigMap',
   'Secret',
   'DaemonSet',
-  'ValidatingAdmissionPolicy',
-  'ValidatingAdmissionPolicyBinding',
 ];
 const orderOf = (kind: string) => (APPLY_ORDER.includes(kind) ? APPLY_ORDER.indexOf(kind) : APPLY_ORDER.length);
 

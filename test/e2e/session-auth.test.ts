@@ -132,6 +132,41 @@ describe('session authorization (install --session-auth)', () => {
     expect(text(forged.stderr)).toContain(`spec.requester must be the user creating the DebugSession (${LIMITED_USER})`);
   });
 
+  test('a DebugSession always joins every namespace: --ns is refused by the CLI, a subset by the API server', async () => {
+    const r = await limited(['nsdebug', '-n', 'demo', 'pod/busybox', '--session-auth', '--ns', 'net', '--tools', '--', 'true']);
+    expect([r.exitCode, text(r.stderr)]).toEqual([
+      64,
+      'error: --ns cannot be combined with --session-auth: a DebugSession always joins every namespace of its target; drop --ns\n',
+    ]);
+    const subset = await limited(['create', '-f', '-'], {
+      input: debugSession('demo', {
+        requester: LIMITED_USER,
+        pod: 'busybox',
+        namespaces: ['net'],
+        command: [],
+        secretHash: 'a'.repeat(64),
+      }),
+    });
+    expect(subset.exitCode).not.toBe(0);
+    expect(text(subset.stderr)).toContain('a DebugSession joins every namespace of its target; spec.namespaces is not allowed');
+    // a session sees the pod's PID 1, not the node's, and none of the agent's files
+    const s = await limited([
+      'nsdebug',
+      '-n',
+      'demo',
+      'pod/busybox',
+      '--session-auth',
+      '--tools',
+      '--',
+      'sh',
+      '-c',
+      'cat /proc/1/cmdline; ls /host /var/run/secrets/kubernetes.io 2>&1; true',
+    ]);
+    expect(s.exitCode).toBe(0);
+    expect(text(s.stdout)).toMatch(/^sleep\0infinity\0/);
+    expect(text(s.stdout)).toMatch(/\/host: No such file or directory/);
+  }, 60_000);
+
   test('one DebugSession serves one connection, and only with its own secret', async () => {
     const secret = randomBytes(32).toString('hex');
     const admin = text((await kubectl(['auth', 'whoami', '-o', 'jsonpath={.status.userInfo.username}'])).stdout);
@@ -197,6 +232,14 @@ describe('session authorization (install --session-auth)', () => {
       expect((await kubectl(['delete', ...policy])).exitCode).toBe(0);
       const broken = await kubectl(['nsdebug', 'status']);
       expect(text(broken.stdout)).toMatch(/^session authorization: BROKEN — .*requesters are not pinned/m);
+      // and the agents serve no DebugSession meanwhile: anyone could name another requester
+      const refused = await limited(['nsdebug', '-n', 'demo', 'pod/busybox', '--session-auth', '--', 'true']);
+      expect([refused.exitCode, text(refused.stderr)]).toEqual([
+        66,
+        expect.stringMatching(
+          /^nsdebug-agent: the admission policy nsdebug-debugsession-requester that pins a DebugSession's requester is not in force \(its binding is missing\); DebugSessions are not served until a cluster admin runs `kubectl nsdebug install --session-auth`$/m,
+        ),
+      ]);
     } finally {
       await kubectl([
         'apply',

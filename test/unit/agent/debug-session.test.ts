@@ -1,7 +1,7 @@
 // Session authorization on the agent's side: what a connection may claim, and when a DebugSession
 // is refused (wrong secret, used, expired), before any API request is made.
 import { DEBUG_SESSION_API, encodeFrame, Frame, FrameDecoder, MAX_FRAME_PAYLOAD, type DebugSessionObject } from '../../../src/contract.js';
-import { agentArgv, judgeSession, parseHello } from '../../../src/agent/debug-session.js';
+import { agentArgv, judgeRequesterPolicy, judgeSession, parseHello, REQUESTER_POLICY } from '../../../src/agent/debug-session.js';
 import { cpArgv, enterArgv, nsArgv, psArgv, sessionSecretHash } from '../../../src/contract.js';
 import { ID, UID, fakePod, running } from '../kube/fakes.js';
 import { parseResize } from '../../../src/agent/session-port.js';
@@ -106,19 +106,23 @@ describe('agentArgv: what the agent runs is built from the DebugSession and the 
   });
   const spec = (over: Partial<DebugSessionObject['spec']>) => ({ ...session().spec, pod: 'web-0', ...over });
 
-  test('a session: the running container, with what the object asks', () => {
-    expect(agentArgv(spec({ command: ['ps'], namespaces: ['pid', 'mnt'], readOnly: true }), pod, 'team-a')).toEqual(
+  test('a session: the running container, with what the object asks, in every namespace', () => {
+    expect(agentArgv(spec({ command: ['ps'], readOnly: true }), pod, 'team-a')).toEqual(
       enterArgv({
         containerId: ID('a'),
         podUid: UID,
         pod: 'team-a/web-0',
         container: 'app',
-        namespaces: ['pid', 'mnt'],
         tools: false,
         tty: false,
         readOnly: true,
         command: ['ps'],
       }),
+    );
+  });
+  test("a subset of namespaces is refused: the ones left out would be the agent's", () => {
+    expect(() => agentArgv(spec({ namespaces: ['net'] }), pod, 'team-a')).toThrow(
+      /joins every namespace of its target; spec.namespaces is not allowed/,
     );
   });
   test('a crashed container: its last instance, post-mortem', () => {
@@ -155,4 +159,25 @@ describe('agentArgv: what the agent runs is built from the DebugSession and the 
   test('ps of a container that is not running says so', () => {
     expect(() => agentArgv(spec({ operation: 'ps', pod: 'web-1' }), crashed, 'team-a')).toThrow(/is not running/);
   });
+});
+
+describe('judgeRequesterPolicy: no DebugSession is served unless admission pins its requester', () => {
+  const policy = (expression = 'object.spec.requester == request.userInfo.username') => ({
+    status: 200,
+    body: { spec: { validations: [{ expression }, { expression: '!has(object.spec.namespaces)' }] } },
+  });
+  const binding = (over: object = {}) => ({
+    status: 200,
+    body: { spec: { policyName: REQUESTER_POLICY, validationActions: ['Deny'], ...over } },
+  });
+  const gone = { status: 404, body: {} };
+
+  test('the shipped policy and binding', () => expect(judgeRequesterPolicy(policy(), binding())).toBeUndefined());
+  test.each([
+    ['no policy', gone, binding(), /policy is missing\); DebugSessions are not served until .*install --session-auth/],
+    ['no binding', policy(), gone, /binding is missing/],
+    ['a policy that checks something else', policy('true'), binding(), /no longer checks spec.requester/],
+    ['a binding that only warns', policy(), binding({ validationActions: ['Warn'] }), /does not deny/],
+    ['a binding of another policy', policy(), binding({ policyName: 'other' }), /does not deny/],
+  ])('refuses with %s', (_what, p, b, message) => expect(judgeRequesterPolicy(p, b)).toMatch(message));
 });

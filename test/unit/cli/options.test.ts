@@ -143,6 +143,10 @@ describe('kubectl nsdebug TARGET: refused argv, one line, exit 64', () => {
     [['pod/x', '--wait', '--timeout', '0'], 'error: --timeout must be between 1s and 27h for --wait, not "0"'],
     [['pod/x', '--read-only', '--ns', 'pid'], 'error: --read-only needs the mount namespace: add mnt to --ns'],
     [['pod/x', '--process', '0'], 'error: --process must be a PID inside the container (see kubectl nsdebug ps), not "0"'],
+    [
+      ['pod/x', '--session-auth', '--ns', 'net'],
+      'error: --ns cannot be combined with --session-auth: a DebugSession always joins every namespace of its target; drop --ns',
+    ],
   ])('%j', async (argv, line) => {
     expect(await refusal(debugOptions(argv))).toEqual({ line, exitCode: ExitCode.USAGE });
   });

@@ -8,7 +8,15 @@ import { join } from 'node:path';
 import * as yaml from 'js-yaml';
 
 import { AGENT_EXECUTABLE } from '../../../src/contract.js';
-import { cliVersion, deployDir, packageRoot, PART_OF, readDeployManifests, type KubeObject } from '../../../src/kube/install.js';
+import {
+  cliVersion,
+  deployDir,
+  packageRoot,
+  PART_OF,
+  readDeployManifests,
+  renderManifests,
+  type KubeObject,
+} from '../../../src/kube/install.js';
 
 const DEPLOY = deployDir();
 const key = (o: KubeObject) => `${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`;
@@ -248,7 +256,10 @@ describe('deploy/session-auth/', () => {
     expect(policy.spec.matchConstraints.resourceRules).toEqual([
       expect.objectContaining({ operations: ['CREATE'], resources: ['debugsessions'] }),
     ]);
-    expect(policy.spec.validations.map((v) => v.expression)).toEqual(['object.spec.requester == request.userInfo.username']);
+    expect(policy.spec.validations.map((v) => v.expression)).toEqual([
+      'object.spec.requester == request.userInfo.username',
+      '!has(object.spec.namespaces) || size(object.spec.namespaces) == 0',
+    ]);
     expect(
       (named('ValidatingAdmissionPolicyBinding', 'nsdebug-debugsession-requester') as { spec: { validationActions: string[] } }).spec
         .validationActions,
@@ -273,7 +284,11 @@ describe('deploy/session-auth/', () => {
     const version = crd.spec.versions[0]!;
     expect(version.subresources).toEqual({ status: {} });
     const spec = version.schema.openAPIV3Schema.properties.spec;
-    expect(spec['x-kubernetes-validations'].map((v) => v.rule)).toEqual(['self == oldSelf']);
+    expect(spec['x-kubernetes-validations'].map((v) => v.rule)).toEqual([
+      'self == oldSelf',
+      // every namespace of the target, never a subset (the rest would be the agent's)
+      '!has(self.namespaces) || size(self.namespaces) == 0',
+    ]);
     expect(spec.properties.secretHash?.pattern).toBe('^[0-9a-f]{64}$');
     expect(Object.keys(spec.properties)).not.toContain('secret');
   });
@@ -283,7 +298,22 @@ describe('deploy/session-auth/', () => {
     expect(verbsOn(rules, 'debugsessions')).toEqual(['get', 'delete']);
     expect(verbsOn(rules, 'debugsessions/status')).toEqual(['update']);
     expect(verbsOn(rules, 'pods')).toEqual(['get']);
-    expect(rules.flatMap((r) => r.resources).sort()).toEqual(['debugsessions', 'debugsessions/status', 'pods']);
+    // and the requester policy, to serve nothing while it is missing
+    const admission = rules.find((r) => r.apiGroups.includes('admissionregistration.k8s.io')) as Rule & { resourceNames: string[] };
+    expect([admission.verbs, admission.resourceNames]).toEqual([['get'], ['nsdebug-debugsession-requester']]);
+    expect(rules.flatMap((r) => r.resources).sort()).toEqual([
+      'debugsessions',
+      'debugsessions/status',
+      'pods',
+      'validatingadmissionpolicies',
+      'validatingadmissionpolicybindings',
+    ]);
+  });
+
+  test('install applies the requester policy before the CRD (uninstall deletes them in reverse)', () => {
+    const kinds = renderManifests([...objects, ...extra]).map((o) => o.kind);
+    expect(kinds.indexOf('ValidatingAdmissionPolicy')).toBeLessThan(kinds.indexOf('CustomResourceDefinition'));
+    expect(kinds.indexOf('ValidatingAdmissionPolicyBinding')).toBeLessThan(kinds.indexOf('CustomResourceDefinition'));
   });
 
   test('users get DebugSessions and port-forward, never exec or status', () => {
