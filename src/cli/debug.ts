@@ -11,6 +11,7 @@ import { ExecStream, type ExecRequest } from '../kube/exec.js';
 import { nodeTargetName, type ResolvedTarget, type TargetClient } from '../kube/target.js';
 import { processIo, type CliIo } from './io.js';
 import { completeDebug, parseNamespaceKinds, validateDebug, type DebugFlags, type DebugOptions } from './options.js';
+import { escapeLine } from './escape.js';
 import { AgentLineWatcher } from './output.js';
 import { prepare, realCluster, type ClusterDeps } from './prepare.js';
 import { createProgress, type Progress } from './progress.js';
@@ -74,7 +75,8 @@ export async function announcePostmortem(
   if (exited.message) lines.push(`termination message: ${exited.message}`);
   const log = (await targets.readLogTail(target.namespace, target.pod, name, exited.previousLog, LOG_TAIL_LINES)).trimEnd();
   if (log) lines.push(`last log lines${exited.previousLog ? ' (--previous)' : ''}:`, ...log.split('\n').map((l) => `  ${l}`));
-  stderr.write(`${lines.join('\n')}\n`);
+  // the message and the log are the container's words: shown, never obeyed by the terminal
+  stderr.write(`${lines.map(escapeLine).join('\n')}\n`);
 }
 
 export const describeAgent = (agent: AgentPod) => `the nsdebug agent on node ${agent.node} (pod ${agent.namespace}/${agent.pod})`;

@@ -4,6 +4,7 @@
 import { Config, run } from '@oclif/core';
 
 import { ExitCode } from '../contract.js';
+import { escapeLine } from './escape.js';
 import { failureOf } from './failure.js';
 import { kubeFlags } from './flags.js';
 
@@ -59,7 +60,8 @@ export async function main(argv: string[], root: string): Promise<never> {
     exitCode = typeof result === 'number' ? result : ExitCode.OK;
   } catch (err) {
     const failure = failureOf(err, wantsDebug(argv));
-    if (failure.line) process.stderr.write(`${failure.line}\n`);
+    // a failure may quote the API server or the container (a pod's status message): escaped
+    if (failure.line) process.stderr.write(`${escapeLine(failure.line)}\n`);
     exitCode = failure.exitCode;
   }
   await Promise.all([drained(process.stdout), drained(process.stderr)]);

@@ -5,9 +5,14 @@ import { Writable } from 'node:stream';
 
 import { ExitCode, type ProcessInfo } from '../contract.js';
 import { NsdebugError } from '../errors.js';
+import { escapeLine } from './escape.js';
 
-/** Columns padded with three spaces, like `kubectl get`; the last column is not padded. */
-export function formatColumns(header: string[], rows: string[][]): string {
+/**
+ * Columns padded with three spaces, like `kubectl get`; the last column is not padded. Cells are
+ * the cluster's and the containers' text (command lines, users): control characters escaped.
+ */
+export function formatColumns(header: string[], cells: string[][]): string {
+  const rows = cells.map((r) => r.map(escapeLine));
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (r: string[]) =>
     r

@@ -145,6 +145,22 @@ describe('kubectl nsdebug --wait: the next start of a crash-looping container, e
     ]);
   }, 180_000);
 
+  test("the container's termination message and log are shown escaped: no escape sequence reaches the terminal", async () => {
+    // ESC [2J clears the screen, OSC 52 sets the clipboard, CR rewrites the line: all written by the container
+    const hostile = String.raw`printf 'fine\033[2J\033]52;c;ZWNobyBwd25lZA==\007\rrm' > /dev/termination-log; printf 'log\033[31mred\n'; exit 3`;
+    await createAndWaitTerminated(oneShotPod('hostile', hostile));
+    const r = await nsdebug(['pod/hostile', '--', 'true']);
+    expect(r.exitCode).toBe(0);
+    const stderr = String(r.stderr);
+    expect([...stderr].filter((c) => c !== '\n' && c < ' ')).toEqual([]);
+    expect(lines(stderr)).toEqual([
+      expect.stringMatching(/^container app is not running \(Error, exit code 3/),
+      String.raw`termination message: fine\x1b[2J\x1b]52;c;ZWNobyBwd25lZA==\x07\rrm`,
+      'last log lines:',
+      String.raw`  log\x1b[31mred`,
+    ]);
+  }, 120_000);
+
   test('--timeout without --wait is a usage error', async () => {
     const r = await nsdebug(['pod/busybox', '--timeout', '10s', '--', 'true']);
     expect(r.exitCode).toBe(64);
