@@ -11,10 +11,8 @@ import {
   createReadStream,
   fchmodSync,
   fchownSync,
-  fstatSync,
   futimesSync,
   openSync,
-  readFileSync,
   readlinkSync,
   renameSync,
   rmSync,
@@ -30,6 +28,7 @@ import { NsdebugError } from '../errors.js';
 import { loadNativeLibrary, NativeError, type NativeLibrary } from '../native/libnsdebug.js';
 import type { AgentArgs } from './args.js';
 import { openAuditChannel, sessionRecord } from './audit.js';
+import { openContainerFile } from './container-file.js';
 import { PROC, readStatus } from './procfs.js';
 import { resolveContainer, verifyMembership } from './resolve.js';
 
@@ -87,23 +86,16 @@ export async function copyOut(opts: CopyOptions, native: NativeLibrary, stdout: 
   const c = openContainer(opts);
   let fd = -1;
   try {
+    let stat;
     try {
-      fd = native.openInRoot(c.rootFd, c.path, O_RDONLY | O_NOCTTY);
+      ({ fd, stat } = openContainerFile(native, c.rootFd, c.path));
     } catch (err) {
       throw copyFailure(err, c.path);
     }
-    const stat = fstatSync(fd);
-    if (stat.isDirectory()) throw copyFailure(isDirectory(), c.path);
-    if (!stat.isFile()) throw new NsdebugError(`${c.path}: not a regular file (a device, FIFO or socket)`, ExitCode.COPY_FAILED);
-    // /proc and /sys files say size 0 and have content: read them first to know their size
-    const contents = stat.size === 0 ? readFileSync(fd) : undefined;
-    const size = contents?.length ?? stat.size;
+    const { size } = stat;
     const header: CopyHeader = { path: c.path, size, mode: stat.mode & 0o7777, mtimeMs: stat.mtimeMs };
     stdout.write(`${JSON.stringify(header)}\n`);
-    if (contents) {
-      stdout.write(contents);
-      return header;
-    }
+    if (size === 0) return header;
     // the stream owns fd from here and closes it
     const source = createReadStream('', { fd, autoClose: true, end: size - 1 });
     fd = -1;

@@ -22,7 +22,8 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'ps': {
       const { listProcesses, formatProcessTable } = await import('./ps.js');
-      const processes = listProcesses(args.containerId, args.podUid);
+      const { loadNativeLibrary } = await import('../native/libnsdebug.js');
+      const processes = listProcesses(args.containerId, args.podUid, loadNativeLibrary());
       writeSync(1, args.output === 'json' ? `${JSON.stringify(processes)}\n` : formatProcessTable(processes));
       return ExitCode.OK;
     }

@@ -1,10 +1,14 @@
 // `nsdebug-agent ps`: the container's processes, each with its PID on the host and in every
 // nested PID namespace (NSpid) — the same process, two PIDs.
-import { readFileSync } from 'node:fs';
+import { closeSync, constants, openSync } from 'node:fs';
 
 import type { ProcessInfo } from '../contract.js';
+import type { NativeLibrary } from '../native/libnsdebug.js';
+import { readContainerFile } from './container-file.js';
 import { bootTimeMs, PROC, readCmdline, readStat, readStatus, startTimeMs } from './procfs.js';
 import { resolveContainer } from './resolve.js';
+
+const PASSWD_MAX_BYTES = 4 << 20;
 
 /** uid → name from an /etc/passwd text. */
 export function parsePasswd(text: string): Map<number, string> {
@@ -16,16 +20,24 @@ export function parsePasswd(text: string): Map<number, string> {
   return users;
 }
 
-export function listProcesses(containerId: string, podUid?: string): ProcessInfo[] {
+/** The container's own user names, from its /etc/passwd (whatever the container made of it). */
+function containerUsers(native: NativeLibrary, pid: number): Map<number, string> {
+  let rootFd: number | undefined;
+  try {
+    rootFd = openSync(`${PROC}/${pid}/root`, constants.O_RDONLY | constants.O_DIRECTORY);
+    return parsePasswd(readContainerFile(native, rootFd, '/etc/passwd', PASSWD_MAX_BYTES).toString('utf8'));
+  } catch {
+    // none (distroless), or not a file nsdebug reads (a FIFO, a device, too large): numeric users
+    return new Map();
+  } finally {
+    if (rootFd !== undefined) closeSync(rootFd);
+  }
+}
+
+export function listProcesses(containerId: string, podUid: string | undefined, native: NativeLibrary): ProcessInfo[] {
   const target = resolveContainer(containerId, podUid);
   const bootMs = bootTimeMs();
-  let users = new Map<number, string>();
-  try {
-    // The container's own user names, read through its root.
-    users = parsePasswd(readFileSync(`${PROC}/${target.pid}/root/etc/passwd`, 'utf8'));
-  } catch {
-    // no /etc/passwd (distroless): numeric users
-  }
+  const users = containerUsers(native, target.pid);
   const baseDepth = readStatus(target.pid).nsPids.length;
   const processes: ProcessInfo[] = [];
   for (const pid of target.pids) {

@@ -187,7 +187,7 @@ async function relayQuery(
   const finished = (outcome: Record<string, unknown>) =>
     audit({ ...base, start: started.toISOString(), end: new Date().toISOString(), durationMs: Date.now() - started.getTime(), ...outcome });
   try {
-    if (args.subcommand === 'ps') stdout.write(`${JSON.stringify(listProcesses(args.containerId, args.podUid))}\n`);
+    if (args.subcommand === 'ps') stdout.write(`${JSON.stringify(listProcesses(args.containerId, args.podUid, native))}\n`);
     else if (args.subcommand === 'ns') stdout.write(`${JSON.stringify(listPodNamespaces(args.podUid as string))}\n`);
     else if (args.subcommand === 'cp') {
       const done = await copyThrough(args, native, stdin, stdout);

@@ -47,6 +47,9 @@ const STEPS = [
 ] as const;
 export type SpawnStep = (typeof STEPS)[number];
 
+/** open(2)'s O_PATH from <fcntl.h> (Linux): a handle on a path that opens nothing; Node's fs.constants lacks it. */
+export const O_PATH = 0o10000000;
+
 /** Namespace flags for setns(2), from <linux/sched.h>. */
 export const CLONE_FLAGS = {
   time: 0x00000080,

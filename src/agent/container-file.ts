@@ -1,0 +1,73 @@
+// Reading a file a container controls, from the agent: whatever the container put at that path
+// (a FIFO, a device, a symlink to one, /proc/kmsg, a huge /proc/PID/pagemap) must not block,
+// exhaust or mislead the agent. So the path is resolved below the container's root without
+// opening anything (O_PATH, openat2 RESOLVE_IN_ROOT: its symlinks stay inside), the inode that
+// fd pins is checked to be a regular file on a real file system, and only then reopened for
+// reading, non-blocking, through /proc/self/fd (the same inode: nothing can be swapped in).
+import { closeSync, constants, fstatSync, openSync, readSync, statfsSync, type Stats } from 'node:fs';
+
+import { ExitCode } from '../contract.js';
+import { NsdebugError } from '../errors.js';
+import { O_PATH, type NativeLibrary } from '../native/libnsdebug.js';
+
+const { O_RDONLY, O_NONBLOCK, O_NOCTTY, O_NOFOLLOW } = constants;
+
+/** File systems of the kernel's own files: sizes lie, reads block or never end (kmsg, pagemap). */
+const KERNEL_FILE_SYSTEMS: Record<number, string> = {
+  0x9fa0: 'proc',
+  0x62656572: 'sysfs',
+  0x64626720: 'debugfs',
+  0x74726163: 'tracefs',
+  0x73636673: 'securityfs',
+  0x27e0eb: 'cgroup',
+  0x63677270: 'cgroup2',
+  0xcafe4a11: 'bpf',
+};
+
+export interface OpenedFile {
+  fd: number;
+  stat: Stats;
+}
+
+const notRegular = (path: string, stat: Stats) =>
+  new NsdebugError(
+    stat.isDirectory()
+      ? `${path}: is a directory; name a file`
+      : `${path}: not a regular file (${stat.isFIFO() ? 'a FIFO' : stat.isSocket() ? 'a socket' : stat.isSymbolicLink() ? 'a symbolic link' : 'a device'}); nsdebug reads only regular files`,
+    ExitCode.COPY_FAILED,
+  );
+
+/**
+ * Open path (absolute, inside the container) below rootFd for reading: a regular file on a real
+ * file system, or an NsdebugError saying what it is instead. With follow false, a symlink as the
+ * last component is refused rather than followed (still inside the root either way).
+ */
+export function openContainerFile(native: NativeLibrary, rootFd: number, path: string, follow = true): OpenedFile {
+  const pathFd = native.openInRoot(rootFd, path, O_PATH | (follow ? 0 : O_NOFOLLOW));
+  try {
+    const stat = fstatSync(pathFd);
+    if (!stat.isFile()) throw notRegular(path, stat);
+    const fs = KERNEL_FILE_SYSTEMS[Number(statfsSync(`/proc/self/fd/${pathFd}`).type)];
+    if (fs)
+      throw new NsdebugError(`${path}: a file of the kernel (${fs}), not a regular file; nsdebug does not read it`, ExitCode.COPY_FAILED);
+    const fd = openSync(`/proc/self/fd/${pathFd}`, O_RDONLY | O_NONBLOCK | O_NOCTTY);
+    return { fd, stat };
+  } finally {
+    closeSync(pathFd);
+  }
+}
+
+/** The whole of a small file below the container's root (e.g. its /etc/passwd), at most maxBytes. */
+export function readContainerFile(native: NativeLibrary, rootFd: number, path: string, maxBytes: number): Buffer {
+  const { fd } = openContainerFile(native, rootFd, path);
+  try {
+    const buf = Buffer.alloc(maxBytes + 1);
+    let length = 0;
+    for (let n; length < buf.length && (n = readSync(fd, buf, length, buf.length - length, null)) > 0;) length += n;
+    if (length > maxBytes)
+      throw new NsdebugError(`${path}: larger than ${maxBytes} bytes; nsdebug reads no more of it`, ExitCode.COPY_FAILED);
+    return buf.subarray(0, length);
+  } finally {
+    closeSync(fd);
+  }
+}
