@@ -271,7 +271,7 @@ static void apply_confinement(const struct nsd_confinement *c, int proc_fd, int 
 			fail(report_fd, NSD_STEP_DROP_BOUNDING, errno, 126);
 	}
 	/* Groups and GIDs while we are still root: both need CAP_SETGID. */
-	if (setgroups((size_t)c->ngroups, (const gid_t *)c->groups) < 0)
+	if (c->ngroups >= 0 && setgroups((size_t)c->ngroups, (const gid_t *)c->groups) < 0)
 		fail(report_fd, NSD_STEP_SET_GROUPS, errno, 126);
 	if (setresgid(c->gid[0], c->gid[1], c->gid[2]) < 0)
 		fail(report_fd, NSD_STEP_SET_GID, errno, 126);

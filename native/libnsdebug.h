@@ -64,7 +64,7 @@ struct nsd_confinement {
 	int32_t enabled;
 	uint32_t uid[3];          /* real, effective, saved, as the joined user namespace maps them */
 	uint32_t gid[3];
-	int32_t ngroups;
+	int32_t ngroups;          /* -1: keep ours (the joined user namespace denies setgroups) */
 	const uint32_t *groups;   /* supplementary groups */
 	uint64_t cap_bounding;    /* bit N: capability N */
 	uint64_t cap_permitted;

@@ -144,19 +144,23 @@ function readLsmLabel(pid: number): string | undefined {
  */
 export function readTargetConfinement(pid: number, native: NativeLibrary, userNamespace: boolean, user?: SessionUser): Confinement {
   const creds = parseCredentials(readFileSync(`${PROC}/${pid}/status`, 'utf8'));
+  let keepGroups = false;
   if (userNamespace) {
-    const mapped = (ids: number[], kind: 'uid' | 'gid') => {
-      const map = readFileSync(`${PROC}/${pid}/${kind}_map`, 'utf8');
-      return ids.map((id) => {
-        const inside = idInNamespace(id, map);
+    const map = (kind: 'uid' | 'gid') => readFileSync(`${PROC}/${pid}/${kind}_map`, 'utf8');
+    const [uidMap, gidMap] = [map('uid'), map('gid')];
+    const mapped = (ids: number[], kind: 'uid' | 'gid', text: string) =>
+      ids.map((id) => {
+        const inside = idInNamespace(id, text);
         if (inside === undefined)
           throw new NsdebugError(`${kind} ${id} of pid ${pid} is not mapped in its user namespace`, ExitCode.ENTER_FAILED);
         return inside;
       });
-    };
-    creds.uid = mapped(creds.uid, 'uid') as ProcessCredentials['uid'];
-    creds.gid = mapped(creds.gid, 'gid') as ProcessCredentials['gid'];
-    creds.groups = mapped(creds.groups, 'gid');
+    creds.uid = mapped(creds.uid, 'uid', uidMap) as ProcessCredentials['uid'];
+    creds.gid = mapped(creds.gid, 'gid', gidMap) as ProcessCredentials['gid'];
+    // Groups the namespace does not map cannot be set from inside it; where it denies setgroups
+    // (an unprivileged `unshare -r`), the session keeps the groups it arrives with.
+    keepGroups = readFileSync(`${PROC}/${pid}/setgroups`, 'utf8').trim() === 'deny';
+    creds.groups = creds.groups.map((g) => idInNamespace(g, gidMap)).filter((g): g is number => g !== undefined);
   }
   if (creds.seccomp === 1) {
     throw new NsdebugError(
@@ -176,5 +180,6 @@ export function readTargetConfinement(pid: number, native: NativeLibrary, userNa
   }
   const label = readLsmLabel(pid);
   const lsmExec = label === undefined ? undefined : lsmExecLabel(label);
-  return sessionConfinement(creds, user, { seccompFilters, ...(lsmExec ? { lsmExec } : {}) });
+  const confinement = sessionConfinement(creds, user, { seccompFilters, ...(lsmExec ? { lsmExec } : {}) });
+  return keepGroups ? { ...confinement, groups: undefined } : confinement;
 }

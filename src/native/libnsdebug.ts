@@ -78,7 +78,8 @@ export interface Confinement {
   /** real, effective, saved; as the joined user namespace maps them */
   uid: [number, number, number];
   gid: [number, number, number];
-  groups: number[];
+  /** supplementary groups; undefined: keep those we have (the target's user namespace denies setgroups) */
+  groups: number[] | undefined;
   capBounding: bigint;
   capPermitted: bigint;
   capEffective: bigint;
@@ -220,8 +221,8 @@ function confinementStruct(c: Confinement | undefined) {
     enabled: 1,
     uid: c.uid,
     gid: c.gid,
-    ngroups: c.groups.length,
-    groups: c.groups.length ? Uint32Array.from(c.groups) : null,
+    ngroups: c.groups ? c.groups.length : -1,
+    groups: c.groups?.length ? Uint32Array.from(c.groups) : null,
     cap_bounding: c.capBounding,
     cap_permitted: c.capPermitted,
     cap_effective: c.capEffective,
