@@ -303,11 +303,13 @@ static void apply_confinement(const struct nsd_confinement *c, int proc_fd, int 
 	 */
 	const struct sock_filter *insns = (const struct sock_filter *)c->seccomp_program;
 	for (int i = 0; i < c->seccomp_filters; i++) {
-		struct sock_fprog prog = { .len = (unsigned short)c->seccomp_lengths[i], .filter = (struct sock_filter *)insns };
-		if (c->seccomp_lengths[i] <= 0 || c->seccomp_lengths[i] > BPF_MAXINSNS ||
-		    syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0)
-			fail(report_fd, NSD_STEP_SECCOMP, c->seccomp_lengths[i] <= 0 || c->seccomp_lengths[i] > BPF_MAXINSNS ? EINVAL : errno, 126);
-		insns += c->seccomp_lengths[i];
+		int32_t len = c->seccomp_lengths[i];
+		if (len <= 0 || len > BPF_MAXINSNS)
+			fail(report_fd, NSD_STEP_SECCOMP, EINVAL, 126);
+		struct sock_fprog prog = { .len = (unsigned short)len, .filter = (struct sock_filter *)insns };
+		if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0)
+			fail(report_fd, NSD_STEP_SECCOMP, errno, 126);
+		insns += len;
 	}
 	if (borrowed && set_caps(c->cap_permitted, c->cap_effective, c->cap_inheritable) < 0)
 		fail(report_fd, NSD_STEP_SET_CAPS, errno, 126);
