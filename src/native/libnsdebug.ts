@@ -23,7 +23,7 @@ export enum ExecMode {
  * Steps of nsd_spawn that can fail, in the order of enum nsd_step in native/libnsdebug.h, each
  * worded to follow "cannot …".
  */
-const STEPS = [
+export const STEPS = [
   'do nothing',
   'create the session channel',
   'start the session supervisor',

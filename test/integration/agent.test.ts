@@ -535,6 +535,21 @@ for (const mode of MODES) {
         tmux('send-keys', '-t', 'session', 'exit 3', 'Enter');
         await until(/EXIT=3/);
       });
+
+      test("in a restricted pod the terminal is the session user's, and job control works", async () => {
+        const env = Object.entries(mode.env).map(([k, v]) => `${k}=${v}`);
+        const command = ['env', ...env, ...mode.argv, 'enter', ...target(restricted), '--tty'].join(' ');
+        tmux('new-session', '-d', '-s', 'session', '-x', '80', '-y', '24', `${command}; echo EXIT=$?; sleep 60`);
+        await until(/[#$] ?$/m);
+        tmux('send-keys', '-t', 'session', 'echo "me=$(id -u) tty=$(stat -c %u $(tty))"', 'Enter');
+        await until(/^me=1000 tty=1000$/m);
+        tmux('send-keys', '-t', 'session', 'sleep 1032', 'Enter');
+        expect(await waitFor(() => processesMatching('sleep 1032').length > 0, 5000)).toBe(true);
+        tmux('send-keys', '-t', 'session', 'C-c', '');
+        expect(await waitFor(() => processesMatching('sleep 1032').length === 0, 5000)).toBe(true);
+        tmux('send-keys', '-t', 'session', 'exit 5', 'Enter');
+        await until(/EXIT=5/);
+      });
     });
   });
 }
