@@ -243,16 +243,21 @@ static int get_caps(uint64_t *permitted, uint64_t *effective)
  * Take the target's confinement, right before exec (as runc's setns init and bubblewrap do):
  * afterwards this process has the target's credentials, capability sets, no_new_privs, seccomp
  * filters and LSM label, and nothing of the agent's. Every step fails the session, never
- * skipped: a session is never less confined than the process it enters. proc_fd: the agent's
- * /proc (opened before joining), for the LSM label.
+ * skipped: a session is never less confined than the process it enters. read_only: no_new_privs
+ * even where the target lacks it. proc_fd: the agent's /proc (opened before joining), for the
+ * LSM label.
  */
-static void apply_confinement(const struct nsd_confinement *c, int proc_fd, int report_fd)
+static void apply_confinement(const struct nsd_confinement *c, int read_only, int proc_fd, int report_fd)
 {
 	uint64_t permitted = 0, effective = 0;
+	const int no_new_privs = c->no_new_privs || read_only;
 
 	if (!c->enabled)
 		return;
-	/* The label takes effect at exec; our own /proc, whatever the target's /proc is (masked, read-only). */
+	/*
+	 * The label takes effect at exec; our own /proc, whatever the target's /proc is (masked,
+	 * read-only). Written before no_new_privs, under which AppArmor refuses some transitions.
+	 */
 	if (c->lsm_exec) {
 		int fd = openat(proc_fd, "thread-self/attr/exec", O_WRONLY | O_CLOEXEC);
 		if (fd < 0 || write_all(fd, c->lsm_exec, strlen(c->lsm_exec)) < 0)
@@ -285,7 +290,7 @@ static void apply_confinement(const struct nsd_confinement *c, int proc_fd, int 
 	 * Installing a seccomp filter needs no_new_privs or CAP_SYS_ADMIN: without the former we keep
 	 * CAP_SYS_ADMIN until the filters are in, then drop it (the one syscall run under them).
 	 */
-	uint64_t borrowed = c->seccomp_filters > 0 && !c->no_new_privs ? CAP_BIT(CAP_SYS_ADMIN) & ~c->cap_effective : 0;
+	uint64_t borrowed = c->seccomp_filters > 0 && !no_new_privs ? CAP_BIT(CAP_SYS_ADMIN) & ~c->cap_effective : 0;
 	if (set_caps(c->cap_permitted | borrowed, c->cap_effective | borrowed, c->cap_inheritable) < 0)
 		fail(report_fd, NSD_STEP_SET_CAPS, errno, 126);
 	/* Ambient capabilities: each must already be permitted and inheritable (both set above). */
@@ -294,7 +299,7 @@ static void apply_confinement(const struct nsd_confinement *c, int proc_fd, int 
 	for (int cap = 0; cap < 64; cap++)
 		if ((c->cap_ambient & CAP_BIT(cap)) && prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) < 0)
 			fail(report_fd, NSD_STEP_AMBIENT_CAPS, errno, 126);
-	if (c->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+	if (no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		fail(report_fd, NSD_STEP_NO_NEW_PRIVS, errno, 126);
 	/*
 	 * Seccomp last: every syscall above would otherwise be filtered by the target's rules. The
@@ -347,13 +352,13 @@ run_command(const struct nsd_spawn_request *req, int slave_fd, int proc_fd, int 
 			if (install_stdio(src[i], i) < 0)
 				fail(report_fd, NSD_STEP_STDIO, errno, 126);
 	}
-	/* Read-only sessions also may not gain privileges (setuid binaries, file capabilities). */
-	if (req->read_only && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+	/* Read-only sessions also may not gain privileges (setuid binaries, file capabilities); confined ones set it with the rest. */
+	if (req->read_only && !req->confinement.enabled && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		fail(report_fd, NSD_STEP_READ_ONLY, errno, 126);
 	/* Everything else closes on exec; the toolbox fd too (execveat still runs it). */
 	syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC);
 	reset_signals();
-	apply_confinement(&req->confinement, proc_fd, report_fd);
+	apply_confinement(&req->confinement, req->read_only, proc_fd, report_fd);
 
 	const char *const *envp = req->envp;
 	if (req->mode == NSD_EXEC_COMMAND) {

@@ -52,7 +52,7 @@ export const STEPS = [
   "take the target's user IDs",
   "take the target's capabilities",
   "raise the target's ambient capabilities",
-  "set no_new_privs like the target",
+  'set no_new_privs',
   "install the target's seccomp filter",
 ] as const;
 export type SpawnStep = (typeof STEPS)[number];

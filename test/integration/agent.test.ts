@@ -328,13 +328,17 @@ for (const mode of MODES) {
         });
       });
 
-      test("--read-only with the target's capabilities cannot be remounted writable", async () => {
+      test("--read-only with the target's capabilities cannot be remounted writable, and gains no privileges", async () => {
         const r = await enter(
           rootDropped,
-          ['sh', '-c', 'mount -o remount,rw / 2>/dev/null; echo remount=$?; touch /x 2>&1'],
+          [
+            'sh',
+            '-c',
+            'mount -o remount,rw / 2>/dev/null; echo remount=$?; touch /x 2>&1; grep -E "^(NoNewPrivs|Seccomp):" /proc/self/status',
+          ],
           ['--read-only'],
         );
-        expect(text(r.stdout)).toMatch(/^remount=[1-9]\d*\n.*Read-only file system/);
+        expect(text(r.stdout)).toMatch(/^remount=[1-9]\d*\n.*Read-only file system\nNoNewPrivs:\t1\nSeccomp:\t2\n$/);
       });
 
       test('a target whose seccomp filter cannot be copied (already traced): the session fails, it never runs unconfined', async () => {
