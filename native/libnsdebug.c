@@ -489,6 +489,9 @@ session_init(const struct nsd_spawn_request *req, const sigset_t *waited, struct
 {
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0 || prctl(PR_SET_PDEATHSIG, SIGTERM) < 0)
 		fail(report_fd, NSD_STEP_PDEATHSIG, errno, 126);
+	/* We keep the agent's privileges inside the target: not dumpable, so the same UID cannot ptrace us. */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		fail(report_fd, NSD_STEP_PDEATHSIG, errno, 126);
 	/* Post-mortem: we are PID 1 of the session's own PID namespace; its /proc is ours to mount. */
 	if (req->rootfs && mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
 		fail(report_fd, NSD_STEP_POSTMORTEM, errno, 126);
