@@ -239,6 +239,19 @@ static int get_caps(uint64_t *permitted, uint64_t *effective)
 	return 0;
 }
 
+/* Drop every capability not in keep from the bounding set (needs CAP_SETPCAP). 0 or -errno. */
+static int drop_bounding(uint64_t keep)
+{
+	for (int cap = 0; cap < 64; cap++) {
+		int in = prctl(PR_CAPBSET_READ, cap, 0, 0, 0);
+		if (in < 0 && errno == EINVAL)
+			return 0; /* past the kernel's last capability */
+		if (in < 0 || (in == 1 && !(keep & CAP_BIT(cap)) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0))
+			return -errno;
+	}
+	return 0;
+}
+
 /*
  * Take the target's confinement, right before exec (as runc's setns init and bubblewrap do):
  * afterwards this process has the target's credentials, capability sets, no_new_privs, seccomp
@@ -268,13 +281,8 @@ static void apply_confinement(const struct nsd_confinement *c, int read_only, in
 	if (get_caps(&permitted, &effective) < 0 || set_caps(permitted, effective, c->cap_inheritable) < 0)
 		fail(report_fd, NSD_STEP_SET_CAPS, errno, 126);
 	/* The bounding set before setuid: dropping from it needs CAP_SETPCAP, which setuid takes away. */
-	for (int cap = 0; cap < 64; cap++) {
-		int in = prctl(PR_CAPBSET_READ, cap, 0, 0, 0);
-		if (in < 0 && errno == EINVAL)
-			break; /* past the kernel's last capability */
-		if (in < 0 || (in == 1 && !(c->cap_bounding & CAP_BIT(cap)) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0))
-			fail(report_fd, NSD_STEP_DROP_BOUNDING, errno, 126);
-	}
+	if (drop_bounding(c->cap_bounding) < 0)
+		fail(report_fd, NSD_STEP_DROP_BOUNDING, errno, 126);
 	/* Groups and GIDs while we are still root: both need CAP_SETGID. */
 	if (c->ngroups >= 0 && setgroups((size_t)c->ngroups, (const gid_t *)c->groups) < 0)
 		fail(report_fd, NSD_STEP_SET_GROUPS, errno, 126);
@@ -501,6 +509,22 @@ session_init(const struct nsd_spawn_request *req, const sigset_t *waited, struct
 		fail(report_fd, NSD_STEP_FORK_COMMAND, errno, 126);
 	if (command == 0)
 		run_command(req, slave_fd, proc_fd, report_fd);
+	/*
+	 * A confined command runs: this init, the one process of the session still privileged inside
+	 * the target, keeps only what ending the session takes (CAP_KILL, the cgroup's procs file),
+	 * so a process of the target that may ptrace it (CAP_SYS_PTRACE) finds nothing of the agent's.
+	 */
+	if (req->confinement.enabled) {
+		if (drop_bounding(CAP_BIT(CAP_KILL)) < 0 || set_caps(CAP_BIT(CAP_KILL), CAP_BIT(CAP_KILL), 0) < 0)
+			fail(report_fd, NSD_STEP_CONFINE_INIT, errno, 126);
+		int keep[] = { report_fd, req->cgroup_procs_fd };
+		sort_fds(keep, 2);
+		close_fds_except(keep, 2);
+		for (int fd = 0; fd < 3; fd++)
+			if (fd != report_fd && fd != req->cgroup_procs_fd)
+				close(fd);
+		slave_fd = proc_fd = -1;
+	}
 	close(report_fd);
 	if (proc_fd >= 0)
 		close(proc_fd);

@@ -50,6 +50,7 @@ enum nsd_step {
 	NSD_STEP_AMBIENT_CAPS,
 	NSD_STEP_NO_NEW_PRIVS,
 	NSD_STEP_SECCOMP,
+	NSD_STEP_CONFINE_INIT,
 };
 
 /* Flags in nsd_spawn_result.flags. */

@@ -54,6 +54,7 @@ export const STEPS = [
   "raise the target's ambient capabilities",
   'set no_new_privs',
   "install the target's seccomp filter",
+  "drop the session init's privileges",
 ] as const;
 export type SpawnStep = (typeof STEPS)[number];
 

@@ -341,6 +341,27 @@ for (const mode of MODES) {
         expect(text(r.stdout)).toMatch(/^remount=[1-9]\d*\n.*Read-only file system\nNoNewPrivs:\t1\nSeccomp:\t2\n$/);
       });
 
+      test("the session's init, still privileged inside the target, keeps only CAP_KILL and the session cgroup", async () => {
+        const session = enter(restricted, ['sleep', '1033']);
+        try {
+          expect(await waitFor(() => processesMatching('sleep 1033').length === 1, 5000)).toBe(true);
+          const status = (pid: number | string) => readFileSync(`/proc/${pid}/status`, 'utf8');
+          const init = /^PPid:\s+(\d+)$/m.exec(status(processesMatching('sleep 1033')[0]!))![1]!;
+          expect(status(init)).toMatch(/^Name:\tnsdebug-init$/m);
+          expect(confinementOf(status(init))).toMatchObject({
+            Uid: '0\t0\t0\t0',
+            CapPrm: '0000000000000020',
+            CapEff: '0000000000000020',
+            CapBnd: '0000000000000020',
+          });
+          const fds = readdirSync(`/proc/${init}/fd`).map((fd) => readlinkSync(`/proc/${init}/fd/${fd}`));
+          expect(fds.filter((f) => !f.endsWith('/cgroup.procs'))).toEqual([]);
+        } finally {
+          processesMatching('sleep 1033').forEach((pid) => process.kill(pid, 'SIGKILL'));
+          await session;
+        }
+      });
+
       test('a target whose seccomp filter cannot be copied (already traced): the session fails, it never runs unconfined', async () => {
         const hostPid = restricted.container().pid;
         const tracer = spawn('strace', ['-qq', '-e', 'trace=none', '-p', String(hostPid)], { stdio: 'ignore' });
