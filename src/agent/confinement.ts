@@ -142,7 +142,12 @@ function readLsmLabel(pid: number): string | undefined {
  * session joins pid's user namespace, where its IDs are translated. A target with a seccomp
  * filter that cannot be copied fails the session: it never runs less confined than the target.
  */
-export function readTargetConfinement(pid: number, native: NativeLibrary, userNamespace: boolean, user?: SessionUser): Confinement {
+export async function readTargetConfinement(
+  pid: number,
+  native: NativeLibrary,
+  userNamespace: boolean,
+  user?: SessionUser,
+): Promise<Confinement> {
   const creds = parseCredentials(readFileSync(`${PROC}/${pid}/status`, 'utf8'));
   let keepGroups = false;
   if (userNamespace) {
@@ -171,7 +176,7 @@ export function readTargetConfinement(pid: number, native: NativeLibrary, userNa
   let seccompFilters: Buffer[] = [];
   if (creds.seccomp === 2) {
     try {
-      seccompFilters = native.seccompFilters(pid);
+      seccompFilters = await native.seccompFilters(pid);
     } catch (err) {
       if (!(err instanceof NativeError)) throw err;
       throw new NsdebugError(`${err.message}; a session never runs without the target's seccomp filter`, ExitCode.ENTER_FAILED);

@@ -187,7 +187,7 @@ export async function enter(opts: EnterOptions, deps: EnterDeps): Promise<Sessio
     const joined = namespacesToJoin(pid, opts.namespaces);
     const env = sessionEnvironment(readEnviron(pid), opts.tty);
     // Read after pidfd_open: if pid was recycled since, the supervisor finds the pidfd's process gone.
-    const confinement = opts.privileged ? undefined : readTargetConfinement(pid, deps.native, joined.includes('user'), opts.user);
+    const confinement = opts.privileged ? undefined : await readTargetConfinement(pid, deps.native, joined.includes('user'), opts.user);
     return await run(opts, deps, { target, pid, pidfd, joined, env, ...(confinement ? { confinement } : {}) });
   } finally {
     closeSync(pidfd);

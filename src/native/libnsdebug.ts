@@ -153,8 +153,11 @@ export class NativeError extends Error {
 export interface NativeLibrary {
   spawn(req: SpawnRequest): SpawnResult;
   pidfdOpen(pid: number): number;
-  /** the seccomp filters of pid (PTRACE_SECCOMP_GET_FILTER), oldest first, each as sock_filter instructions */
-  seccompFilters(pid: number): Buffer[];
+  /**
+   * The seccomp filters of pid (PTRACE_SECCOMP_GET_FILTER), oldest first, each as sock_filter
+   * instructions. Off the event loop: a target that does not stop holds the copy up to 2 s.
+   */
+  seccompFilters(pid: number): Promise<Buffer[]>;
   /** open(2) flags and mode for path resolved below rootFd as its root (symlinks and ".." stay inside); the fd */
   openInRoot(rootFd: number, path: string, flags: number, mode?: number): number;
   /** the wait status once the child has exited, or null while it runs */
@@ -333,10 +336,15 @@ function bind(lib: koffi.IKoffiLib): NativeLibrary {
       };
     },
     pidfdOpen: (pid) => check(nsdPidfdOpen(pid) as number, `open a pidfd for pid ${pid}`),
-    seccompFilters(pid) {
+    async seccompFilters(pid) {
       const buf = Buffer.alloc(MAX_FILTER_BYTES);
       const lengths = new Int32Array(MAX_FILTERS);
-      const count = check(nsdSeccompFilters(pid, buf, buf.length, lengths, lengths.length) as number, `copy the seccomp filter of pid ${pid}`);
+      const rc = await new Promise<number>((resolve, reject) =>
+        nsdSeccompFilters.async(pid, buf, buf.length, lengths, lengths.length, (err: unknown, result: number) =>
+          err ? reject(err as Error) : resolve(result),
+        ),
+      );
+      const count = check(rc, `copy the seccomp filter of pid ${pid}`);
       const filters: Buffer[] = [];
       for (let i = 0, at = 0; i < count; i++) {
         const bytes = (lengths[i] as number) * SOCK_FILTER_SIZE;
