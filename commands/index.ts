@@ -16,11 +16,13 @@ Without a command: an interactive shell (the container's own, or nsdebug's busyb
 
 A container that is not running (CrashLoopBackOff, Error, OOMKilled, Completed) opens a post-mortem session on its last instance's filesystem, read-only, in the pod's network, after its exit code, termination message and last log lines; --wait instead catches its next start. node/NAME opens a shell in the node's own namespaces.
 
+The session runs confined like the process it enters, as kubectl exec would run it: that process's UID, GID and groups, its capability sets, no_new_privs, seccomp filter and LSM label, read from the process itself. --user picks another user inside the container (never with more capabilities than the container's bounding set); --privileged keeps the agent's full privileges on the node instead (root, every capability, no seccomp), audited and never with --session-auth.
+
 With --session-auth (clusters installed with \`kubectl nsdebug install --session-auth\`), the session is asked for by a DebugSession object in the target's namespace, which RBAC lets you create there or not, and reaches the agent by port-forward: no exec right on the agent is needed.
 
 EXIT STATUS: the remote command's exit code, like kubectl exec. nsdebug's own failures use 64 usage, 65 not found, 66 forbidden, 67 agent unavailable, 68 CLI/agent contract mismatch, 69 entering the namespaces failed, 70 container not running, 71 API server unreachable or timed out, 72 internal error; 126/127 the command could not be run / was not found in the container.`;
   static usage = [
-    'TARGET [-c CONTAINER] [-n NS] [--ns LIST] [--tools] [-i] [-t] [--session-auth] [-- COMMAND [ARGS...]]',
+    'TARGET [-c CONTAINER] [-n NS] [--ns LIST] [--tools] [-i] [-t] [--user UID[:GID] | --privileged] [--session-auth] [-- COMMAND [ARGS...]]',
     '-l SELECTOR [flags] [-- COMMAND [ARGS...]]',
     'node/NAME [-- COMMAND [ARGS...]]',
     'ps TARGET [-c CONTAINER] [-o table|json]',
@@ -53,6 +55,14 @@ EXIT STATUS: the remote command's exit code, like kubectl exec. nsdebug's own fa
     {
       description: 'The namespaces of PID 13 inside the container (see ps), even a nested PID namespace',
       command: 'kubectl nsdebug pod/web-0 --process 13',
+    },
+    {
+      description: "strace a process of a capability-less pod: the agent's privileges, audited (admins only)",
+      command: 'kubectl nsdebug pod/web-0 --privileged --tools -- strace -p 1',
+    },
+    {
+      description: 'A shell as root inside a pod that runs as UID 1000 (still only its capabilities)',
+      command: 'kubectl nsdebug pod/web-0 --user 0',
     },
     { description: "A shell in node worker-3's own namespaces", command: 'kubectl nsdebug node/worker-3' },
     {
@@ -88,6 +98,15 @@ EXIT STATUS: the remote command's exit code, like kubectl exec. nsdebug's own fa
     process: Flags.string({
       summary: 'enter the namespaces of this process (its PID inside the container, e.g. from `ps`), even a nested PID namespace',
       helpValue: 'PID',
+    }),
+    user: Flags.string({
+      summary:
+        "run as this user inside the container (GID defaults to UID), never with more capabilities than the container's bounding set",
+      helpValue: 'UID[:GID]',
+    }),
+    privileged: Flags.boolean({
+      summary:
+        "keep the agent's full privileges on the node (root, every capability, no seccomp) instead of the container's confinement; audited",
     }),
     wait: Flags.boolean({
       summary: "wait for the container's next start and enter it as soon as its process runs: catches a crash-looping container alive",

@@ -39,10 +39,45 @@ enum nsd_step {
 	NSD_STEP_REPORT,
 	NSD_STEP_READ_ONLY,
 	NSD_STEP_POSTMORTEM,
+	/* apply_confinement(), in the order it runs */
+	NSD_STEP_OPEN_PROC,
+	NSD_STEP_LSM_LABEL,
+	NSD_STEP_DROP_BOUNDING,
+	NSD_STEP_SET_GROUPS,
+	NSD_STEP_SET_GID,
+	NSD_STEP_SET_UID,
+	NSD_STEP_SET_CAPS,
+	NSD_STEP_AMBIENT_CAPS,
+	NSD_STEP_NO_NEW_PRIVS,
+	NSD_STEP_SECCOMP,
+	NSD_STEP_CONFINE_INIT,
 };
 
 /* Flags in nsd_spawn_result.flags. */
 #define NSD_USED_TOOLBOX 1 /* the target had no shell; the toolbox's sh runs instead */
+
+/*
+ * What the command takes before exec: the target process's own credentials, capabilities and
+ * filters, read by the agent from /proc/PID/status, /proc/PID/attr and nsd_seccomp_filters().
+ * enabled == 0 (--privileged, node shells, post-mortem): the command keeps the agent's.
+ */
+struct nsd_confinement {
+	int32_t enabled;
+	uint32_t uid[3];          /* real, effective, saved, as the joined user namespace maps them */
+	uint32_t gid[3];
+	int32_t ngroups;          /* -1: keep ours (the joined user namespace denies setgroups) */
+	const uint32_t *groups;   /* supplementary groups */
+	uint64_t cap_bounding;    /* bit N: capability N */
+	uint64_t cap_permitted;
+	uint64_t cap_effective;
+	uint64_t cap_inheritable;
+	uint64_t cap_ambient;
+	int32_t no_new_privs;
+	int32_t seccomp_filters;        /* how many, in the order they are installed (oldest first) */
+	const int32_t *seccomp_lengths; /* instructions in each */
+	const uint8_t *seccomp_program; /* their struct sock_filter instructions, back to back */
+	const char *lsm_exec;           /* written to /proc/thread-self/attr/exec, or NULL */
+};
 
 struct nsd_spawn_request {
 	int32_t pid;             /* target's PID (our PID namespace), for /proc/PID/{root,cwd} */
@@ -66,6 +101,7 @@ struct nsd_spawn_request {
 	int32_t host_pidfd;
 	const char *const *argv; /* NULL-terminated */
 	const char *const *envp; /* NULL-terminated */
+	struct nsd_confinement confinement;
 };
 
 struct nsd_spawn_result {
@@ -79,6 +115,14 @@ struct nsd_spawn_result {
 
 /* Start argv inside the namespaces of req->pid. 0, or -errno with res->step/res->error set. */
 int nsd_spawn(const struct nsd_spawn_request *req, struct nsd_spawn_result *res);
+
+/*
+ * Copy the seccomp filters of pid (PTRACE_SECCOMP_GET_FILTER; needs CAP_SYS_ADMIN and no seccomp
+ * of our own): the instructions into buf (size bytes), oldest filter first, the instruction
+ * count of each into lengths (at most max_filters). The number of filters (0: none), or -errno
+ * (-ETIMEDOUT: the process did not stop within 2 s, e.g. in uninterruptible sleep).
+ */
+int nsd_seccomp_filters(int32_t pid, uint8_t *buf, int32_t size, int32_t *lengths, int32_t max_filters);
 
 /* pidfd_open(2) with O_CLOEXEC semantics (pidfds are always close-on-exec). fd or -errno. */
 int nsd_pidfd_open(int32_t pid);

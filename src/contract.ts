@@ -65,6 +65,24 @@ export interface ProcessInfo {
   command: string;
 }
 
+/** --user UID[:GID]: the session runs as another user inside the target. */
+export interface SessionUser {
+  uid: number;
+  /** default: the UID's number */
+  gid?: number;
+}
+
+/** "UID[:GID]" (numbers, 0 to 4294967294: -1 means "unchanged" to the kernel) → SessionUser; undefined if it is not one. */
+export function parseSessionUser(text: string): SessionUser | undefined {
+  const match = /^(\d{1,10})(?::(\d{1,10}))?$/.exec(text);
+  if (!match) return undefined;
+  const [uid, gid] = [Number(match[1]), match[2] === undefined ? undefined : Number(match[2])];
+  if (uid > 0xfffffffe || (gid !== undefined && gid > 0xfffffffe)) return undefined;
+  return gid === undefined ? { uid } : { uid, gid };
+}
+
+export const formatSessionUser = (user: SessionUser) => (user.gid === undefined ? `${user.uid}` : `${user.uid}:${user.gid}`);
+
 /** Options of `nsdebug-agent enter`; the CLI builds its argv with {@link enterArgv}. */
 export interface EnterRequest {
   /** the container instance to enter; with wait, the instance to skip ("" when none ran yet) */
@@ -80,6 +98,13 @@ export interface EnterRequest {
   readOnly?: boolean;
   /** enter the process with this PID inside the container (maybe in a nested PID namespace) */
   process?: number;
+  /**
+   * keep the agent's privileges (root, all its capabilities, no seccomp) instead of the target's
+   * confinement; audited, never through a DebugSession
+   */
+  privileged?: boolean;
+  /** run as this user inside the target, never with more capabilities than the target's bounding set */
+  user?: SessionUser;
   /** the container has exited: its last filesystem, read-only, in the pod's network */
   postmortem?: boolean;
   /** wait up to this many seconds for the container's next start (needs podUid and container), then enter it */
@@ -102,6 +127,8 @@ export function enterArgv(req: EnterRequest): string[] {
   if (req.tty) argv.push('--tty');
   if (req.readOnly) argv.push('--read-only');
   if (req.process) argv.push(`--process=${req.process}`);
+  if (req.privileged) argv.push('--privileged');
+  if (req.user) argv.push(`--user=${formatSessionUser(req.user)}`);
   if (req.postmortem) argv.push('--postmortem');
   if (req.waitSeconds) argv.push(`--wait=${req.waitSeconds}`);
   if (req.node) argv.push(`--node=${req.node}`);

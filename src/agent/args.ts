@@ -2,12 +2,14 @@
 // anything runs.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 
-import { CONTRACT_VERSION, ExitCode, NAMESPACE_KINDS, type NamespaceKind } from '../contract.js';
+import { CONTRACT_VERSION, ExitCode, NAMESPACE_KINDS, parseSessionUser, type NamespaceKind } from '../contract.js';
 import { NsdebugError, usageError } from '../errors.js';
 import { CONTAINER_ID, POD_UID } from './cgroups.js';
 
 export const USAGE = `usage: nsdebug-agent enter --container-id ID [--pod-uid UID] [--ns LIST] [--tools] [--tty] [--read-only] [--process PID] [--postmortem]
-                           [--wait SECONDS --pod-uid UID --container NAME] [-- ARGV...]
+                           [--wait SECONDS --pod-uid UID --container NAME] [--user UID[:GID] | --privileged] [-- ARGV...]
+       (a session takes the target process's UID, GID, groups, capabilities, no_new_privs, seccomp filter and
+        LSM label; --user another user with at most its capabilities; --privileged keeps the agent's)
        nsdebug-agent enter --node NAME [--ns LIST] [--tty] [-- ARGV...]   (the node's own namespaces)
        nsdebug-agent ps --container-id ID [--pod-uid UID] [--output table|json]
        nsdebug-agent ns --pod-uid UID   (the pod's namespaces as JSON, like lsns -J)
@@ -34,6 +36,8 @@ const SUBCOMMANDS = {
     tty: { type: 'boolean' },
     'read-only': { type: 'boolean' },
     process: { type: 'string' },
+    privileged: { type: 'boolean' },
+    user: { type: 'string' },
     postmortem: { type: 'boolean' },
     wait: { type: 'string' },
     node: { type: 'string' },
@@ -139,6 +143,16 @@ export function parseAgentArgs(argv: string[]) {
   if (processText !== undefined && !/^[1-9]\d{0,9}$/.test(processText)) {
     throw usageError(`--process must be a PID inside the container, got ${JSON.stringify(processText.slice(0, 80))}`);
   }
+  const userText = str('user');
+  const user = userText === undefined ? undefined : parseSessionUser(userText);
+  if (userText !== undefined && !user) {
+    throw usageError(`--user must be UID or UID:GID (numbers inside the container), got ${JSON.stringify(userText.slice(0, 80))}`);
+  }
+  if (values.privileged && user)
+    throw usageError("--privileged keeps the agent's root; --user picks a user with the target's limits: choose one");
+  if ((values.privileged || user) && (node !== undefined || values.postmortem)) {
+    throw usageError("--privileged and --user apply to a running container's session, not to --node or --postmortem");
+  }
   const copy = subcommand === 'cp' && !values.help ? parseCopy(str) : undefined;
   return {
     subcommand,
@@ -153,6 +167,8 @@ export function parseAgentArgs(argv: string[]) {
     tools: values.tools === true,
     tty: values.tty === true,
     readOnly: values['read-only'] === true,
+    privileged: values.privileged === true,
+    user,
     postmortem: values.postmortem === true,
     waitSeconds: waitText === undefined ? undefined : Number(waitText),
     node,
@@ -226,6 +242,8 @@ const emptyArgs = {
   tools: false,
   tty: false,
   readOnly: false,
+  privileged: false,
+  user: undefined,
   postmortem: false,
   waitSeconds: undefined,
   node: undefined,

@@ -12,8 +12,8 @@ export const AUDIT_SOCKET = join(RUN_DIR, 'audit.sock');
 
 /** What the audit line says of a session's request. */
 export function sessionRecord(args: AgentArgs): Record<string, unknown> {
-  const { containerId, podUid, pod, container, node, command, tools, tty, readOnly, namespaces } = args;
-  return { pod, container, containerId, podUid, node, command, tools, tty, readOnly, requestedNamespaces: namespaces };
+  const { containerId, podUid, pod, container, node, command, tools, tty, readOnly, namespaces, privileged, user } = args;
+  return { pod, container, containerId, podUid, node, command, tools, tty, readOnly, privileged, user, requestedNamespaces: namespaces };
 }
 
 export type AuditRecord = Record<string, unknown> & { event: 'start' | 'end' };

@@ -174,6 +174,9 @@ export function agentArgv(spec: DebugSessionSpec, pod: PodLike & { metadata?: { 
   const operation = spec.operation ?? 'enter';
   if (!SESSION_OPERATIONS.includes(operation))
     throw refused(`DebugSession operation "${String(operation)}" is not one of ${SESSION_OPERATIONS.join(', ')}`);
+  // The CRD prunes unknown fields; an object that carries one anyway is refused, not half-served.
+  if ((spec as { privileged?: unknown }).privileged !== undefined)
+    throw refused("a DebugSession cannot ask for --privileged: the agent's privileges are never served through one");
   if (operation === 'ns') return nsArgv({ podUid });
   const choice = chooseContainer(pod, spec.container);
   if (operation === 'ps') return psArgv({ containerId: runningContainer(pod, choice).containerId, podUid });

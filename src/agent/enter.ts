@@ -4,10 +4,19 @@ import { closeSync, existsSync, fstatSync, openSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { isatty, ReadStream, WriteStream } from 'node:tty';
 
-import { ExitCode, NAMESPACE_KINDS, type NamespaceKind } from '../contract.js';
+import { ExitCode, NAMESPACE_KINDS, type NamespaceKind, type SessionUser } from '../contract.js';
 import { NsdebugError } from '../errors.js';
 import type { AgentArgs } from './args.js';
-import { CLONE_FLAGS, ExecMode, NativeError, type NativeLibrary, type SpawnRequest, type SpawnResult } from '../native/libnsdebug.js';
+import {
+  CLONE_FLAGS,
+  ExecMode,
+  NativeError,
+  type Confinement,
+  type NativeLibrary,
+  type SpawnRequest,
+  type SpawnResult,
+} from '../native/libnsdebug.js';
+import { readTargetConfinement } from './confinement.js';
 import { containerLayers } from './containerd.js';
 import { inPod, nodeProcess, podSandbox, seesPath } from './postmortem.js';
 import { namespaceId, readEnviron } from './procfs.js';
@@ -26,6 +35,10 @@ export interface EnterOptions {
   readOnly?: boolean;
   /** enter this process (its PID inside the container) instead of the container's init */
   process?: number;
+  /** keep the agent's privileges (root, its capabilities, no seccomp) instead of the target's confinement */
+  privileged?: boolean;
+  /** another user inside the target, never with more capabilities than the target's bounding set */
+  user?: SessionUser;
   /** the container has exited: its last filesystem read-only, in the pod sandbox's namespaces */
   postmortem?: boolean;
   /** containerd's socket, for post-mortem sessions and --wait */
@@ -41,7 +54,22 @@ export interface EnterOptions {
 
 /** The session a parsed `enter` argv asks for. */
 export function enterOptions(args: AgentArgs): EnterOptions {
-  const { containerId, podUid, namespaces, tools, tty, readOnly, process: pid, postmortem, waitSeconds, container, node, command } = args;
+  const {
+    containerId,
+    podUid,
+    namespaces,
+    tools,
+    tty,
+    readOnly,
+    process: pid,
+    privileged,
+    user,
+    postmortem,
+    waitSeconds,
+    container,
+    node,
+    command,
+  } = args;
   const runtimeEndpoint = process.env.NSDEBUG_RUNTIME_ENDPOINT;
   return {
     containerId,
@@ -51,6 +79,8 @@ export function enterOptions(args: AgentArgs): EnterOptions {
     tty,
     readOnly,
     process: pid,
+    privileged,
+    user,
     postmortem,
     runtimeEndpoint,
     waitSeconds,
@@ -156,7 +186,9 @@ export async function enter(opts: EnterOptions, deps: EnterDeps): Promise<Sessio
     resolveAgain(pid, opts);
     const joined = namespacesToJoin(pid, opts.namespaces);
     const env = sessionEnvironment(readEnviron(pid), opts.tty);
-    return await run(opts, deps, { target, pid, pidfd, joined, env });
+    // Read after pidfd_open: if pid was recycled since, the supervisor finds the pidfd's process gone.
+    const confinement = opts.privileged ? undefined : await readTargetConfinement(pid, deps.native, joined.includes('user'), opts.user);
+    return await run(opts, deps, { target, pid, pidfd, joined, env, ...(confinement ? { confinement } : {}) });
   } finally {
     closeSync(pidfd);
   }
@@ -217,12 +249,14 @@ interface Joined {
   pidfd: number;
   joined: NamespaceKind[];
   env: string[];
+  /** the target's confinement, taken before exec; none: the agent's privileges */
+  confinement?: Confinement;
 }
 
 /** Start the command in the joined namespaces and relay it until it ends. */
 async function run(opts: EnterOptions, deps: EnterDeps, at: Joined, postmortem?: SpawnRequest['postmortem']): Promise<SessionOutcome> {
   const { native } = deps;
-  const { target, pid, pidfd, joined, env } = at;
+  const { target, pid, pidfd, joined, env, confinement } = at;
   const fds: number[] = [];
   try {
     const toolboxFd = openToolbox(deps.toolboxCandidates ?? toolboxCandidates(), opts.tools);
@@ -247,6 +281,7 @@ async function run(opts: EnterOptions, deps: EnterDeps, at: Joined, postmortem?:
         ...(postmortem ? { postmortem } : {}),
         argv: mode === ExecMode.Shell ? ['sh'] : argv,
         env,
+        ...(confinement ? { confinement } : {}),
       });
     } catch (err) {
       // The supervisor lets the session init reap what the failed command left, then exits:

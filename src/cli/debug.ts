@@ -31,7 +31,7 @@ export async function runDebug(
 
 /** The agent's argv for this session: `nsdebug-agent enter --contract=N …`. */
 export function agentEnterArgv(
-  opts: Pick<DebugOptions, 'ns' | 'tools' | 'tty' | 'command' | 'waitSeconds' | 'readOnly' | 'process'>,
+  opts: Pick<DebugOptions, 'ns' | 'tools' | 'tty' | 'command' | 'waitSeconds' | 'readOnly' | 'process' | 'privileged' | 'user'>,
   target: ResolvedTarget,
 ): string[] {
   return [
@@ -47,6 +47,8 @@ export function agentEnterArgv(
       ...(opts.waitSeconds ? { waitSeconds: opts.waitSeconds } : target.container.exited ? { postmortem: true } : {}),
       ...(opts.readOnly && !target.container.exited ? { readOnly: true } : {}),
       ...(opts.process !== undefined ? { process: opts.process } : {}),
+      ...(opts.privileged ? { privileged: true } : {}),
+      ...(opts.user ? { user: opts.user } : {}),
       command: opts.command,
     }),
   ];
@@ -109,13 +111,19 @@ export async function debug(opts: DebugOptions, io: CliIo, cluster: ClusterDeps,
         );
       }
     } else if (target.container.exited) {
-      if (opts.process !== undefined || opts.ns !== undefined) {
-        throw usageError(`container ${target.container.name} is not running: --process and --ns do not apply to its post-mortem session`);
+      if (opts.process !== undefined || opts.ns !== undefined || opts.privileged || opts.user) {
+        throw usageError(
+          `container ${target.container.name} is not running: --process, --ns, --user and --privileged do not apply to its post-mortem session`,
+        );
       }
       progress.clear();
       await announcePostmortem(target, targets, opts, io.stderr);
     }
     if (opts.sessionAuth) return await streamAuthorizedSession(opts, io, cluster, progress, { conn, agent, target }, host);
+    if (opts.privileged) {
+      progress.clear();
+      io.stderr.write(`nsdebug: --privileged: this session has the agent's full privileges on node ${agent.node}\n`);
+    }
     return await streamSession(opts, io, cluster, progress, { conn, agent, argv: agentEnterArgv(opts, target) }, host);
   } finally {
     progress.clear();
@@ -132,7 +140,11 @@ async function debugNode(node: string, opts: DebugOptions, io: CliIo, cluster: C
         ? '--process'
         : opts.container !== undefined
           ? '-c'
-          : '';
+          : opts.user
+            ? '--user'
+            : opts.privileged
+              ? '--privileged'
+              : '';
   if (extra) throw usageError(`${extra} applies to containers, not to node/${node}`);
   progress.step('reading kubeconfig');
   const conn = await cluster.loadKubeConfig(opts.kube);

@@ -2,7 +2,7 @@
 // the command parses flags into a plain object, complete() fills in defaults from the process's
 // facts (is stdin a terminal?), validate() checks everything without I/O (first error wins), and
 // only then does run() (src/cli/debug.ts, src/cli/ps.ts) talk to the cluster.
-import { NAMESPACE_KINDS, type NamespaceKind } from '../contract.js';
+import { NAMESPACE_KINDS, parseSessionUser, type NamespaceKind, type SessionUser } from '../contract.js';
 import { usageError } from '../errors.js';
 import { parseRequestTimeout, type KubeConfigOptions } from '../kube/config.js';
 import { DEFAULT_NAMESPACE } from '../kube/install.js';
@@ -42,6 +42,8 @@ export interface DebugFlags extends KubeFlags, TargetFlags {
   timeout?: string;
   'read-only'?: boolean;
   process?: string;
+  user?: string;
+  privileged?: boolean;
   command: string[];
 }
 
@@ -84,6 +86,10 @@ export interface DebugOptions extends TargetOptions {
   readOnly: boolean;
   /** --process: a PID inside the container whose namespaces to enter */
   process?: number;
+  /** --user: run as this user inside the container, with at most the container's capabilities */
+  user?: SessionUser;
+  /** --privileged: keep the agent's full privileges on the node instead of the target's confinement */
+  privileged: boolean;
   command: string[];
   /** lines for stderr about flags complete() had to override */
   warnings: string[];
@@ -152,6 +158,8 @@ export function completeDebug(flags: DebugFlags, facts: ProcessFacts, env: NodeJ
     ...(flags.wait ? { waitSeconds: waitSeconds(flags.timeout ?? DEFAULT_WAIT) } : {}),
     readOnly: flags['read-only'] === true,
     ...(flags.process !== undefined ? { process: processPid(flags.process) } : {}),
+    ...(flags.user !== undefined ? { user: sessionUser(flags.user) } : {}),
+    privileged: flags.privileged === true,
     command: flags.command,
     warnings,
   };
@@ -161,6 +169,12 @@ function processPid(text: string): number {
   if (!/^[1-9]\d{0,9}$/.test(text))
     throw usageError(`--process must be a PID inside the container (see kubectl nsdebug ps), not "${text}"`);
   return Number(text);
+}
+
+function sessionUser(text: string): SessionUser {
+  const user = parseSessionUser(text);
+  if (!user) throw usageError(`--user must be UID or UID:GID, numbers as the container knows them (e.g. 0 or 1000:1000), not "${text}"`);
+  return user;
 }
 
 function waitSeconds(timeout: string): number {
@@ -225,6 +239,13 @@ export function validateDebug(opts: DebugOptions): void {
   // a namespace left out would be the agent's own (the node's PID namespace, its mounts)
   if (opts.sessionAuth && opts.ns !== undefined)
     throw usageError('--ns cannot be combined with --session-auth: a DebugSession always joins every namespace of its target; drop --ns');
+  if (opts.privileged && opts.sessionAuth)
+    throw usageError(
+      "--privileged cannot be combined with --session-auth: a DebugSession never grants the agent's privileges; drop one of them",
+    );
+  if (opts.privileged && opts.user)
+    throw usageError("--privileged and --user cannot be combined: --user keeps the container's limits; drop one of them");
+  if (opts.user && opts.sessionAuth) throw usageError('--user is not available with --session-auth yet; drop --user');
 }
 
 export function validatePs(opts: PsOptions): void {

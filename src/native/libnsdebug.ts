@@ -23,7 +23,7 @@ export enum ExecMode {
  * Steps of nsd_spawn that can fail, in the order of enum nsd_step in native/libnsdebug.h, each
  * worded to follow "cannot …".
  */
-const STEPS = [
+export const STEPS = [
   'do nothing',
   'create the session channel',
   'start the session supervisor',
@@ -44,6 +44,17 @@ const STEPS = [
   'receive the session report',
   'make a read-only copy of the mount tree',
   "mount the container's last filesystem",
+  "open the agent's /proc",
+  "set the target's security label (attr/exec)",
+  "drop the capabilities outside the target's bounding set",
+  "set the target's supplementary groups",
+  "take the target's group IDs",
+  "take the target's user IDs",
+  "take the target's capabilities",
+  "raise the target's ambient capabilities",
+  'set no_new_privs',
+  "install the target's seccomp filter",
+  "drop the session init's privileges",
 ] as const;
 export type SpawnStep = (typeof STEPS)[number];
 
@@ -61,6 +72,29 @@ export const CLONE_FLAGS = {
   pid: 0x20000000,
   net: 0x40000000,
 } as const;
+
+/**
+ * What the command takes before exec (apply_confinement() in native/libnsdebug.c): a target
+ * process's credentials, capability sets (bit N = capability N), no_new_privs, seccomp filters
+ * and LSM label. Mirrors struct nsd_confinement.
+ */
+export interface Confinement {
+  /** real, effective, saved; as the joined user namespace maps them */
+  uid: [number, number, number];
+  gid: [number, number, number];
+  /** supplementary groups; undefined: keep those we have (the target's user namespace denies setgroups) */
+  groups: number[] | undefined;
+  capBounding: bigint;
+  capPermitted: bigint;
+  capEffective: bigint;
+  capInheritable: bigint;
+  capAmbient: bigint;
+  noNewPrivs: boolean;
+  /** each filter's struct sock_filter instructions, oldest first (the order they are installed) */
+  seccompFilters: Buffer[];
+  /** what to write to /proc/thread-self/attr/exec; undefined where the node has no LSM or the target none */
+  lsmExec?: string;
+}
 
 export interface SpawnRequest {
   /** target PID in our PID namespace */
@@ -88,6 +122,8 @@ export interface SpawnRequest {
   postmortem?: { rootfs: string; hostPidfd: number };
   argv: string[];
   env: string[];
+  /** the target's confinement; undefined: the command keeps the agent's privileges (--privileged, node, post-mortem) */
+  confinement?: Confinement;
 }
 
 export interface SpawnResult {
@@ -120,6 +156,11 @@ export class NativeError extends Error {
 export interface NativeLibrary {
   spawn(req: SpawnRequest): SpawnResult;
   pidfdOpen(pid: number): number;
+  /**
+   * The seccomp filters of pid (PTRACE_SECCOMP_GET_FILTER), oldest first, each as sock_filter
+   * instructions. Off the event loop: a target that does not stop holds the copy up to 2 s.
+   */
+  seccompFilters(pid: number): Promise<Buffer[]>;
   /** open(2) flags and mode for path resolved below rootFd as its root (symlinks and ".." stay inside); the fd */
   openInRoot(rootFd: number, path: string, flags: number, mode?: number): number;
   /** the wait status once the child has exited, or null while it runs */
@@ -174,8 +215,53 @@ export function loadNativeLibrary(candidates = libraryCandidates()): NativeLibra
   throw new Error(`cannot load libnsdebug.so (run \`npm run build\`); tried ${failures.join('; ')}`);
 }
 
+/** Bytes of one struct sock_filter instruction. */
+const SOCK_FILTER_SIZE = 8;
+/** The kernel's limit on a process's filters: 256 KiB of instructions in all (MAX_INSNS_PER_PATH). */
+const MAX_FILTER_BYTES = 1 << 18;
+/** Each filter costs at least one instruction plus a penalty of 4 against that limit. */
+const MAX_FILTERS = Math.floor(MAX_FILTER_BYTES / SOCK_FILTER_SIZE / 5);
+
+function confinementStruct(c: Confinement | undefined) {
+  if (!c) return { enabled: 0, uid: [0, 0, 0], gid: [0, 0, 0], ngroups: 0, groups: null, cap_bounding: 0n, cap_permitted: 0n, cap_effective: 0n, cap_inheritable: 0n, cap_ambient: 0n, no_new_privs: 0, seccomp_filters: 0, seccomp_lengths: null, seccomp_program: null, lsm_exec: null };
+  return {
+    enabled: 1,
+    uid: c.uid,
+    gid: c.gid,
+    ngroups: c.groups ? c.groups.length : -1,
+    groups: c.groups?.length ? Uint32Array.from(c.groups) : null,
+    cap_bounding: c.capBounding,
+    cap_permitted: c.capPermitted,
+    cap_effective: c.capEffective,
+    cap_inheritable: c.capInheritable,
+    cap_ambient: c.capAmbient,
+    no_new_privs: c.noNewPrivs ? 1 : 0,
+    seccomp_filters: c.seccompFilters.length,
+    seccomp_lengths: c.seccompFilters.length ? Int32Array.from(c.seccompFilters, (f) => f.length / SOCK_FILTER_SIZE) : null,
+    seccomp_program: c.seccompFilters.length ? Buffer.concat(c.seccompFilters) : null,
+    lsm_exec: c.lsmExec ?? null,
+  };
+}
+
 function bind(lib: LibraryHandle): NativeLibrary {
   // Registered by name for the prototypes below.
+  koffi.struct('nsd_confinement', {
+    enabled: 'int32_t',
+    uid: koffi.array('uint32_t', 3),
+    gid: koffi.array('uint32_t', 3),
+    ngroups: 'int32_t',
+    groups: 'const uint32_t *',
+    cap_bounding: 'uint64_t',
+    cap_permitted: 'uint64_t',
+    cap_effective: 'uint64_t',
+    cap_inheritable: 'uint64_t',
+    cap_ambient: 'uint64_t',
+    no_new_privs: 'int32_t',
+    seccomp_filters: 'int32_t',
+    seccomp_lengths: 'const int32_t *',
+    seccomp_program: 'const uint8_t *',
+    lsm_exec: 'const char *',
+  });
   koffi.struct('nsd_spawn_request', {
     pid: 'int32_t',
     pidfd: 'int32_t',
@@ -191,6 +277,7 @@ function bind(lib: LibraryHandle): NativeLibrary {
     host_pidfd: 'int32_t',
     argv: 'const char **',
     envp: 'const char **',
+    confinement: 'nsd_confinement',
   });
   koffi.struct('nsd_spawn_result', {
     supervisor_pid: 'int32_t',
@@ -202,6 +289,9 @@ function bind(lib: LibraryHandle): NativeLibrary {
   });
   const nsdSpawn = lib.func('int nsd_spawn(const nsd_spawn_request *req, _Out_ nsd_spawn_result *res)');
   const nsdPidfdOpen = lib.func('int nsd_pidfd_open(int32_t pid)');
+  const nsdSeccompFilters = lib.func(
+    'int nsd_seccomp_filters(int32_t pid, _Out_ uint8_t *buf, int32_t size, _Out_ int32_t *lengths, int32_t max_filters)',
+  );
   const nsdOpenInRoot = lib.func('int nsd_open_in_root(int32_t root_fd, const char *path, int32_t flags, int32_t mode)');
   const nsdReap = lib.func('int nsd_reap(int32_t pid)');
   const nsdSetWinsize = lib.func('int nsd_set_winsize(int32_t fd, int32_t rows, int32_t cols)');
@@ -233,6 +323,7 @@ function bind(lib: LibraryHandle): NativeLibrary {
           host_pidfd: req.postmortem?.hostPidfd ?? -1,
           argv: [...req.argv, null],
           envp: [...req.env, null],
+          confinement: confinementStruct(req.confinement),
         },
         res,
       ) as number;
@@ -248,6 +339,23 @@ function bind(lib: LibraryHandle): NativeLibrary {
       };
     },
     pidfdOpen: (pid) => check(nsdPidfdOpen(pid) as number, `open a pidfd for pid ${pid}`),
+    async seccompFilters(pid) {
+      const buf = Buffer.alloc(MAX_FILTER_BYTES);
+      const lengths = new Int32Array(MAX_FILTERS);
+      const rc = await new Promise<number>((resolve, reject) =>
+        nsdSeccompFilters.async(pid, buf, buf.length, lengths, lengths.length, (err: unknown, result: number) =>
+          err ? reject(err as Error) : resolve(result),
+        ),
+      );
+      const count = check(rc, `copy the seccomp filter of pid ${pid}`);
+      const filters: Buffer[] = [];
+      for (let i = 0, at = 0; i < count; i++) {
+        const bytes = (lengths[i] as number) * SOCK_FILTER_SIZE;
+        filters.push(Buffer.from(buf.subarray(at, at + bytes)));
+        at += bytes;
+      }
+      return filters;
+    },
     openInRoot: (rootFd, path, flags, mode = 0) => {
       const rc = nsdOpenInRoot(rootFd, path, flags, mode) as number;
       if (rc < 0) throw new NativeError(`open ${path}`, -rc);

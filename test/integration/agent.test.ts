@@ -46,6 +46,8 @@ let web: Pod; // busybox, besteffort
 let distroless: Pod; // no shell at all
 let readonly: Pod; // readOnlyRootFilesystem, burstable, runs as uid 1000
 let shared: Pod; // shareProcessNamespace, guaranteed, two containers
+let restricted: Pod; // UID 1000, GID 3000, group 2000, capabilities drop ALL, RuntimeDefault seccomp, no privilege escalation
+let rootDropped: Pod; // root, the runtime's default capabilities but NET_RAW, MKNOD and SYS_CHROOT, RuntimeDefault seccomp, privilege escalation allowed
 
 /** Host PIDs whose command line is exactly one of `commands` (e.g. "sleep 1001"). */
 function processesMatching(...commands: string[]): number[] {
@@ -68,6 +70,16 @@ async function waitFor(predicate: () => boolean, timeoutMs: number): Promise<boo
     await sleep(50);
   }
   return predicate();
+}
+
+/** Capability numbers from <linux/capability.h>. */
+const CAP = { NET_RAW: 13n, SYS_CHROOT: 18n, MKNOD: 27n } as const;
+
+/** The confinement lines of a /proc/PID/status text, as the kernel prints them. */
+function confinementOf(status: string): Record<string, string> {
+  const keys = ['Uid', 'Gid', 'Groups', 'CapInh', 'CapPrm', 'CapEff', 'CapBnd', 'CapAmb', 'NoNewPrivs', 'Seccomp', 'Seccomp_filters'];
+  const lines = new Map(status.split('\n').map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 1).trim()]));
+  return Object.fromEntries(keys.map((k) => [k, lines.get(k) ?? '(missing)']));
 }
 
 async function startServe(): Promise<ChildProcess> {
@@ -95,11 +107,37 @@ beforeAll(async () => {
       ],
     }),
   ]);
+  [restricted, rootDropped] = await Promise.all([
+    createPod(cri, {
+      name: 'restricted',
+      containers: [
+        {
+          name: 'app',
+          image: IMAGES.busybox,
+          runAsUser: 1000,
+          runAsGroup: 3000,
+          supplementalGroups: [2000],
+          capabilities: { drop: ['ALL'] },
+          seccomp: 'RuntimeDefault',
+          noNewPrivs: true,
+        },
+      ],
+    }),
+    // A seccomp filter without no_new_privs: it is installed while CAP_SYS_ADMIN is still held.
+    createPod(cri, {
+      name: 'root-dropped',
+      containers: [
+        { name: 'app', image: IMAGES.busybox, capabilities: { drop: ['NET_RAW', 'MKNOD', 'SYS_CHROOT'] }, seccomp: 'RuntimeDefault' },
+      ],
+    }),
+  ]);
 });
 
 afterAll(async () => {
   serve?.kill('SIGTERM');
-  await Promise.all([web, distroless, readonly, shared].filter(Boolean).map((p) => p.remove().catch(() => undefined)));
+  await Promise.all(
+    [web, distroless, readonly, shared, restricted, rootDropped].filter(Boolean).map((p) => p.remove().catch(() => undefined)),
+  );
   cri.close();
   rmSync(runDir, { recursive: true, force: true });
 });
@@ -185,8 +223,8 @@ for (const mode of MODES) {
         expect(r.exitCode).toBe(0);
         expect(text(r.stdout)).toContain(MARKERS.busybox);
         expect(text(r.stdout)).toMatch(/Read-only file system/);
-        // The session is root even though the container runs as 1000: this is a debugger.
-        expect(text(r.stdout).trim().split('\n').at(-1)).toBe('0');
+        // The session is the container's user, as kubectl exec would be.
+        expect(text(r.stdout).trim().split('\n').at(-1)).toBe('1000');
       });
 
       test('shareProcessNamespace: the pod shares PIDs, each container keeps its own filesystem', async () => {
@@ -197,6 +235,150 @@ for (const mode of MODES) {
         expect(mntInside).toBe(readlinkSync(`/proc/${sidecar.pid}/ns/mnt`));
         expect(ps.join('\n')).toContain('sleep 3600');
         expect(ps.join('\n')).toContain('sleep infinity'); // the app container's init, same PID namespace
+      });
+    });
+
+    describe("the session is confined like the process it enters (checked against the node's /proc)", () => {
+      test("a restricted pod: the session has PID 1's IDs, groups, capability sets, no_new_privs and seccomp filter", async () => {
+        const r = await enter(restricted, ['cat', '/proc/self/status']);
+        expect(text(r.stderr)).toBe('');
+        expect(r.exitCode).toBe(0);
+        const pid1 = confinementOf(readFileSync(`/proc/${restricted.container().pid}/status`, 'utf8'));
+        expect(pid1).toMatchObject({
+          Uid: '1000\t1000\t1000\t1000',
+          Gid: '3000\t3000\t3000\t3000',
+          CapEff: '0000000000000000',
+          NoNewPrivs: '1',
+          Seccomp: '2',
+        });
+        expect(pid1.Groups!.split(' ')).toContain('2000');
+        expect(confinementOf(text(r.stdout))).toEqual(pid1);
+      });
+
+      test('a restricted pod: mknod, unshare -m and raising privileges all fail', async () => {
+        const r = await enter(restricted, [
+          'sh',
+          '-c',
+          'mknod /tmp/disk b 7 0 2>/dev/null; echo mknod=$?; unshare -m true 2>/dev/null; echo unshare=$?; mount -t tmpfs none /tmp 2>/dev/null; echo mount=$?',
+        ]);
+        expect(text(r.stdout)).toMatch(/^mknod=[1-9]\d*\nunshare=[1-9]\d*\nmount=[1-9]\d*\n$/);
+        expect(existsSync(`/proc/${restricted.container().pid}/root/tmp/disk`)).toBe(false);
+      });
+
+      test('--tools: the toolbox runs under the same confinement', async () => {
+        const r = await enter(restricted, ['cat', '/proc/self/status'], ['--tools']);
+        expect(r.exitCode).toBe(0);
+        expect(confinementOf(text(r.stdout))).toEqual(confinementOf(readFileSync(`/proc/${restricted.container().pid}/status`, 'utf8')));
+      });
+
+      test("a root pod with dropped capabilities: the session is root with the pod's capabilities, not the agent's", async () => {
+        const r = await enter(rootDropped, ['sh', '-c', 'cat /proc/self/status; mknod /tmp/d b 7 0 2>/dev/null; echo mknod=$?']);
+        expect(r.exitCode).toBe(0);
+        const session = confinementOf(text(r.stdout));
+        expect(session).toEqual(confinementOf(readFileSync(`/proc/${rootDropped.container().pid}/status`, 'utf8')));
+        expect(session).toMatchObject({ Uid: '0\t0\t0\t0', NoNewPrivs: '0', Seccomp: '2' });
+        for (const cap of [CAP.NET_RAW, CAP.MKNOD, CAP.SYS_CHROOT]) expect(BigInt(`0x${session.CapEff}`) & (1n << cap)).toBe(0n);
+        expect(text(r.stdout)).toMatch(/mknod=[1-9]/);
+      });
+
+      test('--user 0 in a root pod with dropped capabilities still lacks them; a non-root --user has none at all', async () => {
+        const asRoot = confinementOf(text((await enter(rootDropped, ['cat', '/proc/self/status'], ['--user=0'])).stdout));
+        const pid1 = confinementOf(readFileSync(`/proc/${rootDropped.container().pid}/status`, 'utf8'));
+        // The target's IDs and sets; --user sets no supplementary groups.
+        expect(asRoot).toEqual({ ...pid1, Groups: '' });
+        const asUser = confinementOf(text((await enter(rootDropped, ['cat', '/proc/self/status'], ['--user=4242:4343'])).stdout));
+        expect(asUser).toMatchObject({
+          Uid: '4242\t4242\t4242\t4242',
+          Gid: '4343\t4343\t4343\t4343',
+          Groups: '',
+          CapPrm: '0000000000000000',
+          CapEff: '0000000000000000',
+          CapAmb: '0000000000000000',
+          CapBnd: pid1.CapBnd,
+          Seccomp: '2',
+          Seccomp_filters: pid1.Seccomp_filters,
+        });
+      });
+
+      test("--user 0 in a UID 1000 pod: root in name, with the pod's (empty) capabilities and its seccomp filter", async () => {
+        const r = await enter(
+          restricted,
+          ['sh', '-c', 'cat /proc/self/status; mknod /tmp/d b 7 0 2>/dev/null; echo mknod=$?'],
+          ['--user=0'],
+        );
+        expect(confinementOf(text(r.stdout))).toMatchObject({
+          Uid: '0\t0\t0\t0',
+          CapEff: '0000000000000000',
+          NoNewPrivs: '1',
+          Seccomp: '2',
+        });
+        expect(text(r.stdout)).toMatch(/mknod=[1-9]/);
+      });
+
+      test("--privileged: the agent's full privileges (root, the agent's capabilities, no seccomp)", async () => {
+        const r = await enter(restricted, ['cat', '/proc/self/status'], ['--privileged']);
+        expect(r.exitCode).toBe(0);
+        const agentOwn = confinementOf(readFileSync('/proc/self/status', 'utf8'));
+        expect(confinementOf(text(r.stdout))).toMatchObject({
+          Uid: '0\t0\t0\t0',
+          CapEff: agentOwn.CapEff,
+          CapBnd: agentOwn.CapBnd,
+          Seccomp: '0',
+          NoNewPrivs: '0',
+        });
+      });
+
+      test("--read-only with the target's capabilities cannot be remounted writable, and gains no privileges", async () => {
+        const r = await enter(
+          rootDropped,
+          [
+            'sh',
+            '-c',
+            'mount -o remount,rw / 2>/dev/null; echo remount=$?; touch /x 2>&1; grep -E "^(NoNewPrivs|Seccomp):" /proc/self/status',
+          ],
+          ['--read-only'],
+        );
+        expect(text(r.stdout)).toMatch(/^remount=[1-9]\d*\n.*Read-only file system\nNoNewPrivs:\t1\nSeccomp:\t2\n$/);
+      });
+
+      test("the session's init, still privileged inside the target, keeps only CAP_KILL and the session cgroup", async () => {
+        const session = enter(restricted, ['sleep', '1033']);
+        try {
+          expect(await waitFor(() => processesMatching('sleep 1033').length === 1, 5000)).toBe(true);
+          const status = (pid: number | string) => readFileSync(`/proc/${pid}/status`, 'utf8');
+          const init = /^PPid:\s+(\d+)$/m.exec(status(processesMatching('sleep 1033')[0]!))![1]!;
+          expect(status(init)).toMatch(/^Name:\tnsdebug-init$/m);
+          expect(confinementOf(status(init))).toMatchObject({
+            Uid: '0\t0\t0\t0',
+            CapPrm: '0000000000000020',
+            CapEff: '0000000000000020',
+            CapBnd: '0000000000000020',
+          });
+          const fds = readdirSync(`/proc/${init}/fd`).map((fd) => readlinkSync(`/proc/${init}/fd/${fd}`));
+          expect(fds.filter((f) => !f.endsWith('/cgroup.procs'))).toEqual([]);
+        } finally {
+          processesMatching('sleep 1033').forEach((pid) => process.kill(pid, 'SIGKILL'));
+          await session;
+        }
+      });
+
+      test('a target whose seccomp filter cannot be copied (already traced): the session fails, it never runs unconfined', async () => {
+        const hostPid = restricted.container().pid;
+        const tracer = spawn('strace', ['-qq', '-e', 'trace=none', '-p', String(hostPid)], { stdio: 'ignore' });
+        try {
+          expect(await waitFor(() => /^TracerPid:\s+[1-9]/m.test(readFileSync(`/proc/${hostPid}/status`, 'utf8')), 5000)).toBe(true);
+          const r = await enter(restricted, ['sh', '-c', 'echo ran']);
+          expect(text(r.stdout)).toBe('');
+          expect(r.exitCode).toBe(ExitCode.ENTER_FAILED);
+          expect(text(r.stderr)).toMatch(
+            /cannot copy the seccomp filter of pid \d+: .*a session never runs without the target's seccomp filter/,
+          );
+        } finally {
+          tracer.kill('SIGINT');
+          await new Promise((resolve) => tracer.once('exit', resolve));
+        }
+        // Detached again: the container runs on, and sessions work.
+        expect((await enter(restricted, ['true'])).exitCode).toBe(0);
       });
     });
 
@@ -378,6 +560,21 @@ for (const mode of MODES) {
         tmux('send-keys', '-t', 'session', 'exit 3', 'Enter');
         await until(/EXIT=3/);
       });
+
+      test("in a restricted pod the terminal is the session user's, and job control works", async () => {
+        const env = Object.entries(mode.env).map(([k, v]) => `${k}=${v}`);
+        const command = ['env', ...env, ...mode.argv, 'enter', ...target(restricted), '--tty'].join(' ');
+        tmux('new-session', '-d', '-s', 'session', '-x', '80', '-y', '24', `${command}; echo EXIT=$?; sleep 60`);
+        await until(/[#$] ?$/m);
+        tmux('send-keys', '-t', 'session', 'echo "me=$(id -u) tty=$(stat -c %u $(tty))"', 'Enter');
+        await until(/^me=1000 tty=1000$/m);
+        tmux('send-keys', '-t', 'session', 'sleep 1032', 'Enter');
+        expect(await waitFor(() => processesMatching('sleep 1032').length > 0, 5000)).toBe(true);
+        tmux('send-keys', '-t', 'session', 'C-c', '');
+        expect(await waitFor(() => processesMatching('sleep 1032').length === 0, 5000)).toBe(true);
+        tmux('send-keys', '-t', 'session', 'exit 5', 'Enter');
+        await until(/EXIT=5/);
+      });
     });
   });
 }
@@ -416,6 +613,18 @@ describe('the resident serve', () => {
       hostPid: web.container().pid,
     });
     expect(line.namespaces).toEqual(expect.arrayContaining(['pid', 'mnt', 'net', 'uts', 'ipc']));
+    expect(line.privileged).toBe(false);
+  });
+
+  test('names a --privileged session as such', async () => {
+    let log = '';
+    serve.stdout!.on('data', (d: Buffer) => (log += d.toString()));
+    await execa(NATIVE_ENTRY, ['enter', ...target(web), '--pod=default/web', '--privileged', '--', 'sh', '-c', 'exit 4'], {
+      reject: false,
+      env: { NSDEBUG_RUN_DIR: runDir },
+    });
+    expect(await waitFor(() => log.includes('"exitCode":4'), 5000)).toBe(true);
+    expect(JSON.parse(log.split('\n').find((l) => l.includes('"exitCode":4'))!)).toMatchObject({ msg: 'session', privileged: true });
   });
 });
 

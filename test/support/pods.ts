@@ -44,6 +44,13 @@ export interface ContainerSpec {
   readOnlyRootfs?: boolean;
   runAsUser?: number;
   runAsGroup?: number;
+  supplementalGroups?: number[];
+  /** Kubernetes `capabilities` (names without CAP_, e.g. ALL, NET_RAW). */
+  capabilities?: { add?: string[]; drop?: string[] };
+  /** Kubernetes `seccompProfile.type` (default here: Unconfined, as kubelet's own default). */
+  seccomp?: 'RuntimeDefault' | 'Unconfined';
+  /** `allowPrivilegeEscalation: false`: kubelet sets no_new_privs. */
+  noNewPrivs?: boolean;
   privileged?: boolean;
   tty?: boolean;
   stdin?: boolean;
@@ -356,7 +363,12 @@ export async function createPod(cri: CriClient, spec: PodSpec): Promise<Pod> {
     for (const c of containers) {
       const sc = {
         namespaceOptions: nsOpts,
-        seccomp: { profileType: 'Unconfined' as const },
+        seccomp: { profileType: c.seccomp ?? ('Unconfined' as const) },
+        ...(c.capabilities
+          ? { capabilities: { addCapabilities: c.capabilities.add ?? [], dropCapabilities: c.capabilities.drop ?? [] } }
+          : {}),
+        ...(c.noNewPrivs ? { noNewPrivs: true } : {}),
+        ...(c.supplementalGroups ? { supplementalGroups: c.supplementalGroups } : {}),
         ...(c.privileged ? { privileged: true } : { maskedPaths: DEFAULT_MASKED_PATHS, readonlyPaths: DEFAULT_READONLY_PATHS }),
         ...(c.readOnlyRootfs ? { readonlyRootfs: true } : {}),
         ...(c.runAsUser !== undefined ? { runAsUser: { value: c.runAsUser } } : {}),

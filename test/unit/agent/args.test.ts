@@ -53,6 +53,20 @@ describe('nsdebug-agent argv', () => {
     expect(parseAgentArgs(enterArgv({ containerId: ID, command: [] })).postmortem).toBe(false);
   });
 
+  test('--privileged and --user round-trip; a session is confined unless asked', () => {
+    expect(parseAgentArgs(enterArgv({ containerId: ID, privileged: true, command: [] }))).toMatchObject({
+      privileged: true,
+      user: undefined,
+    });
+    expect(parseAgentArgs(enterArgv({ containerId: ID, user: { uid: 1000, gid: 3000 }, command: [] }))).toMatchObject({
+      privileged: false,
+      user: { uid: 1000, gid: 3000 },
+    });
+    expect(parseAgentArgs(enterArgv({ containerId: ID, user: { uid: 0 }, command: [] })).user).toEqual({ uid: 0 });
+    expect(enterArgv({ containerId: ID, user: { uid: 0 }, command: [] })).toContain('--user=0');
+    expect(parseAgentArgs(enterArgv({ containerId: ID, command: [] }))).toMatchObject({ privileged: false, user: undefined });
+  });
+
   test('no command means an interactive shell', () => {
     expect(parseAgentArgs(['enter', `--container-id=${ID}`]).command).toEqual([]);
   });
@@ -77,6 +91,13 @@ describe('nsdebug-agent argv', () => {
       `speaks contract version ${CONTRACT_VERSION}, the CLI sent "${CONTRACT_VERSION + 1}"`,
     ],
     [['launch'], ExitCode.USAGE, 'unknown subcommand "launch"'],
+    [['enter', `--container-id=${ID}`, '--user=root'], ExitCode.USAGE, '--user must be UID or UID:GID'],
+    [['enter', `--container-id=${ID}`, '--user=1000:'], ExitCode.USAGE, '--user must be UID or UID:GID'],
+    [['enter', `--container-id=${ID}`, '--user=-1'], ExitCode.USAGE, '--user must be UID or UID:GID'],
+    [['enter', `--container-id=${ID}`, '--user=4294967295'], ExitCode.USAGE, '--user must be UID or UID:GID'],
+    [['enter', `--container-id=${ID}`, '--user=0', '--privileged'], ExitCode.USAGE, 'choose one'],
+    [['enter', '--node=worker-1', '--privileged'], ExitCode.USAGE, 'not to --node or --postmortem'],
+    [['enter', `--container-id=${ID}`, `--pod-uid=${UID}`, '--postmortem', '--user=0'], ExitCode.USAGE, 'not to --node or --postmortem'],
     [['cp', `--container-id=${ID}`], ExitCode.USAGE, 'cp needs exactly one of --from PATH (copy out) and --to PATH (copy in)'],
     [['cp', `--container-id=${ID}`, '--from=/a', '--to=/b'], ExitCode.USAGE, 'cp needs exactly one of'],
     [['cp', `--container-id=${ID}`, '--from=/a', '--size=3'], ExitCode.USAGE, '--size is for --to (copy in)'],

@@ -125,6 +125,12 @@ describe('agentArgv: what the agent runs is built from the DebugSession and the 
       /joins every namespace of its target; spec.namespaces is not allowed/,
     );
   });
+  test("--privileged is never served through a DebugSession, even one that carries it past the CRD's pruning", () => {
+    expect(() => agentArgv({ ...spec({}), privileged: true } as DebugSessionObject['spec'], pod, 'team-a')).toThrow(
+      "a DebugSession cannot ask for --privileged: the agent's privileges are never served through one",
+    );
+    expect(agentArgv(spec({}), pod, 'team-a')).not.toContain('--privileged');
+  });
   test('a crashed container: its last instance, post-mortem', () => {
     expect(agentArgv(spec({ pod: 'web-1' }), crashed, 'team-a')).toContain('--postmortem');
     expect(agentArgv(spec({ pod: 'web-1' }), crashed, 'team-a')).toContain(`--container-id=${ID('9')}`);

@@ -176,6 +176,32 @@ describe('kubectl nsdebug TARGET', () => {
     expect([c.transport.query().get('tty'), c.transport.query().get('stderr')]).toEqual(['true', 'false']);
   });
 
+  test('--privileged reaches the agent argv and is announced on stderr, naming the node', async () => {
+    const c = cluster();
+    const io = fakeIo();
+    await runDebug({ target: 'busybox', privileged: true, command: ['id'] }, io, c);
+    expect(c.transport.command()).toContain('--privileged');
+    expect(io.stderr.text()).toBe("nsdebug: --privileged: this session has the agent's full privileges on node node-1\n");
+  });
+
+  test('--user reaches the agent argv; a default session asks for neither', async () => {
+    const c = cluster();
+    await runDebug({ target: 'busybox', user: '1000:3000', command: ['id'] }, fakeIo(), c);
+    expect(c.transport.command()).toContain('--user=1000:3000');
+    const plain = cluster();
+    await runDebug({ target: 'busybox', command: ['id'] }, fakeIo(), plain);
+    expect(plain.transport.command().filter((a) => /^--(user|privileged)/.test(a))).toEqual([]);
+  });
+
+  test('node/NAME takes no --user or --privileged: a node shell is the node', async () => {
+    await expect(runDebug({ target: 'node/node-1', user: '0', command: ['true'] }, fakeIo(), cluster())).rejects.toThrow(
+      '--user applies to containers, not to node/node-1',
+    );
+    await expect(runDebug({ target: 'node/node-1', privileged: true, command: ['true'] }, fakeIo(), cluster())).rejects.toThrow(
+      '--privileged applies to containers, not to node/node-1',
+    );
+  });
+
   test('"Defaulted container" and the picked pod on stderr; -q silences them', async () => {
     const io = fakeIo();
     await runDebug({ target: 'two', command: [] }, io, cluster());

@@ -104,6 +104,10 @@ describe('kubectl nsdebug TARGET: accepted argv', () => {
     ['--wait --timeout', ['pod/x', '--wait', '--timeout', '1m30s'], TERMINAL, { waitSeconds: 90 }],
     ['--read-only and --process', ['pod/x', '--read-only', '--process', '13'], TERMINAL, { readOnly: true, process: 13 }],
     ['a node', ['node/worker-1', '--', 'uptime'], TERMINAL, { target: 'node/worker-1', command: ['uptime'] }],
+    ['sessions are confined by default', ['pod/x'], TERMINAL, { privileged: false }],
+    ['--privileged', ['pod/x', '--privileged'], TERMINAL, { privileged: true }],
+    ['--user UID', ['pod/x', '--user', '0'], TERMINAL, { user: { uid: 0 }, privileged: false }],
+    ['--user UID:GID', ['pod/x', '--user=1000:3000'], TERMINAL, { user: { uid: 1000, gid: 3000 } }],
   ])('%s', async (_, argv, facts, expected) => {
     expect(await debugOptions(argv, facts)).toMatchObject(expected);
   });
@@ -147,8 +151,39 @@ describe('kubectl nsdebug TARGET: refused argv, one line, exit 64', () => {
       ['pod/x', '--session-auth', '--ns', 'net'],
       'error: --ns cannot be combined with --session-auth: a DebugSession always joins every namespace of its target; drop --ns',
     ],
+    [
+      ['pod/x', '--privileged', '--session-auth'],
+      "error: --privileged cannot be combined with --session-auth: a DebugSession never grants the agent's privileges; drop one of them",
+    ],
+    [
+      ['pod/x', '--privileged', '--user', '0'],
+      "error: --privileged and --user cannot be combined: --user keeps the container's limits; drop one of them",
+    ],
+    [
+      ['pod/x', '--user', 'root'],
+      'error: --user must be UID or UID:GID, numbers as the container knows them (e.g. 0 or 1000:1000), not "root"',
+    ],
+    [
+      ['pod/x', '--user', '1000:x'],
+      'error: --user must be UID or UID:GID, numbers as the container knows them (e.g. 0 or 1000:1000), not "1000:x"',
+    ],
   ])('%j', async (argv, line) => {
     expect(await refusal(debugOptions(argv))).toEqual({ line, exitCode: ExitCode.USAGE });
+  });
+
+  test.each<[string[], string]>([
+    [
+      ['pod/x', '--privileged'],
+      "error: --privileged cannot be combined with --session-auth: a DebugSession never grants the agent's privileges; drop one of them",
+    ],
+    [['pod/x', '--user', '1000'], 'error: --user is not available with --session-auth yet; drop --user'],
+  ])('%j with NSDEBUG_SESSION_AUTH=1', async (argv, line) => {
+    const withEnv = async () => {
+      const { flags: rest, command } = splitCommand(argv);
+      const { args, flags } = await Parser.parse(rest, { flags: Debug.flags, args: Debug.args, strict: true });
+      validateDebug(completeDebug({ ...flags, target: args.target as string, command }, TERMINAL, { NSDEBUG_SESSION_AUTH: '1' }));
+    };
+    expect(await refusal(withEnv())).toEqual({ line, exitCode: ExitCode.USAGE });
   });
 });
 
