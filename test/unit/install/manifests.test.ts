@@ -28,7 +28,7 @@ interface Container {
   name: string;
   image: string;
   args?: string[];
-  securityContext: { privileged?: boolean; readOnlyRootFilesystem?: boolean };
+  securityContext: { privileged?: boolean; readOnlyRootFilesystem?: boolean; seccompProfile?: { type: string } };
   resources: { requests?: Record<string, string>; limits?: Record<string, string> };
   readinessProbe: { exec: { command: string[] } };
   volumeMounts: Array<{ name: string; mountPath: string; readOnly?: boolean }>;
@@ -123,6 +123,8 @@ describe('deploy/', () => {
       expect(pod().hostPID).toBe(true);
       expect(pod().hostNetwork).toBeUndefined();
       expect(agent().securityContext.privileged).toBe(true);
+      // unfiltered itself, so it can copy a target's seccomp filter for the session
+      expect(agent().securityContext.seccompProfile).toEqual({ type: 'Unconfined' });
       expect(pod().tolerations).toEqual([{ operator: 'Exists' }]);
       expect(pod().priorityClassName).toBe('system-node-critical');
       // mounted for the session port; deploy/ grants the account nothing (see above)

@@ -1,0 +1,172 @@
+// A session is confined like the process it enters (what `kubectl exec` gives), and nothing a
+// tenant puts in its container can block or mislead the agent. Every check is made from outside
+// nsdebug: `kubectl exec` into the same container gives its own confinement to compare with.
+import { execa } from 'execa';
+
+import { E2E_LABEL, kubectl, kubectlJson, waitFor, type PodJson } from './helpers/kube.js';
+
+const NS = 'demo';
+const IMAGE = process.env.NSDEBUG_AGENT_IMAGE ?? 'nsdebug.local/agent:dev';
+const nsdebug = (args: string[], opts: Parameters<typeof kubectl>[1] = {}) => kubectl(['nsdebug', '-n', NS, ...args], opts);
+const text = (v: unknown) => String(v ?? '');
+const STATUS_FIELDS = /^(Uid|Gid|Groups|CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs|Seccomp):/;
+const statusOf = (out: unknown) =>
+  text(out)
+    .split('\n')
+    .filter((l) => STATUS_FIELDS.test(l));
+
+/** A restricted-compliant busybox pod (UID 1000, no capabilities, RuntimeDefault) running script. */
+const restrictedPod = (name: string, script: string, extra: { volumes?: unknown[]; volumeMounts?: unknown[] } = {}) => ({
+  apiVersion: 'v1',
+  kind: 'Pod',
+  metadata: { name, namespace: NS, labels: { [E2E_LABEL]: 'true' } },
+  spec: {
+    terminationGracePeriodSeconds: 0,
+    securityContext: {
+      runAsNonRoot: true,
+      runAsUser: 1000,
+      runAsGroup: 1000,
+      supplementalGroups: [2000],
+      seccompProfile: { type: 'RuntimeDefault' },
+    },
+    ...(extra.volumes ? { volumes: extra.volumes } : {}),
+    containers: [
+      {
+        name: 'app',
+        image: 'nsdebug.test/busybox:1',
+        imagePullPolicy: 'Never',
+        command: ['sh', '-c', script],
+        securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } },
+        ...(extra.volumeMounts ? { volumeMounts: extra.volumeMounts } : {}),
+      },
+    ],
+  },
+});
+
+async function runPod(pod: ReturnType<typeof restrictedPod>): Promise<void> {
+  const r = await kubectl(['apply', '-f', '-'], { input: JSON.stringify(pod) });
+  if (r.exitCode !== 0) throw new Error(`kubectl apply ${pod.metadata.name}: ${text(r.stderr)}`);
+  await waitFor(`pod ${pod.metadata.name} running`, async () => {
+    const p = await kubectlJson<PodJson>(['-n', NS, 'get', 'pod', pod.metadata.name]);
+    return p.status.containerStatuses?.[0]?.state.running !== undefined;
+  });
+}
+
+beforeAll(async () => {
+  const install = await kubectl(['nsdebug', 'install', '--image', IMAGE, '--timeout', '3m']);
+  if (install.exitCode !== 0) throw new Error(`kubectl nsdebug install: ${text(install.stderr)}`);
+  await runPod(restrictedPod('confined', 'sleep infinity'));
+  // a tenant's hostile files: /etc/passwd a FIFO nobody writes, a symlink to a device
+  await runPod(
+    restrictedPod('tenant', 'mkfifo /etc/passwd /etc/fifo && ln -s /dev/zero /etc/zero && exec sleep infinity', {
+      volumes: [{ name: 'etc', emptyDir: {} }],
+      volumeMounts: [{ name: 'etc', mountPath: '/etc' }],
+    }),
+  );
+}, 300_000);
+
+afterAll(async () => {
+  await kubectl(['-n', NS, 'delete', 'pod', 'confined', 'tenant', '--grace-period=0', '--wait=false', '--ignore-not-found']);
+});
+
+describe("a session has the target's confinement, not the agent's", () => {
+  test('credentials, capabilities, no_new_privs and seccomp equal the container init’s, as kubectl exec sees them', async () => {
+    const script = 'grep -E "^(Uid|Gid|Groups|CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs|Seccomp):" /proc/1/status';
+    const outside = await kubectl(['-n', NS, 'exec', 'confined', '--', 'sh', '-c', script]);
+    expect(outside.exitCode).toBe(0);
+    const init = statusOf(outside.stdout);
+    expect(init).toContain('CapEff:\t0000000000000000');
+    expect(init).toContain('Seccomp:\t2');
+
+    for (const flags of [[], ['--tools']]) {
+      const session = await nsdebug(['pod/confined', ...flags, '--', 'sh', '-c', script.replace('/proc/1/', '/proc/self/')]);
+      expect([session.exitCode, text(session.stderr)]).toEqual([0, '']);
+      expect(statusOf(session.stdout)).toEqual(init);
+    }
+    const id = await nsdebug(['pod/confined', '--', 'id']);
+    expect(text(id.stdout).trim()).toMatch(/^uid=1000 gid=1000 groups=(1000,)?2000/);
+  }, 60_000);
+
+  test('what the container may not do, the session may not either: mknod, a new mount namespace, mount', async () => {
+    const r = await nsdebug([
+      'pod/confined',
+      '--',
+      'sh',
+      '-c',
+      'mknod /tmp/x b 7 0 && echo MKNOD; unshare -m true && echo UNSHARE; mount -t tmpfs none /tmp && echo MOUNT; exit 0',
+    ]);
+    expect(r.exitCode).toBe(0);
+    expect(text(r.stdout)).toBe('');
+    expect(text(r.stderr)).toMatch(/mknod: \/tmp\/x: Operation not permitted/);
+    expect(text(r.stderr)).toMatch(/unshare: .*Operation not permitted/);
+  }, 60_000);
+
+  test('--read-only stays read-only: the session cannot remount its copy of the tree', async () => {
+    const r = await nsdebug([
+      'pod/confined',
+      '--read-only',
+      '--',
+      'sh',
+      '-c',
+      'mount -o remount,rw / && echo REMOUNTED; touch /tmp/y && echo WROTE; exit 0',
+    ]);
+    expect(r.exitCode).toBe(0);
+    expect(text(r.stdout)).toBe('');
+    expect(text(r.stderr)).toMatch(/Read-only file system/);
+  }, 60_000);
+
+  test('--privileged (admin only) keeps the agent’s power, says so, and is audited', async () => {
+    const r = await nsdebug(['pod/confined', '--privileged', '--', 'sh', '-c', 'id -u; grep -E "^(CapEff|Seccomp):" /proc/self/status']);
+    expect(r.exitCode).toBe(0);
+    expect(text(r.stderr)).toMatch(/^nsdebug: --privileged: this session has the agent's full privileges on node \S+$/m);
+    const [uid, capEff, seccomp] = text(r.stdout).trim().split('\n');
+    expect(uid).toBe('0');
+    expect(capEff).not.toBe('CapEff:\t0000000000000000');
+    expect(seccomp).toBe('Seccomp:\t0');
+    const logs = await kubectl(['-n', 'nsdebug-system', 'logs', 'ds/nsdebug-agent', '--tail', '30']);
+    const audit = text(logs.stdout)
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .filter((l) => l.msg === 'session' && l.pod === `${NS}/confined`);
+    expect(audit.at(-1)).toMatchObject({ privileged: true, exitCode: 0 });
+  }, 60_000);
+});
+
+describe("a tenant's files cannot block or mislead the agent", () => {
+  const timed = async (args: string[]) => {
+    const started = Date.now();
+    const r = await nsdebug(args);
+    return { ...r, ms: Date.now() - started };
+  };
+
+  test('ps with a FIFO as /etc/passwd answers at once, with numeric users', async () => {
+    const r = await timed(['ps', 'pod/tenant', '-o', 'json']);
+    expect([r.exitCode, text(r.stderr)]).toEqual([0, '']);
+    expect(r.ms).toBeLessThan(5000);
+    const processes = JSON.parse(text(r.stdout)) as Array<{ user: string; command: string }>;
+    expect(processes.find((p) => p.command === 'sleep infinity')?.user).toBe('1000');
+  }, 30_000);
+
+  test.each([
+    ['/etc/fifo', /\/etc\/fifo: not a regular file \(a FIFO\)/],
+    ['/etc/zero', /\/etc\/zero: not a regular file \(a device\)/],
+    ['/proc/1/pagemap', /\/proc\/1\/pagemap: a file of the kernel \(proc\)/],
+    // runc masks /proc/kmsg with /dev/null: a device, or the kernel's file where it does not
+    ['/proc/kmsg', /\/proc\/kmsg: (a file of the kernel \(proc\)|not a regular file \(a device\))/],
+  ])(
+    'cp of %s fails at once with what it is',
+    async (path, message) => {
+      const r = await timed(['cp', `pod/tenant:${path}`, '-']);
+      expect(r.exitCode).toBe(73);
+      expect(text(r.stderr)).toMatch(message);
+      expect(r.ms).toBeLessThan(5000);
+    },
+    30_000,
+  );
+
+  test("meanwhile another user's session on the same node works", async () => {
+    const other = await execa('kubectl', ['nsdebug', '-n', NS, 'pod/busybox', '--', 'cat', '/etc/hostname'], { reject: false });
+    expect([other.exitCode, other.stdout.trim()]).toEqual([0, 'busybox']);
+  }, 30_000);
+});
