@@ -490,6 +490,8 @@ static void rename_cmdline(struct cmdline_area area)
 	(void)prctl(PR_SET_NAME, name);
 }
 
+static int mount_session_proc(void);
+
 /* The session's init in the target's PID namespace. Exits with the command's code. */
 static void __attribute__((noreturn))
 session_init(const struct nsd_spawn_request *req, const sigset_t *waited, struct cmdline_area cmdline,
@@ -501,8 +503,8 @@ session_init(const struct nsd_spawn_request *req, const sigset_t *waited, struct
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
 		fail(report_fd, NSD_STEP_PDEATHSIG, errno, 126);
 	/* Post-mortem: we are PID 1 of the session's own PID namespace; its /proc is ours to mount. */
-	if (req->rootfs && mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
-		fail(report_fd, NSD_STEP_POSTMORTEM, errno, 126);
+	if (req->rootfs && mount_session_proc() < 0)
+		fail(report_fd, NSD_STEP_PM_PROC, errno, 126);
 	rename_cmdline(cmdline);
 	pid_t command = _Fork();
 	if (command < 0)
@@ -616,6 +618,7 @@ static int ensure_dir(const char *path, mode_t mode)
 /* Where the post-mortem root is assembled: a tmpfs over /tmp in our private mount namespace. */
 #define PM_SCRATCH "/tmp"
 #define PM_ROOT PM_SCRATCH "/root"
+#define PM_DEVICES PM_SCRATCH "/devices"
 
 /* Length of the directory prefix (through its last '/') shared by every colon-separated path. */
 static size_t common_parent(const char *paths)
@@ -636,11 +639,22 @@ static size_t common_parent(const char *paths)
 	return len;
 }
 
+/* Bind the device node src (in the scratch device tmpfs) onto an empty file created at dst. */
+static int bind_device(const char *src, const char *dst)
+{
+	int fd = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+	if (fd < 0)
+		return -1;
+	close(fd);
+	return mount(src, dst, NULL, MS_BIND, NULL);
+}
+
 /*
- * Post-mortem: the dead container's layers (its own writes on top) mounted read-only as a new
- * root, with a writable /tmp over the container's own, a minimal /dev and a fresh devpts; /proc
- * comes from the session init (a new PID namespace's /proc must be mounted from inside it).
- * Runs in a private copy of the node's mount namespace, so every mount dies with the session.
+ * Post-mortem: a mount namespace of the session's own whose root is the dead container's layers
+ * (its own writes on top), read-only, nodev, nosuid, with a writable /tmp over the container's
+ * own and a small /dev (both nodev, nosuid); /proc comes from the session init (a new PID
+ * namespace's /proc must be mounted from inside it). The node's root is pivoted away and
+ * detached: nothing of the node is left to reach, by a chroot escape or otherwise.
  */
 static void mount_dead_root(const struct nsd_spawn_request *req, int sock)
 {
@@ -649,15 +663,24 @@ static void mount_dead_root(const struct nsd_spawn_request *req, int sock)
 		unsigned major, minor;
 	} devices[] = { { "null", 1, 3 }, { "zero", 1, 5 }, { "full", 1, 7 },
 			{ "random", 1, 8 }, { "urandom", 1, 9 }, { "tty", 5, 0 } };
-	char options[4096], path[64];
+	static const struct {
+		const char *target, *name;
+	} dev_links[] = { { "/proc/self/fd", "fd" }, { "/proc/self/fd/0", "stdin" },
+			  { "/proc/self/fd/1", "stdout" }, { "/proc/self/fd/2", "stderr" }, { "pts/ptmx", "ptmx" } };
+	char options[4096], path[64], src[64];
 	size_t prefix = common_parent(req->rootfs), len;
 	int layered = strchr(req->rootfs, ':') != NULL;
 
+	/* The layer paths resolve in the node's mount namespace; unshare gives us a copy of it. */
 	if (setns(req->host_pidfd, CLONE_NEWNS) < 0 || unshare(CLONE_NEWNS) < 0)
-		fail(sock, NSD_STEP_POSTMORTEM, errno, 1);
-	/* Private: nothing mounted here propagates back to the node (kubelet's own cleanup). */
+		fail(sock, NSD_STEP_PM_NAMESPACE, errno, 1);
+	/*
+	 * Private first: the copy's mounts share peer groups with the node's, so without this every
+	 * mount below (and the detach of the old root) would propagate to the node; pivot_root also
+	 * refuses (EINVAL) a new root or old root whose parent mount is shared.
+	 */
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
-		fail(sock, NSD_STEP_POSTMORTEM, errno, 1);
+		fail(sock, NSD_STEP_PM_PRIVATE, errno, 1);
 	/*
 	 * The layers are named relative to their common parent, held open as our cwd: short
 	 * options however many layers, and still reachable once the scratch tmpfs covers /tmp.
@@ -683,33 +706,114 @@ static void mount_dead_root(const struct nsd_spawn_request *req, int sock)
 			fail(sock, NSD_STEP_POSTMORTEM, ENAMETOOLONG, 1);
 	}
 	options[len] = '\0';
+	/* Scratch space (the session's /tmp writes, the device nodes), detached with the node's root. */
 	if (mount("tmpfs", PM_SCRATCH, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0700,size=64m") < 0 ||
 	    ensure_dir(PM_ROOT, 0755) < 0 || ensure_dir(PM_SCRATCH "/upper", 0755) < 0 ||
-	    ensure_dir(PM_SCRATCH "/work", 0755) < 0)
+	    ensure_dir(PM_SCRATCH "/work", 0755) < 0 || ensure_dir(PM_DEVICES, 0755) < 0)
 		fail(sock, NSD_STEP_POSTMORTEM, errno, 1);
-	/* Only lower layers, no upperdir: overlayfs mounts the union read-only. One layer: a bind. */
-	if (layered ? mount("overlay", PM_ROOT, "overlay", MS_RDONLY, options) < 0
+	/*
+	 * Only lower layers, no upperdir: overlayfs mounts the union read-only. One layer: a bind,
+	 * remounted (a bind takes its flags only on remount). nodev, nosuid: a device node or a
+	 * setuid file in the container's image grants nothing. Either way the root is a mount point,
+	 * which pivot_root needs.
+	 */
+	if (layered ? mount("overlay", PM_ROOT, "overlay", MS_RDONLY | MS_NODEV | MS_NOSUID, options) < 0
 		    : mount(options + sizeof("lowerdir=") - 1, PM_ROOT, NULL, MS_BIND, NULL) < 0 ||
-			      mount(NULL, PM_ROOT, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) < 0)
+			      mount(NULL, PM_ROOT, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NODEV | MS_NOSUID, NULL) < 0)
 		fail(sock, NSD_STEP_POSTMORTEM, errno, 1);
-	/* /tmp: the container's files stay visible; the session's writes go to our tmpfs. */
-	if (access(PM_ROOT "/tmp", F_OK) == 0 &&
-	    mount("overlay", PM_ROOT "/tmp", "overlay", MS_NOSUID | MS_NODEV,
-		  "lowerdir=" PM_ROOT "/tmp,upperdir=" PM_SCRATCH "/upper,workdir=" PM_SCRATCH "/work") < 0)
-		fail(sock, NSD_STEP_POSTMORTEM, errno, 1);
-	if (mount("tmpfs", PM_ROOT "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=64k") < 0)
-		fail(sock, NSD_STEP_POSTMORTEM, errno, 1);
+	/*
+	 * /tmp: the container's files stay visible; the session's writes go to our tmpfs. The root
+	 * of an overlay takes the upper directory's owner and mode: the container's /tmp's, so that
+	 * a session user other than root may write where the container could.
+	 */
+	struct stat tmp;
+	if (stat(PM_ROOT "/tmp", &tmp) == 0 && S_ISDIR(tmp.st_mode) &&
+	    (chown(PM_SCRATCH "/upper", tmp.st_uid, tmp.st_gid) < 0 || chmod(PM_SCRATCH "/upper", tmp.st_mode & 07777) < 0 ||
+	     mount("overlay", PM_ROOT "/tmp", "overlay", MS_NOSUID | MS_NODEV,
+		   "lowerdir=" PM_ROOT "/tmp,upperdir=" PM_SCRATCH "/upper,workdir=" PM_SCRATCH "/work") < 0))
+		fail(sock, NSD_STEP_PM_TMP, errno, 1);
+	/*
+	 * /dev nodev too: no device node made in it opens. The few devices a shell needs are made in
+	 * a tmpfs of the scratch space that allows them, and each bound onto /dev/NAME: a device is
+	 * opened through the mount it is found on, the bind, not through /dev's nodev tmpfs.
+	 */
+	if (mount("tmpfs", PM_DEVICES, "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=64k") < 0 ||
+	    mount("tmpfs", PM_ROOT "/dev", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0755,size=64k") < 0)
+		fail(sock, NSD_STEP_PM_DEV, errno, 1);
 	for (size_t i = 0; i < sizeof(devices) / sizeof(devices[0]); i++) {
-		if (concat(path, sizeof(path), (const char *const[]){ PM_ROOT "/dev/", devices[i].name, NULL }) < 0 ||
-		    mknod(path, S_IFCHR | 0666, makedev(devices[i].major, devices[i].minor)) < 0)
-			fail(sock, NSD_STEP_POSTMORTEM, errno, 1);
+		if (concat(src, sizeof(src), (const char *const[]){ PM_DEVICES "/", devices[i].name, NULL }) < 0 ||
+		    concat(path, sizeof(path), (const char *const[]){ PM_ROOT "/dev/", devices[i].name, NULL }) < 0)
+			fail(sock, NSD_STEP_PM_DEV, ENAMETOOLONG, 1);
+		if (mknod(src, S_IFCHR | 0666, makedev(devices[i].major, devices[i].minor)) < 0 || bind_device(src, path) < 0)
+			fail(sock, NSD_STEP_PM_DEV, errno, 1);
 	}
-	if (ensure_dir(PM_ROOT "/dev/pts", 0755) < 0 ||
+	for (size_t i = 0; i < sizeof(dev_links) / sizeof(dev_links[0]); i++) {
+		if (concat(path, sizeof(path), (const char *const[]){ PM_ROOT "/dev/", dev_links[i].name, NULL }) < 0)
+			fail(sock, NSD_STEP_PM_DEV, ENAMETOOLONG, 1);
+		if (symlink(dev_links[i].target, path) < 0)
+			fail(sock, NSD_STEP_PM_DEV, errno, 1);
+	}
+	/* devpts is a mount of its own (its nodes must open); newinstance: not the node's ptys. */
+	if (ensure_dir(PM_ROOT "/dev/pts", 0755) < 0 || ensure_dir(PM_ROOT "/dev/shm", 01777) < 0 ||
 	    mount("devpts", PM_ROOT "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620") < 0 ||
-	    symlink("pts/ptmx", PM_ROOT "/dev/ptmx") < 0)
-		fail(sock, NSD_STEP_POSTMORTEM, errno, 1);
-	if (chdir(PM_ROOT) < 0 || chroot(".") < 0)
-		fail(sock, NSD_STEP_POSTMORTEM, errno, 1);
+	    mount("tmpfs", PM_ROOT "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=64m") < 0)
+		fail(sock, NSD_STEP_PM_DEV, errno, 1);
+	/*
+	 * pivot_root(".", "."): the new root must be a mount point not on the current root's mount
+	 * (the overlay is); with put_old "." the node's root is stacked on top of the new one, so no
+	 * directory for it is needed in the read-only snapshot, and none is left behind.
+	 */
+	int old_root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (old_root < 0 || chdir(PM_ROOT) < 0 || syscall(SYS_pivot_root, ".", ".") < 0)
+		fail(sock, NSD_STEP_PIVOT_ROOT, errno, 1);
+	/*
+	 * Detach the node's root, now on top of ours: MNT_DETACH, as its mounts are busy (the node
+	 * uses them) and a plain umount would fail with EBUSY; private above, so the node keeps them.
+	 */
+	if (fchdir(old_root) < 0 || umount2(".", MNT_DETACH) < 0)
+		fail(sock, NSD_STEP_DETACH_OLD_ROOT, errno, 1);
+	close(old_root);
+	if (chdir("/") < 0)
+		fail(sock, NSD_STEP_DETACH_OLD_ROOT, errno, 1);
+}
+
+/*
+ * The session's own /proc, as kubelet gives a container's (its default masked and read-only
+ * paths, whatever the dead container's spec said): the PID namespace is the session's, but the
+ * kernel's knobs are the node's. Writing /proc/sys needs only UID 0, no capability: read-only.
+ */
+static int mount_session_proc(void)
+{
+	static const char *const read_only[] = { "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger" };
+	static const char *const masked[] = { "/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys",
+					      "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
+					      "/proc/sched_debug", "/proc/scsi" };
+	struct stat st;
+	if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+		return -1;
+	/* A bind onto itself makes the path a mount of its own, which alone can be remounted read-only. */
+	for (size_t i = 0; i < sizeof(read_only) / sizeof(read_only[0]); i++) {
+		if (stat(read_only[i], &st) < 0) {
+			if (errno == ENOENT)
+				continue;
+			return -1;
+		}
+		if (mount(read_only[i], read_only[i], NULL, MS_BIND | MS_REC, NULL) < 0 ||
+		    mount(NULL, read_only[i], NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+			return -1;
+	}
+	/* Files are covered by /dev/null, directories by an empty read-only tmpfs. */
+	for (size_t i = 0; i < sizeof(masked) / sizeof(masked[0]); i++) {
+		if (stat(masked[i], &st) < 0) {
+			if (errno == ENOENT)
+				continue;
+			return -1;
+		}
+		if (S_ISDIR(st.st_mode) ? mount("tmpfs", masked[i], "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0
+					: mount("/dev/null", masked[i], NULL, MS_BIND, NULL) < 0)
+			return -1;
+	}
+	return 0;
 }
 
 /*

@@ -51,6 +51,14 @@ enum nsd_step {
 	NSD_STEP_NO_NEW_PRIVS,
 	NSD_STEP_SECCOMP,
 	NSD_STEP_CONFINE_INIT,
+	/* post-mortem: the session's own mount namespace (mount_dead_root(), in the order it runs) */
+	NSD_STEP_PM_NAMESPACE,
+	NSD_STEP_PM_PRIVATE,
+	NSD_STEP_PM_TMP,
+	NSD_STEP_PM_DEV,
+	NSD_STEP_PIVOT_ROOT,
+	NSD_STEP_DETACH_OLD_ROOT,
+	NSD_STEP_PM_PROC,
 };
 
 /* Flags in nsd_spawn_result.flags. */
@@ -59,7 +67,8 @@ enum nsd_step {
 /*
  * What the command takes before exec: the target process's own credentials, capabilities and
  * filters, read by the agent from /proc/PID/status, /proc/PID/attr and nsd_seccomp_filters().
- * enabled == 0 (--privileged, node shells, post-mortem): the command keeps the agent's.
+ * Post-mortem: the dead container's, from its OCI spec (process.user, process.capabilities).
+ * enabled == 0 (--privileged, node shells): the command keeps the agent's.
  */
 struct nsd_confinement {
 	int32_t enabled;

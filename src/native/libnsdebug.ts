@@ -55,6 +55,13 @@ export const STEPS = [
   'set no_new_privs',
   "install the target's seccomp filter",
   "drop the session init's privileges",
+  'make a mount namespace for the post-mortem session',
+  "make the session's mounts private",
+  "mount the session's /tmp",
+  "mount the session's /dev",
+  "make the container's last filesystem the root (pivot_root)",
+  "detach the node's root",
+  "mount the session's /proc",
 ] as const;
 export type SpawnStep = (typeof STEPS)[number];
 
@@ -122,7 +129,7 @@ export interface SpawnRequest {
   postmortem?: { rootfs: string; hostPidfd: number };
   argv: string[];
   env: string[];
-  /** the target's confinement; undefined: the command keeps the agent's privileges (--privileged, node, post-mortem) */
+  /** the target's confinement (post-mortem: the dead container's spec's); undefined: the agent's privileges (--privileged, node) */
   confinement?: Confinement;
 }
 

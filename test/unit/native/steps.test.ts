@@ -24,5 +24,9 @@ describe('enum nsd_step and STEPS', () => {
     ['NSD_STEP_DROP_BOUNDING', "drop the capabilities outside the target's bounding set"],
     ['NSD_STEP_SET_UID', "take the target's user IDs"],
     ['NSD_STEP_SECCOMP', "install the target's seccomp filter"],
+    ['NSD_STEP_PM_PRIVATE', "make the session's mounts private"],
+    ['NSD_STEP_PIVOT_ROOT', "make the container's last filesystem the root (pivot_root)"],
+    ['NSD_STEP_DETACH_OLD_ROOT', "detach the node's root"],
+    ['NSD_STEP_PM_PROC', "mount the session's /proc"],
   ])('%s is worded "%s"', (name, wording) => expect(STEPS[enumSteps.indexOf(name)]).toBe(wording));
 });
