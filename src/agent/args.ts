@@ -6,7 +6,8 @@ import { CONTRACT_VERSION, ExitCode, NAMESPACE_KINDS, parseSessionUser, type Nam
 import { NsdebugError, usageError } from '../errors.js';
 import { CONTAINER_ID, POD_UID } from './cgroups.js';
 
-export const USAGE = `usage: nsdebug-agent enter --container-id ID [--pod-uid UID] [--ns LIST] [--tools] [--tty] [--read-only] [--process PID] [--postmortem]
+export const USAGE = `usage: nsdebug-agent enter --container-id ID [--pod-uid UID] [--ns LIST] [--tools] [--tty] [--read-only] [--process PID]
+                           [--postmortem --pod-uid UID --container NAME]
                            [--wait SECONDS --pod-uid UID --container NAME] [--user UID[:GID] | --privileged] [-- ARGV...]
        (a session takes the target process's UID, GID, groups, capabilities, no_new_privs, seccomp filter and
         LSM label; --user another user with at most its capabilities; --privileged keeps the agent's)
@@ -152,6 +153,12 @@ export function parseAgentArgs(argv: string[]) {
     throw usageError("--privileged keeps the agent's root; --user picks a user with the target's limits: choose one");
   if ((values.privileged || user) && (node !== undefined || values.postmortem)) {
     throw usageError("--privileged and --user apply to a running container's session, not to --node or --postmortem");
+  }
+  // Post-mortem mounts a dead container's snapshot: the agent checks it is this pod's container of this name.
+  if (values.postmortem && !values.help && (!podUid || !container)) {
+    throw usageError(
+      "--postmortem needs --pod-uid and --container (the dead container is checked to be that pod's container of that name)",
+    );
   }
   const copy = subcommand === 'cp' && !values.help ? parseCopy(str) : undefined;
   return {

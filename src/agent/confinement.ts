@@ -188,3 +188,152 @@ export async function readTargetConfinement(
   const confinement = sessionConfinement(creds, user, { seccompFilters, ...(lsmExec ? { lsmExec } : {}) });
   return keepGroups ? { ...confinement, groups: undefined } : confinement;
 }
+
+/** Capability names by number, as <linux/capability.h> numbers them (0 … 40 in Linux 5.9+). */
+export const CAPABILITY_NAMES = [
+  'CAP_CHOWN',
+  'CAP_DAC_OVERRIDE',
+  'CAP_DAC_READ_SEARCH',
+  'CAP_FOWNER',
+  'CAP_FSETID',
+  'CAP_KILL',
+  'CAP_SETGID',
+  'CAP_SETUID',
+  'CAP_SETPCAP',
+  'CAP_LINUX_IMMUTABLE',
+  'CAP_NET_BIND_SERVICE',
+  'CAP_NET_BROADCAST',
+  'CAP_NET_ADMIN',
+  'CAP_NET_RAW',
+  'CAP_IPC_LOCK',
+  'CAP_IPC_OWNER',
+  'CAP_SYS_MODULE',
+  'CAP_SYS_RAWIO',
+  'CAP_SYS_CHROOT',
+  'CAP_SYS_PTRACE',
+  'CAP_SYS_PACCT',
+  'CAP_SYS_ADMIN',
+  'CAP_SYS_BOOT',
+  'CAP_SYS_NICE',
+  'CAP_SYS_RESOURCE',
+  'CAP_SYS_TIME',
+  'CAP_SYS_TTY_CONFIG',
+  'CAP_MKNOD',
+  'CAP_LEASE',
+  'CAP_AUDIT_WRITE',
+  'CAP_AUDIT_CONTROL',
+  'CAP_SETFCAP',
+  'CAP_MAC_OVERRIDE',
+  'CAP_MAC_ADMIN',
+  'CAP_SYSLOG',
+  'CAP_WAKE_ALARM',
+  'CAP_BLOCK_SUSPEND',
+  'CAP_AUDIT_READ',
+  'CAP_PERFMON',
+  'CAP_BPF',
+  'CAP_CHECKPOINT_RESTORE',
+] as const;
+
+/**
+ * OCI capability names (e.g. CAP_NET_BIND_SERVICE) → a bit set (bit N: capability N). A name this
+ * list does not know is left out, as runc leaves out names its kernel lacks: fewer capabilities,
+ * never more. A value that is not a list of CAP_ names is an error.
+ */
+export function capabilityBits(names: unknown, where: string): bigint {
+  if (names === undefined || names === null) return 0n;
+  if (!Array.isArray(names) || !names.every((n) => typeof n === 'string' && /^CAP_[A-Z0-9_]{1,40}$/.test(n)))
+    throw new Error(`${where} is not a list of capability names`);
+  let bits = 0n;
+  for (const name of names as string[]) {
+    const cap = (CAPABILITY_NAMES as readonly string[]).indexOf(name);
+    if (cap >= 0) bits |= 1n << BigInt(cap);
+  }
+  return bits;
+}
+
+/** One line of an OCI spec's linux.uidMappings or gidMappings. */
+interface IdMapping {
+  containerID?: unknown;
+  hostID?: unknown;
+  size?: unknown;
+}
+
+/** The part of an OCI runtime spec (config.json) a post-mortem session is confined by. */
+interface OciSpecPart {
+  process?: {
+    user?: { uid?: unknown; gid?: unknown; additionalGids?: unknown };
+    capabilities?: Record<'bounding' | 'effective' | 'permitted' | 'inheritable' | 'ambient', unknown>;
+    noNewPrivileges?: unknown;
+  };
+  linux?: {
+    namespaces?: Array<{ type?: unknown }>;
+    uidMappings?: IdMapping[];
+    gidMappings?: IdMapping[];
+  };
+}
+
+const isId = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 0xfffffffe;
+
+/** An ID of the container's user namespace as the node sees it, through an OCI ID mapping. */
+function hostId(id: number, mappings: IdMapping[] | undefined): number | undefined {
+  for (const m of mappings ?? []) {
+    if (!isId(m.containerID) || !isId(m.hostID) || !isId(m.size)) continue;
+    if (id >= m.containerID && id < m.containerID + m.size) return m.hostID + (id - m.containerID);
+  }
+  return undefined;
+}
+
+/**
+ * A dead container's confinement from its OCI spec, as runc set it up before exec'ing the
+ * container's process: process.user (uid, gid, additionalGids as the supplementary groups),
+ * process.capabilities (each set by name), process.noNewPrivileges. The session takes the same
+ * sets before its exec, so the kernel's exec rules turn them into what the container had.
+ *
+ * A container in a user namespace of its own: its IDs are translated to the node's through
+ * linux.uidMappings/gidMappings, and it gets no capability at all (its capabilities were over its
+ * own namespace; the session runs in the node's, where they would be real).
+ *
+ * Seccomp: the spec's linux.seccomp is an OCI profile (syscall names and rules), which would have
+ * to be compiled to BPF (libseccomp's job); it is not, so a post-mortem session has no seccomp
+ * filter. It keeps the container's capabilities and always runs with no_new_privs (read-only mode).
+ * The LSM label (process.apparmorProfile, selinuxLabel) is not taken either.
+ */
+export function ociConfinement(spec: unknown): Confinement {
+  if (typeof spec !== 'object' || spec === null) throw new Error('the OCI spec is not an object');
+  const { process: proc, linux } = spec as OciSpecPart;
+  const user = proc?.user ?? {};
+  const uid = user.uid ?? 0;
+  const gid = user.gid ?? 0;
+  if (!isId(uid) || !isId(gid)) throw new Error('the OCI spec has no valid process.user.uid/gid');
+  const groups = user.additionalGids ?? [];
+  if (!Array.isArray(groups) || !groups.every(isId)) throw new Error('the OCI spec has no valid process.user.additionalGids');
+  const userNamespace = (linux?.namespaces ?? []).some((ns) => ns?.type === 'user');
+  const mapped = (id: number, kind: 'uid' | 'gid') => {
+    if (!userNamespace) return id;
+    const host = hostId(id, kind === 'uid' ? linux?.uidMappings : linux?.gidMappings);
+    if (host === undefined) throw new Error(`${kind} ${id} of the container is not mapped to the node (linux.${kind}Mappings)`);
+    return host;
+  };
+  const caps = proc?.capabilities ?? ({} as Record<string, unknown>);
+  const set = (name: 'bounding' | 'effective' | 'permitted' | 'inheritable' | 'ambient') =>
+    userNamespace ? 0n : capabilityBits(caps[name], `process.capabilities.${name}`);
+  if (proc?.noNewPrivileges !== undefined && typeof proc.noNewPrivileges !== 'boolean')
+    throw new Error('the OCI spec has a process.noNewPrivileges that is not a boolean');
+  const [bounding, permitted, inheritable] = [set('bounding'), set('permitted'), set('inheritable')];
+  const u = mapped(uid, 'uid');
+  const g = mapped(gid, 'gid');
+  return {
+    uid: [u, u, u],
+    gid: [g, g, g],
+    groups: [...new Set((groups as number[]).map((id) => mapped(id, 'gid')))],
+    capBounding: bounding,
+    capPermitted: permitted,
+    // capset(2) refuses an effective capability that is not permitted, and an ambient one that is
+    // not both permitted and inheritable (runc's own spec validation refuses those specs)
+    capEffective: set('effective') & permitted,
+    capInheritable: inheritable,
+    capAmbient: set('ambient') & permitted & inheritable,
+    noNewPrivs: proc?.noNewPrivileges === true,
+    seccompFilters: [],
+  };
+}

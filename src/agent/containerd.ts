@@ -1,6 +1,7 @@
-// containerd's gRPC API, the two calls the agent makes: a container's labels (which pod and
-// container an ID belongs to) and its snapshot's mounts (a dead container's layers). CRI's
-// containers live in containerd's "k8s.io" namespace.
+// containerd's gRPC API, the two calls the agent makes: a container's record (its labels: which
+// pod and container an ID belongs to; its OCI spec: the user and capabilities it ran with) and
+// its snapshot's mounts (a dead container's layers). CRI's containers live in containerd's
+// "k8s.io" namespace.
 import type { IMapField, INamespace } from 'protobufjs';
 
 import { ExitCode } from '../contract.js';
@@ -47,7 +48,15 @@ const API: INamespace = {
                     },
                     GetContainerRequest: { fields: { id: string(1) } },
                     GetContainerResponse: { fields: { container: { type: 'Container', id: 1 } } },
-                    Container: { fields: { id: string(1), labels: { keyType: 'string', type: 'string', id: 2 } as IMapField } },
+                    Container: {
+                      fields: {
+                        id: string(1),
+                        labels: { keyType: 'string', type: 'string', id: 2 } as IMapField,
+                        // google.protobuf.Any: containerd stores the OCI runtime spec as JSON bytes
+                        spec: { type: 'Any', id: 5 },
+                      },
+                    },
+                    Any: { fields: { type_url: string(1), value: { type: 'bytes', id: 2 } } },
                   },
                 },
               },
@@ -90,7 +99,12 @@ interface Api {
           Containers: new (
             address: string,
             creds: unknown,
-          ) => Client & { Get: Unary<{ id: string }, { container: { labels: Record<string, string> } }> };
+          ) => Client & {
+            Get: Unary<
+              { id: string },
+              { container: { labels: Record<string, string>; spec?: { type_url: string; value: Buffer } | null } }
+            >;
+          };
         };
       };
     };
@@ -148,26 +162,40 @@ export function containerLayers(containerId: string, endpoint = DEFAULT_RUNTIME_
       const client = new api.containerd.services.snapshots.v1.Snapshots(endpoint, creds);
       return layersOf((await unary(client, client.Mounts, { snapshotter: 'overlayfs', key: containerId }, metadata)).mounts);
     },
-    () =>
-      new NsdebugError(
-        `nothing left to inspect: container ${shortId(containerId)} has been removed from the node with its filesystem; use --wait to catch its next start`,
-        ExitCode.NOT_FOUND,
-      ),
+    () => nothingLeft(containerId),
   );
 }
 
-/** A container's labels (kubelet's io.kubernetes.* among them); undefined when it does not exist. */
-export async function containerLabels(
-  containerId: string,
-  endpoint = DEFAULT_RUNTIME_ENDPOINT,
-): Promise<Record<string, string> | undefined> {
+/** A dead container that kubelet has removed, with its snapshot. */
+export const nothingLeft = (containerId: string) =>
+  new NsdebugError(
+    `nothing left to inspect: container ${shortId(containerId)} has been removed from the node with its filesystem; use --wait to catch its next start`,
+    ExitCode.NOT_FOUND,
+  );
+
+/** What containerd keeps of a container: its labels and the OCI runtime spec it was created with. */
+export interface ContainerRecord {
+  labels: Record<string, string>;
+  /** the spec as containerd keeps it (a protobuf Any: its type and JSON text); undefined if it holds none */
+  spec?: { typeUrl: string; json: string };
+}
+
+/** The type_url containerd gives the spec's Any (typeurl registration of specs.Spec). */
+const SPEC_TYPE = /(^|\/)opencontainers\/runtime-spec\/1\/Spec$/;
+
+/** The container's labels and spec; undefined when it does not exist. */
+export async function containerRecord(containerId: string, endpoint = DEFAULT_RUNTIME_ENDPOINT): Promise<ContainerRecord | undefined> {
   const gone = new NsdebugError('', ExitCode.NOT_FOUND);
   try {
     return await call(
       endpoint,
       async (api, creds, metadata) => {
         const client = new api.containerd.services.containers.v1.Containers(endpoint, creds);
-        return (await unary(client, client.Get, { id: containerId }, metadata)).container.labels;
+        const { container } = await unary(client, client.Get, { id: containerId }, metadata);
+        const spec = container.spec?.value?.length
+          ? { spec: { typeUrl: container.spec.type_url, json: Buffer.from(container.spec.value).toString('utf8') } }
+          : {};
+        return { labels: container.labels, ...spec };
       },
       () => gone,
     );
@@ -175,4 +203,28 @@ export async function containerLabels(
     if (err === gone) return undefined;
     throw err;
   }
+}
+
+/** The OCI runtime spec of a container record, parsed; an error names what is wrong with it. */
+export function ociSpecOf(record: ContainerRecord, containerId: string): unknown {
+  const what = `container ${shortId(containerId)}`;
+  if (!record.spec) throw new NsdebugError(`containerd holds no OCI spec for ${what}`, ExitCode.ENTER_FAILED);
+  if (!SPEC_TYPE.test(record.spec.typeUrl))
+    throw new NsdebugError(
+      `containerd holds a spec of type ${JSON.stringify(record.spec.typeUrl.slice(0, 120))} for ${what}, not an OCI runtime spec`,
+      ExitCode.ENTER_FAILED,
+    );
+  try {
+    return JSON.parse(record.spec.json) as unknown;
+  } catch (err) {
+    throw new NsdebugError(`the OCI spec containerd holds for ${what} is not JSON: ${(err as Error).message}`, ExitCode.ENTER_FAILED);
+  }
+}
+
+/** A container's labels (kubelet's io.kubernetes.* among them); undefined when it does not exist. */
+export async function containerLabels(
+  containerId: string,
+  endpoint = DEFAULT_RUNTIME_ENDPOINT,
+): Promise<Record<string, string> | undefined> {
+  return (await containerRecord(containerId, endpoint))?.labels;
 }

@@ -16,9 +16,9 @@ import {
   type SpawnRequest,
   type SpawnResult,
 } from '../native/libnsdebug.js';
-import { readTargetConfinement } from './confinement.js';
-import { containerLayers } from './containerd.js';
-import { inPod, nodeProcess, podSandbox, seesPath } from './postmortem.js';
+import { ociConfinement, readTargetConfinement } from './confinement.js';
+import { containerLayers, containerRecord, nothingLeft, ociSpecOf } from './containerd.js';
+import { checkBelongsToPod, inPod, nodeProcess, podSandbox, seesPath } from './postmortem.js';
 import { namespaceId, readEnviron } from './procfs.js';
 import { processInContainer, resolveContainer, shortId, type ResolvedContainer } from './resolve.js';
 import { createSessionCgroup, removeSessionCgroup } from './session-cgroup.js';
@@ -196,7 +196,22 @@ export async function enter(opts: EnterOptions, deps: EnterDeps): Promise<Sessio
 
 /** The dead container's last filesystem, read-only, in the pod sandbox's network, IPC and UTS. */
 async function enterPostmortem(opts: EnterOptions, deps: EnterDeps): Promise<SessionOutcome> {
-  if (!opts.podUid) throw new NsdebugError('--postmortem needs --pod-uid', ExitCode.USAGE);
+  if (!opts.podUid || !opts.container) throw new NsdebugError('--postmortem needs --pod-uid and --container', ExitCode.USAGE);
+  // Whose snapshot this is, before mounting it: kubelet's labels name the pod and container.
+  const record = await containerRecord(opts.containerId, opts.runtimeEndpoint);
+  if (!record) throw nothingLeft(opts.containerId);
+  checkBelongsToPod(record.labels, opts.containerId, opts.podUid, opts.container);
+  // The dead container's own user and capabilities, as runc gave them to its process.
+  let confinement: Confinement;
+  try {
+    confinement = ociConfinement(ociSpecOf(record, opts.containerId));
+  } catch (err) {
+    if (err instanceof NsdebugError) throw err;
+    throw new NsdebugError(
+      `cannot read the confinement of container ${shortId(opts.containerId)} from its OCI spec: ${(err as Error).message}`,
+      ExitCode.ENTER_FAILED,
+    );
+  }
   const rootfs = await containerLayers(opts.containerId, opts.runtimeEndpoint);
   const { sandboxPid, hostPid } = podSandbox(opts.podUid, rootfs.split(':')[0]!);
   const pidfds: number[] = [];
@@ -215,7 +230,7 @@ async function enterPostmortem(opts: EnterOptions, deps: EnterDeps): Promise<Ses
     return await run(
       { ...opts, readOnly: true },
       deps,
-      { target, pid: sandboxPid ?? 0, pidfd: sandboxPidfd, joined, env: sessionEnvironment([], opts.tty) },
+      { target, pid: sandboxPid ?? 0, pidfd: sandboxPidfd, joined, env: sessionEnvironment([], opts.tty), confinement },
       { rootfs, hostPidfd },
     );
   } finally {

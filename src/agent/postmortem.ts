@@ -7,7 +7,7 @@ import { ExitCode } from '../contract.js';
 import { NsdebugError } from '../errors.js';
 import { parseProcCgroup, podCgroupDirs, podUidOf, procsBelow } from './cgroups.js';
 import { PROC, readStat } from './procfs.js';
-import { pickInit } from './resolve.js';
+import { pickInit, shortId } from './resolve.js';
 
 /**
  * The pod's sandbox (pause) process, the oldest process in the pod's cgroup tree, if the pod
@@ -78,4 +78,22 @@ export function inPod(pid: number, podUid: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** kubelet's labels on every container it creates (pkg/kubelet/types/labels.go). */
+export const POD_UID_LABEL = 'io.kubernetes.pod.uid';
+export const CONTAINER_NAME_LABEL = 'io.kubernetes.container.name';
+
+/**
+ * Refuse a container that kubelet did not create for this pod's container of this name: a
+ * container ID names any container on the node, and its snapshot is mounted for whoever asked.
+ */
+export function checkBelongsToPod(labels: Record<string, string>, containerId: string, podUid: string, container: string): void {
+  const [ownerPod, ownerName] = [labels[POD_UID_LABEL], labels[CONTAINER_NAME_LABEL]];
+  if (ownerPod === podUid && ownerName === container) return;
+  const owner = ownerPod ? `pod ${ownerPod}'s container ${JSON.stringify(ownerName ?? '(unnamed)')}` : 'no pod (it has no kubelet labels)';
+  throw new NsdebugError(
+    `container ${shortId(containerId)} belongs to ${owner}, not to pod ${podUid}'s container ${JSON.stringify(container)}: refused`,
+    ExitCode.FORBIDDEN,
+  );
 }

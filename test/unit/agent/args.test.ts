@@ -49,7 +49,11 @@ describe('nsdebug-agent argv', () => {
   });
 
   test('--postmortem round-trips', () => {
-    expect(parseAgentArgs(enterArgv({ containerId: ID, podUid: UID, postmortem: true, command: [] })).postmortem).toBe(true);
+    expect(parseAgentArgs(enterArgv({ containerId: ID, podUid: UID, container: 'app', postmortem: true, command: [] }))).toMatchObject({
+      postmortem: true,
+      podUid: UID,
+      container: 'app',
+    });
     expect(parseAgentArgs(enterArgv({ containerId: ID, command: [] })).postmortem).toBe(false);
   });
 
@@ -98,6 +102,8 @@ describe('nsdebug-agent argv', () => {
     [['enter', `--container-id=${ID}`, '--user=0', '--privileged'], ExitCode.USAGE, 'choose one'],
     [['enter', '--node=worker-1', '--privileged'], ExitCode.USAGE, 'not to --node or --postmortem'],
     [['enter', `--container-id=${ID}`, `--pod-uid=${UID}`, '--postmortem', '--user=0'], ExitCode.USAGE, 'not to --node or --postmortem'],
+    [['enter', `--container-id=${ID}`, `--pod-uid=${UID}`, '--postmortem'], ExitCode.USAGE, '--postmortem needs --pod-uid and --container'],
+    [['enter', `--container-id=${ID}`, '--container=app', '--postmortem'], ExitCode.USAGE, '--postmortem needs --pod-uid and --container'],
     [['cp', `--container-id=${ID}`], ExitCode.USAGE, 'cp needs exactly one of --from PATH (copy out) and --to PATH (copy in)'],
     [['cp', `--container-id=${ID}`, '--from=/a', '--to=/b'], ExitCode.USAGE, 'cp needs exactly one of'],
     [['cp', `--container-id=${ID}`, '--from=/a', '--size=3'], ExitCode.USAGE, '--size is for --to (copy in)'],
