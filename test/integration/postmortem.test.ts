@@ -1,8 +1,13 @@
 // Crashed containers under a real containerd. Post-mortem sessions (`enter --postmortem`): the
 // dead container's files as it left them, read-only, with a writable scratch /tmp, in the pod's
-// network, and no mount left behind. `enter --wait`: the container's next instance is entered
-// as soon as its process runs, even one that lives a second.
-import { readFileSync } from 'node:fs';
+// network, and no mount left behind; a mount namespace with nothing of the node in it (a chroot
+// escape finds only the snapshot), and the dead container's own user and capabilities, checked
+// against what its process had (its log) and its OCI spec (ctr). `enter --wait`: the container's
+// next instance is entered as soon as its process runs, even one that lives a second.
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { execa } from 'execa';
@@ -17,27 +22,107 @@ const AGENT = `${ROOT}/bin/nsdebug-agent.js`;
 
 let cri: CriClient;
 let crashed: Pod; // app: wrote its markers, then exited 1; web: still serving the pod's :8080
+let restricted: Pod; // app: UID 1000, GID 3000, groups 4000, only NET_BIND_SERVICE, no_new_privs; exited 3
 
-/** `nsdebug-agent enter --postmortem` on the crashed app, as the CLI runs it. */
-function postmortem(pod: Pod, command: string[], extra: string[] = []) {
+/** The credential lines of /proc/PID/status that a session must share with the dead container's process. */
+const STATUS_LINES = /^(Uid|Gid|Groups|CapInh|CapPrm|CapEff|CapBnd|CapAmb):/;
+const DUMP_STATUS = "grep -E '^(Uid|Gid|Groups|CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs):' /proc/self/status";
+
+/** `nsdebug-agent enter --postmortem` on a pod's dead container, as the CLI runs it. */
+function postmortem(
+  pod: Pod,
+  command: string[],
+  extra: string[] = [],
+  target: { container?: string; containerId?: string; podUid?: string; input?: Buffer } = {},
+) {
+  const container = target.container ?? 'app';
   return execa(
     'node',
     [
       AGENT,
       'enter',
       `--contract=${CONTRACT_VERSION}`,
-      `--container-id=${pod.container('app').id}`,
-      `--pod-uid=${pod.podUid}`,
+      `--container-id=${target.containerId ?? pod.container('app').id}`,
+      `--pod-uid=${target.podUid ?? pod.podUid}`,
+      `--container=${container}`,
       '--postmortem',
       ...extra,
       '--',
       ...command,
     ],
-    { reject: false, env: { NSDEBUG_RUNTIME_ENDPOINT: process.env.CONTAINERD_ADDRESS } },
+    { reject: false, env: { NSDEBUG_RUNTIME_ENDPOINT: process.env.CONTAINERD_ADDRESS }, ...(target.input ? { input: target.input } : {}) },
   );
 }
 
-const ownMounts = () => readFileSync('/proc/self/mountinfo', 'utf8');
+/**
+ * The node's mount table as seen here, without the mounts of containers that other runtimes on
+ * this machine (the e2e cluster, an integration tier run side by side) make and remove meanwhile.
+ */
+const ownMounts = () =>
+  readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .filter((line) => {
+      const point = line.split(' ')[4] ?? '';
+      return point.startsWith(`${process.env.NSDEBUG_IT_DIR}/`) || !/\/(io\.containerd\.[^/]+|kubelet\/pods|netns)\//.test(point);
+    })
+    .join('\n');
+
+/** The lines a container printed on stdout, from its CRI log file (kubelet's format: time stream tag text). */
+function containerLog(pod: Pod, container: string): string[] {
+  const dir = join(process.env.NSDEBUG_POD_LOG_ROOT!, `${pod.namespace}_${pod.name}_${pod.podUid}`, container);
+  return readFileSync(join(dir, '0.log'), 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => line.split(' ').slice(3).join(' '));
+}
+
+/** What containerd itself holds for a container (`ctr containers info`): its OCI spec and snapshot key. */
+async function ctrInfo(id: string): Promise<{
+  Spec: { process: { user: { uid: number; gid: number; additionalGids?: number[] } } };
+  SnapshotKey: string;
+  Snapshotter: string;
+}> {
+  const address = process.env.CONTAINERD_ADDRESS!.replace(/^unix:\/\//, '');
+  const { stdout } = await execa('ctr', ['--address', address, '-n', 'k8s.io', 'containers', 'info', id]);
+  return JSON.parse(stdout);
+}
+
+/** The top-level names of a container's snapshot, read on the node from its layer directories (ctr snapshots mounts). */
+async function snapshotTopLevel(id: string): Promise<string[]> {
+  const info = await ctrInfo(id);
+  const address = process.env.CONTAINERD_ADDRESS!.replace(/^unix:\/\//, '');
+  const { stdout } = await execa('ctr', [
+    '--address',
+    address,
+    '-n',
+    'k8s.io',
+    'snapshots',
+    '--snapshotter',
+    info.Snapshotter,
+    'mounts',
+    '/mnt',
+    info.SnapshotKey,
+  ]);
+  const options = /-o (\S+)/.exec(stdout)?.[1] ?? '';
+  const option = (name: string) =>
+    options
+      .split(',')
+      .find((o) => o.startsWith(`${name}=`))
+      ?.slice(name.length + 1);
+  const layers = [option('upperdir'), ...(option('lowerdir')?.split(':') ?? [])].filter((l): l is string => !!l);
+  expect(layers.length).toBeGreaterThan(0);
+  return [...new Set(layers.flatMap((dir) => readdirSync(dir)))].sort();
+}
+
+/** Mount point → its per-mount options, from a mountinfo text (fields 5 and 6). */
+function mountOptions(mountinfo: string): Map<string, string[]> {
+  const mounts = new Map<string, string[]>();
+  for (const line of mountinfo.split('\n').filter(Boolean)) {
+    const fields = line.split(' ');
+    mounts.set(fields[4]!, fields[5]!.split(','));
+  }
+  return mounts;
+}
 
 beforeAll(async () => {
   cri = new CriClient();
@@ -47,16 +132,33 @@ beforeAll(async () => {
       {
         name: 'app',
         image: IMAGES.busybox,
-        command: ['sh', '-c', 'echo last-words > /tmp/marker-crashed; echo root-write > /state; exit 1'],
+        command: ['sh', '-c', `${DUMP_STATUS}; echo last-words > /tmp/marker-crashed; echo root-write > /state; exit 1`],
       },
       { name: 'web', image: IMAGES.busybox, command: ['httpd', '-f', '-p', '8080', '-h', '/tmp'] },
     ],
   });
+  restricted = await createPod(cri, {
+    name: 'restricted',
+    containers: [
+      {
+        name: 'app',
+        image: IMAGES.busybox,
+        command: ['sh', '-c', `${DUMP_STATUS}; exit 3`],
+        runAsUser: 1000,
+        runAsGroup: 3000,
+        supplementalGroups: [4000],
+        capabilities: { drop: ['ALL'], add: ['NET_BIND_SERVICE'] },
+        noNewPrivs: true,
+      },
+    ],
+  });
   await waitContainerState(cri, crashed.container('app').id, 'CONTAINER_EXITED');
+  await waitContainerState(cri, restricted.container('app').id, 'CONTAINER_EXITED');
 });
 
 afterAll(async () => {
   await crashed?.remove().catch(() => undefined);
+  await restricted?.remove().catch(() => undefined);
   cri.close();
 });
 
@@ -127,10 +229,127 @@ describe('enter --postmortem', () => {
     }
   });
 
-  test('--postmortem takes no --process, --read-only or --ns', async () => {
+  test('--postmortem takes no --process, --read-only or --ns, and needs --container', async () => {
     const r = await postmortem(crashed, ['true'], ['--ns=pid']);
     expect(r.exitCode).toBe(ExitCode.USAGE);
     expect(r.stderr.split('\n')).toHaveLength(1);
+    const argv = [AGENT, 'enter', `--contract=${CONTRACT_VERSION}`, `--container-id=${crashed.container('app').id}`];
+    const unnamed = await execa('node', [...argv, `--pod-uid=${crashed.podUid}`, '--postmortem', '--', 'true'], { reject: false });
+    expect([unnamed.exitCode, unnamed.stderr]).toEqual([
+      ExitCode.USAGE,
+      expect.stringMatching(/^nsdebug-agent: --postmortem needs --pod-uid and --container\b[^\n]*$/),
+    ]);
+  });
+});
+
+describe('enter --postmortem: nothing of the node underneath', () => {
+  const markers: string[] = [];
+  let escapeBinary: Buffer;
+
+  beforeAll(async () => {
+    // Markers on the node, where a session that is only chrooted would find them.
+    const tag = randomBytes(6).toString('hex');
+    for (const dir of ['/tmp', '/var/tmp', process.env.NSDEBUG_IT_DIR!]) {
+      const path = join(dir, `nsdebug-pm-marker-${tag}`);
+      writeFileSync(path, 'the node\n');
+      markers.push(path);
+    }
+    const build = mkdtempSync(join(tmpdir(), 'nsdebug-escape-'));
+    try {
+      await execa('cc', ['-static', '-O1', '-o', join(build, 'escape'), join(ROOT, 'test/fixtures/chroot-escape.c')]);
+      escapeBinary = readFileSync(join(build, 'escape'));
+    } finally {
+      rmSync(build, { recursive: true, force: true });
+    }
+  });
+
+  afterAll(() => {
+    for (const path of markers) rmSync(path, { force: true });
+  });
+
+  /** Feed the escape program to a session on stdin, run it from the session's /tmp. */
+  const escape = (pod: Pod) =>
+    postmortem(pod, ['sh', '-c', 'cd /tmp && cat > escape && chmod 755 escape && ./escape "$@"', 'sh', ...markers], [], {
+      input: escapeBinary,
+    });
+
+  test('a chroot escape (with the CAP_SYS_CHROOT the container had) lands in the snapshot, never on the node', async () => {
+    const r = await escape(crashed);
+    expect(r.stderr).toBe('');
+    const lines = r.stdout.split('\n');
+    // the markers do exist on the node, outside nsdebug
+    for (const path of markers) expect(readFileSync(path, 'utf8')).toBe('the node\n');
+    expect(lines.filter((l) => !l.startsWith('/ '))).toEqual(markers.map((path) => `${path} No such file or directory`));
+    // where the escape ended up: the dead container's own root, as containerd's layers hold it
+    const root = lines
+      .filter((l) => l.startsWith('/ '))
+      .map((l) => l.slice(2))
+      .sort();
+    expect(root).toEqual(await snapshotTopLevel(crashed.container('app').id));
+    expect(r.exitCode).toBe(0);
+  });
+
+  test("`ls /` shows only the snapshot; mountinfo holds only the session's mounts, / /dev /tmp nodev,nosuid", async () => {
+    const r = await postmortem(crashed, ['sh', '-c', 'ls -a / && echo --- && cat /proc/self/mountinfo']);
+    const [listing, mountinfo] = r.stdout.split('\n---\n') as [string, string];
+    expect(
+      listing
+        .split('\n')
+        .filter((n) => n !== '.' && n !== '..')
+        .sort(),
+    ).toEqual(await snapshotTopLevel(crashed.container('app').id));
+    const mounts = mountOptions(mountinfo);
+    for (const point of ['/', '/dev', '/tmp']) expect(mounts.get(point)).toEqual(expect.arrayContaining(['nodev', 'nosuid']));
+    expect(mounts.get('/')).toContain('ro');
+    // nothing of the node's mount tree: the root, /tmp, /proc (and its masked paths), /dev and its devices
+    const allowed = /^\/(tmp|proc(\/[a-z_-]+)?|dev(\/(null|zero|full|random|urandom|tty|pts|shm))?)?$/;
+    expect([...mounts.keys()].filter((point) => !allowed.test(point))).toEqual([]);
+    // /proc/sys is the node's kernel: read-only, as in the container
+    expect(mounts.get('/proc/sys')).toContain('ro');
+    expect(r.exitCode).toBe(0);
+  });
+
+  test("the session has the dead container's own credentials and capabilities (its process's, its OCI spec's)", async () => {
+    for (const pod of [crashed, restricted]) {
+      const id = pod.container('app').id;
+      const r = await postmortem(pod, ['sh', '-c', `${DUMP_STATUS}; id -u; id -g`]);
+      const lines = r.stdout.split('\n');
+      const had = containerLog(pod, 'app');
+      // what the container's own process had, from its log: the same, line for line
+      expect(lines.filter((l) => STATUS_LINES.test(l))).toEqual(had.filter((l) => STATUS_LINES.test(l)));
+      // post-mortem sessions always run with no_new_privs (read-only mode)
+      expect(lines).toContain('NoNewPrivs:\t1');
+      const { user } = (await ctrInfo(id)).Spec.process;
+      expect(lines.slice(-2)).toEqual([String(user.uid), String(user.gid)]);
+      expect(r.exitCode).toBe(0);
+    }
+    const restrictedLines = containerLog(restricted, 'app');
+    expect(restrictedLines).toEqual(
+      expect.arrayContaining([expect.stringMatching(/^Uid:\t1000\t/), 'CapEff:\t0000000000000000', 'CapBnd:\t0000000000000400']),
+    );
+  });
+
+  test('without CAP_SYS_CHROOT (the restricted container had none) the escape fails at its first chroot', async () => {
+    const r = await escape(restricted);
+    expect([r.exitCode, r.stdout]).toEqual([3, 'chroot: Operation not permitted']);
+  });
+});
+
+describe("enter --postmortem: the container must be the pod's", () => {
+  test("another pod's container is refused before anything is mounted", async () => {
+    const r = await postmortem(crashed, ['true'], [], { containerId: restricted.container('app').id });
+    expect(r.exitCode).toBe(ExitCode.FORBIDDEN);
+    expect(r.stderr).toBe(
+      `nsdebug-agent: container ${shortId(restricted.container('app').id)} belongs to pod ${restricted.podUid}'s container "app", not to pod ${crashed.podUid}'s container "app": refused`,
+    );
+  });
+
+  test("the same pod's other container, named wrongly, is refused", async () => {
+    const r = await postmortem(crashed, ['true'], [], { container: 'web' });
+    expect(r.exitCode).toBe(ExitCode.FORBIDDEN);
+    expect(r.stderr).toMatch(
+      /^nsdebug-agent: container [0-9a-f]{12} belongs to pod [-0-9a-f]+'s container "app", not to pod [-0-9a-f]+'s container "web": refused$/,
+    );
   });
 });
 
