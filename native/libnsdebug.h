@@ -100,9 +100,11 @@ struct nsd_spawn_request {
 	int32_t cgroup_kill_fd;  /* the session cgroup's cgroup.kill (write), or -1 */
 	int32_t read_only;       /* 1: a private, recursively read-only copy of the mount tree */
 	/*
-	 * Post-mortem: a dead container's filesystem instead of a live process's mount namespace.
-	 * rootfs: its layers, top first, colon-separated host paths (overlayfs lowerdir syntax), or
-	 * NULL. host_pidfd: a process in the node's mount namespace, where those paths resolve.
+	 * Post-mortem: a dead container's filesystem instead of a live process's mount namespace:
+	 * a mount namespace of the session's own whose root (pivot_root) is those layers, read-only,
+	 * with nothing of the node's left in it. rootfs: its layers, top first, colon-separated host
+	 * paths (overlayfs lowerdir syntax), or NULL. host_pidfd: a process in the node's mount
+	 * namespace, where those paths resolve.
 	 * pidfd/ns_flags then name the pod sandbox's namespaces to join (net, ipc, uts); pidfd -1:
 	 * the sandbox is gone too, and the session gets new, empty ones.
 	 */

@@ -329,6 +329,38 @@ describe('enter --postmortem: nothing of the node underneath', () => {
     );
   });
 
+  test("--tty: a terminal of the session's own devpts, owned by the dead container's user", async () => {
+    const quote = (arg: string) => `'${arg.replace(/'/g, "'\\''")}'`;
+    const argv = [
+      'node',
+      AGENT,
+      'enter',
+      `--contract=${CONTRACT_VERSION}`,
+      `--container-id=${restricted.container('app').id}`,
+      `--pod-uid=${restricted.podUid}`,
+      '--container=app',
+      '--postmortem',
+      '--tty',
+      '--',
+      'sh',
+      '-c',
+      'tty; stat -c "%u %a" $(tty); id -u',
+    ];
+    // script(1) gives the agent a terminal as its stdio, as kubectl exec -t does
+    const r = await execa('script', ['-qec', argv.map(quote).join(' '), '/dev/null'], {
+      reject: false,
+      stdin: 'ignore',
+      env: { NSDEBUG_RUNTIME_ENDPOINT: process.env.CONTAINERD_ADDRESS },
+    });
+    expect(
+      r.stdout
+        .split(/\r?\n/)
+        .map((l) => l.trim())
+        .filter((l) => /^[/\d]/.test(l)), // the terminal's echo (^@ and the like) aside
+    ).toEqual(['/dev/pts/0', '1000 620', '1000']);
+    expect(r.exitCode).toBe(0);
+  });
+
   test('without CAP_SYS_CHROOT (the restricted container had none) the escape fails at its first chroot', async () => {
     const r = await escape(restricted);
     expect([r.exitCode, r.stdout]).toEqual([3, 'chroot: Operation not permitted']);
