@@ -91,7 +91,11 @@ export const CONTAINER_NAME_LABEL = 'io.kubernetes.container.name';
 export function checkBelongsToPod(labels: Record<string, string>, containerId: string, podUid: string, container: string): void {
   const [ownerPod, ownerName] = [labels[POD_UID_LABEL], labels[CONTAINER_NAME_LABEL]];
   if (ownerPod === podUid && ownerName === container) return;
-  const owner = ownerPod ? `pod ${ownerPod}'s container ${JSON.stringify(ownerName ?? '(unnamed)')}` : 'no pod (it has no kubelet labels)';
+  // Labels are anyone's text for a container kubelet did not make: quoted, short, escaped.
+  const shown = (v: string) => (/^[-a-z0-9.]{1,253}$/.test(v) ? v : JSON.stringify(v.slice(0, 80)));
+  const owner = ownerPod
+    ? `pod ${shown(ownerPod)}'s container ${JSON.stringify((ownerName ?? '(unnamed)').slice(0, 80))}`
+    : 'no pod (it has no kubelet labels)';
   throw new NsdebugError(
     `container ${shortId(containerId)} belongs to ${owner}, not to pod ${podUid}'s container ${JSON.stringify(container)}: refused`,
     ExitCode.FORBIDDEN,

@@ -152,6 +152,10 @@ describe("the container is the pod's container of that name (kubelet's labels)",
       `container bbbbbbbbbbbb belongs to pod ${POD}'s container "sidecar", not to pod ${POD}'s container "app": refused`,
     ],
     [{}, `container bbbbbbbbbbbb belongs to no pod (it has no kubelet labels), not to pod ${POD}'s container "app": refused`],
+    [
+      { 'io.kubernetes.pod.uid': '\u001b]52;c;x\u0007', 'io.kubernetes.container.name': 'a\u001b[2J' },
+      `container bbbbbbbbbbbb belongs to pod "\\u001b]52;c;x\\u0007"'s container "a\\u001b[2J", not to pod ${POD}'s container "app": refused`,
+    ],
   ])('%j: refused, exit 66, one line', (given, message) => {
     let thrown: unknown;
     try {
