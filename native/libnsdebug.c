@@ -759,6 +759,13 @@ supervise(const struct nsd_spawn_request *req, pid_t agent, int sock, int exit_f
 	if (getppid() != agent)
 		_exit(1);
 
+	/* Into the container's v1 cgroups first (their fds are not kept): what we fork inherits them. */
+	if (req->container_cgroup_count < 0 || req->container_cgroup_count > NSD_MAX_CGROUP_JOINS)
+		fail(sock, NSD_STEP_JOIN_CONTAINER_CGROUP, EINVAL, 1);
+	for (int i = 0; i < req->container_cgroup_count; i++)
+		if (write_all(req->container_cgroup_fds[i], "0", 1) < 0)
+			fail(sock, NSD_STEP_JOIN_CONTAINER_CGROUP, errno, 1);
+
 	{
 		int keep[] = { req->pidfd, req->stdio_fds[0], req->stdio_fds[1], req->stdio_fds[2],
 			       req->toolbox_fd, req->cgroup_procs_fd, req->cgroup_kill_fd, req->host_pidfd,

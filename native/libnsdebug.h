@@ -51,7 +51,11 @@ enum nsd_step {
 	NSD_STEP_NO_NEW_PRIVS,
 	NSD_STEP_SECCOMP,
 	NSD_STEP_CONFINE_INIT,
+	NSD_STEP_JOIN_CONTAINER_CGROUP,
 };
+
+/* Cgroup v1 hierarchies a session can join (the kernel has 14 controllers, some co-mounted). */
+#define NSD_MAX_CGROUP_JOINS 16
 
 /* Flags in nsd_spawn_result.flags. */
 #define NSD_USED_TOOLBOX 1 /* the target had no shell; the toolbox's sh runs instead */
@@ -89,6 +93,13 @@ struct nsd_spawn_request {
 	int32_t toolbox_fd;      /* static busybox opened before joining, or -1 */
 	int32_t cgroup_procs_fd; /* the session cgroup's cgroup.procs (read-write), or -1 */
 	int32_t cgroup_kill_fd;  /* the session cgroup's cgroup.kill (write), or -1 */
+	/*
+	 * The target container's cgroup.procs in each cgroup v1 hierarchy (write): the session
+	 * joins them, so the container's memory, pids, cpu and device rules hold for it too (on
+	 * cgroup v2 the session cgroup itself is made below the container's). count 0: none.
+	 */
+	int32_t container_cgroup_fds[NSD_MAX_CGROUP_JOINS];
+	int32_t container_cgroup_count;
 	int32_t read_only;       /* 1: a private, recursively read-only copy of the mount tree */
 	/*
 	 * Post-mortem: a dead container's filesystem instead of a live process's mount namespace.

@@ -55,6 +55,7 @@ export const STEPS = [
   'set no_new_privs',
   "install the target's seccomp filter",
   "drop the session init's privileges",
+  "join the container's cgroups",
 ] as const;
 export type SpawnStep = (typeof STEPS)[number];
 
@@ -112,6 +113,8 @@ export interface SpawnRequest {
   /** the session cgroup's cgroup.procs and cgroup.kill, opened for writing; -1 for none */
   cgroupProcsFd: number;
   cgroupKillFd: number;
+  /** the target container's cgroup.procs in each cgroup v1 hierarchy, opened for writing: the session joins them */
+  containerCgroupFds?: number[];
   /** a private, recursively read-only copy of the target's mount tree, and no new privileges */
   readOnly: boolean;
   /**
@@ -215,6 +218,9 @@ export function loadNativeLibrary(candidates = libraryCandidates()): NativeLibra
   throw new Error(`cannot load libnsdebug.so (run \`npm run build\`); tried ${failures.join('; ')}`);
 }
 
+/** NSD_MAX_CGROUP_JOINS in native/libnsdebug.h. */
+export const MAX_CGROUP_JOINS = 16;
+
 /** Bytes of one struct sock_filter instruction. */
 const SOCK_FILTER_SIZE = 8;
 /** The kernel's limit on a process's filters: 256 KiB of instructions in all (MAX_INSNS_PER_PATH). */
@@ -272,6 +278,8 @@ function bind(lib: LibraryHandle): NativeLibrary {
     toolbox_fd: 'int32_t',
     cgroup_procs_fd: 'int32_t',
     cgroup_kill_fd: 'int32_t',
+    container_cgroup_fds: koffi.array('int32_t', MAX_CGROUP_JOINS),
+    container_cgroup_count: 'int32_t',
     read_only: 'int32_t',
     rootfs: 'const char *',
     host_pidfd: 'int32_t',
@@ -318,6 +326,8 @@ function bind(lib: LibraryHandle): NativeLibrary {
           toolbox_fd: req.toolboxFd,
           cgroup_procs_fd: req.cgroupProcsFd,
           cgroup_kill_fd: req.cgroupKillFd,
+          container_cgroup_fds: Array.from({ length: MAX_CGROUP_JOINS }, (_, i) => req.containerCgroupFds?.[i] ?? -1),
+          container_cgroup_count: req.containerCgroupFds?.length ?? 0,
           read_only: req.readOnly ? 1 : 0,
           rootfs: req.postmortem?.rootfs ?? null,
           host_pidfd: req.postmortem?.hostPidfd ?? -1,
