@@ -29,6 +29,7 @@
 #include <linux/seccomp.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdio.h> /* renameat */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -1097,6 +1098,73 @@ EXPORT int nsd_open_in_root(int32_t root_fd, const char *path, int32_t flags, in
 	};
 	int fd = (int)syscall(SYS_openat2, root_fd, path, &how, sizeof(how));
 	return fd < 0 ? -errno : fd;
+}
+
+/* The child of nsd_file_as: take the target's IDs and capabilities, do the one operation, report. */
+static void __attribute__((noreturn))
+file_op_as(int sock, int32_t op, int32_t dir_fd, const char *path, const char *to, int32_t flags, int32_t mode,
+	   const struct nsd_confinement *c)
+{
+	struct report r = { 0 };
+	int fd = -1;
+	/* Groups and GIDs first (CAP_SETGID), keepcaps across setresuid, then exactly the target's sets. */
+	if ((c->ngroups >= 0 && setgroups((size_t)c->ngroups, (const gid_t *)c->groups) < 0) ||
+	    setresgid(c->gid[0], c->gid[1], c->gid[2]) < 0 || prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0 ||
+	    setresuid(c->uid[0], c->uid[1], c->uid[2]) < 0 || set_caps(c->cap_permitted, c->cap_effective, 0) < 0) {
+		r.error = errno;
+	} else if (op == NSD_FILE_OPEN) {
+		fd = nsd_open_in_root(dir_fd, path, flags, mode);
+		if (fd < 0)
+			r.error = -fd;
+	} else if (renameat(dir_fd, path, dir_fd, to) < 0) {
+		r.error = errno;
+	}
+	_exit(send_report(sock, &r, fd) < 0 ? 1 : 0);
+}
+
+EXPORT int nsd_file_as(int32_t op, int32_t dir_fd, const char *path, const char *to, int32_t flags, int32_t mode,
+		       const struct nsd_confinement *creds)
+{
+	if ((op != NSD_FILE_OPEN && op != NSD_FILE_RENAME) || !path || (op == NSD_FILE_RENAME && !to))
+		return -EINVAL;
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		return -errno;
+	/* A child, so the agent's own credentials never change (and Node's threads never see it). */
+	pid_t child = _Fork();
+	if (child < 0) {
+		int err = errno;
+		close(sv[0]);
+		close(sv[1]);
+		return -err;
+	}
+	if (child == 0) {
+		close(sv[0]);
+		file_op_as(sv[1], op, dir_fd, path, to, flags, mode, creds);
+	}
+	close(sv[1]);
+	struct report r = { .error = EPROTO };
+	char control[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = { .iov_base = &r, .iov_len = sizeof(r) };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof(control) };
+	int fd = -1;
+	ssize_t n;
+	do
+		n = recvmsg(sv[0], &msg, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	int err = n == (ssize_t)sizeof(r) ? r.error : n < 0 ? errno : EPROTO;
+	struct cmsghdr *cm = n > 0 ? CMSG_FIRSTHDR(&msg) : NULL;
+	if (cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS)
+		memcpy(&fd, CMSG_DATA(cm), sizeof(int));
+	close(sv[0]);
+	while (waitpid(child, NULL, 0) < 0 && errno == EINTR)
+		;
+	if (err) {
+		if (fd >= 0)
+			close(fd);
+		return -err;
+	}
+	return op == NSD_FILE_OPEN ? (fd >= 0 ? fd : -EPROTO) : 0;
 }
 
 EXPORT int nsd_reap(int32_t pid)

@@ -144,6 +144,20 @@ int nsd_pidfd_open(int32_t pid);
  */
 int nsd_open_in_root(int32_t root_fd, const char *path, int32_t flags, int32_t mode);
 
+/* nsd_file_as operations. */
+enum nsd_file_op {
+	NSD_FILE_OPEN = 0,   /* nsd_open_in_root(dir_fd, path, flags, mode): the fd */
+	NSD_FILE_RENAME = 1, /* renameat(dir_fd, path, dir_fd, to): 0 */
+};
+
+/*
+ * One file operation with a process's credentials (cp reads and writes as the container does):
+ * done in a forked child that takes creds' IDs, groups and permitted/effective capabilities, so
+ * the kernel's permission checks are the container's own. The fd, 0, or -errno.
+ */
+int nsd_file_as(int32_t op, int32_t dir_fd, const char *path, const char *to, int32_t flags, int32_t mode,
+		const struct nsd_confinement *creds);
+
 /* Non-blocking waitpid: the exit status (>= 0) if reaped, -EAGAIN if still running, or -errno. */
 int nsd_reap(int32_t pid);
 

@@ -188,3 +188,8 @@ export async function readTargetConfinement(
   const confinement = sessionConfinement(creds, user, { seccompFilters, ...(lsmExec ? { lsmExec } : {}) });
   return keepGroups ? { ...confinement, groups: undefined } : confinement;
 }
+
+/** pid's own IDs, groups and capabilities as the agent's namespaces see them: cp opens files with them. */
+export function readTargetCredentials(pid: number): Confinement {
+  return sessionConfinement(parseCredentials(readFileSync(`${PROC}/${pid}/status`, 'utf8')), undefined, { seccompFilters: [] });
+}

@@ -9,6 +9,12 @@ import { getSystemErrorMap } from 'node:util';
 
 import koffi, { type LibraryHandle } from 'koffi';
 
+/** Mirrors enum nsd_file_op in native/libnsdebug.h. */
+enum FileOp {
+  Open = 0,
+  Rename = 1,
+}
+
 /** What the command is; mirrors enum nsd_exec_mode in native/libnsdebug.h. */
 export enum ExecMode {
   /** argv[0] searched in the PATH of env, inside the target */
@@ -160,6 +166,13 @@ export interface NativeLibrary {
   spawn(req: SpawnRequest): SpawnResult;
   pidfdOpen(pid: number): number;
   /**
+   * openInRoot, done with creds' IDs, groups and permitted/effective capabilities (in a forked
+   * child): the kernel checks the container's permissions, not the agent's. The fd.
+   */
+  openInRootAs(rootFd: number, path: string, flags: number, mode: number, creds: Confinement): number;
+  /** renameat(2) of from to to, both in dirFd, with creds' permissions (as openInRootAs) */
+  renameAs(dirFd: number, from: string, to: string, creds: Confinement): void;
+  /**
    * The seccomp filters of pid (PTRACE_SECCOMP_GET_FILTER), oldest first, each as sock_filter
    * instructions. Off the event loop: a target that does not stop holds the copy up to 2 s.
    */
@@ -301,6 +314,9 @@ function bind(lib: LibraryHandle): NativeLibrary {
     'int nsd_seccomp_filters(int32_t pid, _Out_ uint8_t *buf, int32_t size, _Out_ int32_t *lengths, int32_t max_filters)',
   );
   const nsdOpenInRoot = lib.func('int nsd_open_in_root(int32_t root_fd, const char *path, int32_t flags, int32_t mode)');
+  const nsdFileAs = lib.func(
+    'int nsd_file_as(int32_t op, int32_t dir_fd, const char *path, const char *to, int32_t flags, int32_t mode, const nsd_confinement *creds)',
+  );
   const nsdReap = lib.func('int nsd_reap(int32_t pid)');
   const nsdSetWinsize = lib.func('int nsd_set_winsize(int32_t fd, int32_t rows, int32_t cols)');
   const nsdGetWinsize = lib.func('int nsd_get_winsize(int32_t fd)');
@@ -370,6 +386,15 @@ function bind(lib: LibraryHandle): NativeLibrary {
       const rc = nsdOpenInRoot(rootFd, path, flags, mode) as number;
       if (rc < 0) throw new NativeError(`open ${path}`, -rc);
       return rc;
+    },
+    openInRootAs: (rootFd, path, flags, mode, creds) => {
+      const rc = nsdFileAs(FileOp.Open, rootFd, path, null, flags, mode, confinementStruct(creds)) as number;
+      if (rc < 0) throw new NativeError(`open ${path}`, -rc);
+      return rc;
+    },
+    renameAs: (dirFd, from, to, creds) => {
+      const rc = nsdFileAs(FileOp.Rename, dirFd, from, to, 0, 0, confinementStruct(creds)) as number;
+      if (rc < 0) throw new NativeError(`rename ${from} to ${to}`, -rc);
     },
     reap(pid) {
       const rc = nsdReap(pid) as number;

@@ -133,6 +133,24 @@ describe("a session has the target's confinement, not the agent's", () => {
   }, 60_000);
 });
 
+describe("cp works with the container's permissions, not the agent's", () => {
+  test('a file the container cannot read (mode 000), nsdebug cannot either; nor write where it may not', async () => {
+    const made = await kubectl(['-n', NS, 'exec', 'confined', '--', 'sh', '-c', 'echo secret > /tmp/secret && chmod 000 /tmp/secret']);
+    expect(made.exitCode).toBe(0);
+    const out = await nsdebug(['cp', 'pod/confined:/tmp/secret', '-']);
+    expect([out.exitCode, text(out.stdout)]).toEqual([73, '']);
+    expect(text(out.stderr)).toMatch(/\/tmp\/secret: permission denied/);
+    const into = await nsdebug(['cp', '/etc/hostname', 'pod/confined:/etc/copied']);
+    expect(into.exitCode).toBe(73);
+    expect(text(into.stderr)).toMatch(/\/etc\/copied: permission denied/);
+    // where it may write, the copy belongs to the container's user
+    const ok = await nsdebug(['cp', '/etc/hostname', 'pod/confined:/tmp/copied']);
+    expect([ok.exitCode, text(ok.stderr)]).toEqual([0, '']);
+    const owner = await kubectl(['-n', NS, 'exec', 'confined', '--', 'stat', '-c', '%u:%g', '/tmp/copied']);
+    expect(text(owner.stdout).trim()).toBe('1000:1000');
+  }, 60_000);
+});
+
 describe("a tenant's files cannot block or mislead the agent", () => {
   const timed = async (args: string[]) => {
     const started = Date.now();
