@@ -23,10 +23,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <limits.h> /* PIPE_BUF */
 #include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/openat2.h>
 #include <linux/seccomp.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h> /* renameat */
@@ -56,6 +58,9 @@
 #define EXPORT __attribute__((visibility("default")))
 
 /* One message from a child to its parent: the failed step and errno, or a note. */
+/* How long nsd_spawn waits for the supervisor's report: generous for emulated nodes. */
+#define SPAWN_REPORT_TIMEOUT_MS 30000
+
 struct report {
 	int32_t step;
 	int32_t error;
@@ -950,12 +955,27 @@ EXPORT int nsd_spawn(const struct nsd_spawn_request *req, struct nsd_spawn_resul
 	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
 			      .msg_controllen = sizeof(control) };
 	ssize_t n;
+	/*
+	 * Bounded: the agent's event loop waits here, and a target can make its side hang (an exec
+	 * from a stalled FUSE or NFS mount). Past the limit the supervisor is killed, its session with it.
+	 */
+	struct pollfd ready = { .fd = sv[0], .events = POLLIN };
+	int polled;
 	do
-		n = recvmsg(sv[0], &msg, MSG_CMSG_CLOEXEC);
-	while (n < 0 && errno == EINTR);
+		polled = poll(&ready, 1, SPAWN_REPORT_TIMEOUT_MS);
+	while (polled < 0 && errno == EINTR);
+	if (polled <= 0) {
+		n = -1;
+		errno = polled == 0 ? ETIMEDOUT : errno;
+		kill(pid, SIGKILL);
+	} else {
+		do
+			n = recvmsg(sv[0], &msg, MSG_CMSG_CLOEXEC);
+		while (n < 0 && errno == EINTR);
+	}
 	close(sv[0]);
 	if (n != (ssize_t)sizeof(r)) {
-		/* The supervisor died before reporting. */
+		/* The supervisor died (or was killed) before reporting. */
 		r.step = NSD_STEP_REPORT;
 		r.error = n < 0 ? errno : EPIPE;
 	}
@@ -1165,6 +1185,27 @@ EXPORT int nsd_file_as(int32_t op, int32_t dir_fd, const char *path, const char 
 		return -err;
 	}
 	return op == NSD_FILE_OPEN ? (fd >= 0 ? fd : -EPROTO) : 0;
+}
+
+EXPORT int nsd_write_ready(int32_t fd, const uint8_t *buf, int32_t len)
+{
+	/* Ready means room for PIPE_BUF bytes on a pipe (one free slot): a line that fits never blocks. */
+	if (len < 0 || len > PIPE_BUF)
+		return -EINVAL;
+	struct pollfd p = { .fd = fd, .events = POLLOUT };
+	int ready;
+	do
+		ready = poll(&p, 1, 0);
+	while (ready < 0 && errno == EINTR);
+	if (ready < 0)
+		return -errno;
+	if (ready == 0 || !(p.revents & POLLOUT))
+		return (p.revents & (POLLERR | POLLHUP)) ? -EPIPE : -EAGAIN;
+	ssize_t n;
+	do
+		n = write(fd, buf, (size_t)len);
+	while (n < 0 && errno == EINTR);
+	return n < 0 ? -errno : (int)n;
 }
 
 EXPORT int nsd_reap(int32_t pid)

@@ -158,6 +158,12 @@ enum nsd_file_op {
 int nsd_file_as(int32_t op, int32_t dir_fd, const char *path, const char *to, int32_t flags, int32_t mode,
 		const struct nsd_confinement *creds);
 
+/*
+ * Write buf (at most PIPE_BUF bytes) to fd only if that cannot block: the bytes written, -EAGAIN
+ * when the reader is behind, or -errno. The fd's own flags (shared with a session) stay as they are.
+ */
+int nsd_write_ready(int32_t fd, const uint8_t *buf, int32_t len);
+
 /* Non-blocking waitpid: the exit status (>= 0) if reaped, -EAGAIN if still running, or -errno. */
 int nsd_reap(int32_t pid);
 

@@ -172,6 +172,8 @@ export interface NativeLibrary {
   openInRootAs(rootFd: number, path: string, flags: number, mode: number, creds: Confinement): number;
   /** renameat(2) of from to to, both in dirFd, with creds' permissions (as openInRootAs) */
   renameAs(dirFd: number, from: string, to: string, creds: Confinement): void;
+  /** write data (≤ 4096 bytes) to fd only if that cannot block; false when it would */
+  writeIfReady(fd: number, data: Buffer): boolean;
   /**
    * The seccomp filters of pid (PTRACE_SECCOMP_GET_FILTER), oldest first, each as sock_filter
    * instructions. Off the event loop: a target that does not stop holds the copy up to 2 s.
@@ -314,6 +316,7 @@ function bind(lib: LibraryHandle): NativeLibrary {
     'int nsd_seccomp_filters(int32_t pid, _Out_ uint8_t *buf, int32_t size, _Out_ int32_t *lengths, int32_t max_filters)',
   );
   const nsdOpenInRoot = lib.func('int nsd_open_in_root(int32_t root_fd, const char *path, int32_t flags, int32_t mode)');
+  const nsdWriteReady = lib.func('int nsd_write_ready(int32_t fd, const uint8_t *buf, int32_t len)');
   const nsdFileAs = lib.func(
     'int nsd_file_as(int32_t op, int32_t dir_fd, const char *path, const char *to, int32_t flags, int32_t mode, const nsd_confinement *creds)',
   );
@@ -395,6 +398,12 @@ function bind(lib: LibraryHandle): NativeLibrary {
     renameAs: (dirFd, from, to, creds) => {
       const rc = nsdFileAs(FileOp.Rename, dirFd, from, to, 0, 0, confinementStruct(creds)) as number;
       if (rc < 0) throw new NativeError(`rename ${from} to ${to}`, -rc);
+    },
+    writeIfReady(fd, data) {
+      const rc = nsdWriteReady(fd, data, data.length) as number;
+      if (rc === -osConstants.errno.EAGAIN) return false;
+      check(rc, 'write to the client');
+      return true;
     },
     reap(pid) {
       const rc = nsdReap(pid) as number;
