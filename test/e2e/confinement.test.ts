@@ -3,7 +3,7 @@
 // nsdebug: `kubectl exec` into the same container gives its own confinement to compare with.
 import { execa } from 'execa';
 
-import { E2E_LABEL, kubectl, kubectlJson, waitFor, type PodJson } from './helpers/kube.js';
+import { busyboxPod, kubectl, kubectlJson, waitFor, type PodJson } from './helpers/kube.js';
 
 const NS = 'demo';
 const IMAGE = process.env.NSDEBUG_AGENT_IMAGE ?? 'nsdebug.local/agent:dev';
@@ -15,33 +15,9 @@ const statusOf = (out: unknown) =>
     .split('\n')
     .filter((l) => STATUS_FIELDS.test(l));
 
-/** A restricted-compliant busybox pod (UID 1000, no capabilities, RuntimeDefault) running script. */
-const restrictedPod = (name: string, script: string, extra: { volumes?: unknown[]; volumeMounts?: unknown[] } = {}) => ({
-  apiVersion: 'v1',
-  kind: 'Pod',
-  metadata: { name, namespace: NS, labels: { [E2E_LABEL]: 'true' } },
-  spec: {
-    terminationGracePeriodSeconds: 0,
-    securityContext: {
-      runAsNonRoot: true,
-      runAsUser: 1000,
-      runAsGroup: 1000,
-      supplementalGroups: [2000],
-      seccompProfile: { type: 'RuntimeDefault' },
-    },
-    ...(extra.volumes ? { volumes: extra.volumes } : {}),
-    containers: [
-      {
-        name: 'app',
-        image: 'nsdebug.test/busybox:1',
-        imagePullPolicy: 'Never',
-        command: ['sh', '-c', script],
-        securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } },
-        ...(extra.volumeMounts ? { volumeMounts: extra.volumeMounts } : {}),
-      },
-    ],
-  },
-});
+/** A restricted-compliant busybox pod (UID 1000, group 2000, no capabilities, RuntimeDefault) running script. */
+const restrictedPod = (name: string, script: string, emptyDirs?: Record<string, string>) =>
+  busyboxPod(name, NS, script, { restart: 'Always', user: 1000, supplementalGroups: [2000], ...(emptyDirs ? { emptyDirs } : {}) });
 
 async function runPod(pod: ReturnType<typeof restrictedPod>): Promise<void> {
   const r = await kubectl(['apply', '-f', '-'], { input: JSON.stringify(pod) });
@@ -58,10 +34,7 @@ beforeAll(async () => {
   await runPod(restrictedPod('confined', 'sleep infinity'));
   // a tenant's hostile files: /etc/passwd a FIFO nobody writes, a symlink to a device
   await runPod(
-    restrictedPod('tenant', 'mkfifo /etc/passwd /etc/fifo && ln -s /dev/zero /etc/zero && exec sleep infinity', {
-      volumes: [{ name: 'etc', emptyDir: {} }],
-      volumeMounts: [{ name: 'etc', mountPath: '/etc' }],
-    }),
+    restrictedPod('tenant', 'mkfifo /etc/passwd /etc/fifo && ln -s /dev/zero /etc/zero && exec sleep infinity', { etc: '/etc' }),
   );
 }, 300_000);
 
