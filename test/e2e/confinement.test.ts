@@ -60,6 +60,26 @@ describe("a session has the target's confinement, not the agent's", () => {
     expect(text(id.stdout).trim()).toMatch(/^uid=1000 gid=1000 groups=(1000,)?2000/);
   }, 60_000);
 
+  test("its processes live in the container's cgroups (its limits and devices hold), as the node's /proc shows", async () => {
+    const pod = await kubectlJson<PodJson>(['-n', NS, 'get', 'pod', 'confined']);
+    const id = (pod.status.containerStatuses?.[0]?.containerID ?? '').replace(/^\w+:\/\//, '');
+    expect(id).toMatch(/^[0-9a-f]{64}$/);
+    const session = nsdebug(['pod/confined', '--', 'sleep', '7321']);
+    try {
+      const pid = await waitFor('the session on the node', async () => {
+        const r = await execa('pgrep', ['-x', '-f', 'sleep 7321'], { reject: false });
+        return r.stdout.trim().split('\n')[0] || undefined;
+      });
+      const lines = (await execa('cat', [`/proc/${pid}/cgroup`])).stdout.split('\n');
+      expect(lines.length).toBeGreaterThan(0);
+      for (const line of lines) expect(line).toMatch(new RegExp(`/${id}(/nsdebug-session-[^/]+)?$`));
+      expect(lines.filter((l) => l.includes('/nsdebug-session-'))).toHaveLength(1);
+    } finally {
+      await execa('pkill', ['-x', '-f', 'sleep 7321'], { reject: false });
+      await session;
+    }
+  }, 60_000);
+
   test('what the container may not do, the session may not either: mknod, a new mount namespace, mount', async () => {
     const r = await nsdebug([
       'pod/confined',
