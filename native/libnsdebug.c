@@ -23,12 +23,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <limits.h> /* PIPE_BUF */
 #include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/openat2.h>
 #include <linux/seccomp.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdio.h> /* renameat */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -55,6 +58,9 @@
 #define EXPORT __attribute__((visibility("default")))
 
 /* One message from a child to its parent: the failed step and errno, or a note. */
+/* How long nsd_spawn waits for the supervisor's report: generous for emulated nodes. */
+#define SPAWN_REPORT_TIMEOUT_MS 30000
+
 struct report {
 	int32_t step;
 	int32_t error;
@@ -863,6 +869,13 @@ supervise(const struct nsd_spawn_request *req, pid_t agent, int sock, int exit_f
 	if (getppid() != agent)
 		_exit(1);
 
+	/* Into the container's v1 cgroups first (their fds are not kept): what we fork inherits them. */
+	if (req->container_cgroup_count < 0 || req->container_cgroup_count > NSD_MAX_CGROUP_JOINS)
+		fail(sock, NSD_STEP_JOIN_CONTAINER_CGROUP, EINVAL, 1);
+	for (int i = 0; i < req->container_cgroup_count; i++)
+		if (write_all(req->container_cgroup_fds[i], "0", 1) < 0)
+			fail(sock, NSD_STEP_JOIN_CONTAINER_CGROUP, errno, 1);
+
 	{
 		int keep[] = { req->pidfd, req->stdio_fds[0], req->stdio_fds[1], req->stdio_fds[2],
 			       req->toolbox_fd, req->cgroup_procs_fd, req->cgroup_kill_fd, req->host_pidfd,
@@ -1046,12 +1059,27 @@ EXPORT int nsd_spawn(const struct nsd_spawn_request *req, struct nsd_spawn_resul
 	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
 			      .msg_controllen = sizeof(control) };
 	ssize_t n;
+	/*
+	 * Bounded: the agent's event loop waits here, and a target can make its side hang (an exec
+	 * from a stalled FUSE or NFS mount). Past the limit the supervisor is killed, its session with it.
+	 */
+	struct pollfd ready = { .fd = sv[0], .events = POLLIN };
+	int polled;
 	do
-		n = recvmsg(sv[0], &msg, MSG_CMSG_CLOEXEC);
-	while (n < 0 && errno == EINTR);
+		polled = poll(&ready, 1, SPAWN_REPORT_TIMEOUT_MS);
+	while (polled < 0 && errno == EINTR);
+	if (polled <= 0) {
+		n = -1;
+		errno = polled == 0 ? ETIMEDOUT : errno;
+		kill(pid, SIGKILL);
+	} else {
+		do
+			n = recvmsg(sv[0], &msg, MSG_CMSG_CLOEXEC);
+		while (n < 0 && errno == EINTR);
+	}
 	close(sv[0]);
 	if (n != (ssize_t)sizeof(r)) {
-		/* The supervisor died before reporting. */
+		/* The supervisor died (or was killed) before reporting. */
 		r.step = NSD_STEP_REPORT;
 		r.error = n < 0 ? errno : EPIPE;
 	}
@@ -1194,6 +1222,94 @@ EXPORT int nsd_open_in_root(int32_t root_fd, const char *path, int32_t flags, in
 	};
 	int fd = (int)syscall(SYS_openat2, root_fd, path, &how, sizeof(how));
 	return fd < 0 ? -errno : fd;
+}
+
+/* The child of nsd_file_as: take the target's IDs and capabilities, do the one operation, report. */
+static void __attribute__((noreturn))
+file_op_as(int sock, int32_t op, int32_t dir_fd, const char *path, const char *to, int32_t flags, int32_t mode,
+	   const struct nsd_confinement *c)
+{
+	struct report r = { 0 };
+	int fd = -1;
+	/* Groups and GIDs first (CAP_SETGID), keepcaps across setresuid, then exactly the target's sets. */
+	if ((c->ngroups >= 0 && setgroups((size_t)c->ngroups, (const gid_t *)c->groups) < 0) ||
+	    setresgid(c->gid[0], c->gid[1], c->gid[2]) < 0 || prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0 ||
+	    setresuid(c->uid[0], c->uid[1], c->uid[2]) < 0 || set_caps(c->cap_permitted, c->cap_effective, 0) < 0) {
+		r.error = errno;
+	} else if (op == NSD_FILE_OPEN) {
+		fd = nsd_open_in_root(dir_fd, path, flags, mode);
+		if (fd < 0)
+			r.error = -fd;
+	} else if (renameat(dir_fd, path, dir_fd, to) < 0) {
+		r.error = errno;
+	}
+	_exit(send_report(sock, &r, fd) < 0 ? 1 : 0);
+}
+
+EXPORT int nsd_file_as(int32_t op, int32_t dir_fd, const char *path, const char *to, int32_t flags, int32_t mode,
+		       const struct nsd_confinement *creds)
+{
+	if ((op != NSD_FILE_OPEN && op != NSD_FILE_RENAME) || !path || (op == NSD_FILE_RENAME && !to))
+		return -EINVAL;
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		return -errno;
+	/* A child, so the agent's own credentials never change (and Node's threads never see it). */
+	pid_t child = _Fork();
+	if (child < 0) {
+		int err = errno;
+		close(sv[0]);
+		close(sv[1]);
+		return -err;
+	}
+	if (child == 0) {
+		close(sv[0]);
+		file_op_as(sv[1], op, dir_fd, path, to, flags, mode, creds);
+	}
+	close(sv[1]);
+	struct report r = { .error = EPROTO };
+	char control[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = { .iov_base = &r, .iov_len = sizeof(r) };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof(control) };
+	int fd = -1;
+	ssize_t n;
+	do
+		n = recvmsg(sv[0], &msg, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	int err = n == (ssize_t)sizeof(r) ? r.error : n < 0 ? errno : EPROTO;
+	struct cmsghdr *cm = n > 0 ? CMSG_FIRSTHDR(&msg) : NULL;
+	if (cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS)
+		memcpy(&fd, CMSG_DATA(cm), sizeof(int));
+	close(sv[0]);
+	while (waitpid(child, NULL, 0) < 0 && errno == EINTR)
+		;
+	if (err) {
+		if (fd >= 0)
+			close(fd);
+		return -err;
+	}
+	return op == NSD_FILE_OPEN ? (fd >= 0 ? fd : -EPROTO) : 0;
+}
+
+EXPORT int nsd_write_ready(int32_t fd, const uint8_t *buf, int32_t len)
+{
+	/* Ready means room for PIPE_BUF bytes on a pipe (one free slot): a line that fits never blocks. */
+	if (len < 0 || len > PIPE_BUF)
+		return -EINVAL;
+	struct pollfd p = { .fd = fd, .events = POLLOUT };
+	int ready;
+	do
+		ready = poll(&p, 1, 0);
+	while (ready < 0 && errno == EINTR);
+	if (ready < 0)
+		return -errno;
+	if (ready == 0 || !(p.revents & POLLOUT))
+		return (p.revents & (POLLERR | POLLHUP)) ? -EPIPE : -EAGAIN;
+	ssize_t n;
+	do
+		n = write(fd, buf, (size_t)len);
+	while (n < 0 && errno == EINTR);
+	return n < 0 ? -errno : (int)n;
 }
 
 EXPORT int nsd_reap(int32_t pid)

@@ -51,6 +51,7 @@ enum nsd_step {
 	NSD_STEP_NO_NEW_PRIVS,
 	NSD_STEP_SECCOMP,
 	NSD_STEP_CONFINE_INIT,
+	NSD_STEP_JOIN_CONTAINER_CGROUP,
 	/* post-mortem: the session's own mount namespace (mount_dead_root(), in the order it runs) */
 	NSD_STEP_PM_NAMESPACE,
 	NSD_STEP_PM_PRIVATE,
@@ -60,6 +61,9 @@ enum nsd_step {
 	NSD_STEP_DETACH_OLD_ROOT,
 	NSD_STEP_PM_PROC,
 };
+
+/* Cgroup v1 hierarchies a session can join (the kernel has 14 controllers, some co-mounted). */
+#define NSD_MAX_CGROUP_JOINS 16
 
 /* Flags in nsd_spawn_result.flags. */
 #define NSD_USED_TOOLBOX 1 /* the target had no shell; the toolbox's sh runs instead */
@@ -98,6 +102,13 @@ struct nsd_spawn_request {
 	int32_t toolbox_fd;      /* static busybox opened before joining, or -1 */
 	int32_t cgroup_procs_fd; /* the session cgroup's cgroup.procs (read-write), or -1 */
 	int32_t cgroup_kill_fd;  /* the session cgroup's cgroup.kill (write), or -1 */
+	/*
+	 * The target container's cgroup.procs in each cgroup v1 hierarchy (write): the session
+	 * joins them, so the container's memory, pids, cpu and device rules hold for it too (on
+	 * cgroup v2 the session cgroup itself is made below the container's). count 0: none.
+	 */
+	int32_t container_cgroup_fds[NSD_MAX_CGROUP_JOINS];
+	int32_t container_cgroup_count;
 	int32_t read_only;       /* 1: a private, recursively read-only copy of the mount tree */
 	/*
 	 * Post-mortem: a dead container's filesystem instead of a live process's mount namespace:
@@ -143,6 +154,26 @@ int nsd_pidfd_open(int32_t pid);
  * from /proc/PID/root): its symlinks and ".." stay inside. Close-on-exec. fd or -errno.
  */
 int nsd_open_in_root(int32_t root_fd, const char *path, int32_t flags, int32_t mode);
+
+/* nsd_file_as operations. */
+enum nsd_file_op {
+	NSD_FILE_OPEN = 0,   /* nsd_open_in_root(dir_fd, path, flags, mode): the fd */
+	NSD_FILE_RENAME = 1, /* renameat(dir_fd, path, dir_fd, to): 0 */
+};
+
+/*
+ * One file operation with a process's credentials (cp reads and writes as the container does):
+ * done in a forked child that takes creds' IDs, groups and permitted/effective capabilities, so
+ * the kernel's permission checks are the container's own. The fd, 0, or -errno.
+ */
+int nsd_file_as(int32_t op, int32_t dir_fd, const char *path, const char *to, int32_t flags, int32_t mode,
+		const struct nsd_confinement *creds);
+
+/*
+ * Write buf (at most PIPE_BUF bytes) to fd only if that cannot block: the bytes written, -EAGAIN
+ * when the reader is behind, or -errno. The fd's own flags (shared with a session) stay as they are.
+ */
+int nsd_write_ready(int32_t fd, const uint8_t *buf, int32_t len);
 
 /* Non-blocking waitpid: the exit status (>= 0) if reaped, -EAGAIN if still running, or -errno. */
 int nsd_reap(int32_t pid);

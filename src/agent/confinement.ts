@@ -337,3 +337,8 @@ export function ociConfinement(spec: unknown): Confinement {
     seccompFilters: [],
   };
 }
+
+/** pid's own IDs, groups and capabilities as the agent's namespaces see them: cp opens files with them. */
+export function readTargetCredentials(pid: number): Confinement {
+  return sessionConfinement(parseCredentials(readFileSync(`${PROC}/${pid}/status`, 'utf8')), undefined, { seccompFilters: [] });
+}

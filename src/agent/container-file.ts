@@ -2,15 +2,15 @@
 // (a FIFO, a device, a symlink to one, /proc/kmsg, a huge /proc/PID/pagemap) must not block,
 // exhaust or mislead the agent. So the path is resolved below the container's root without
 // opening anything (O_PATH, openat2 RESOLVE_IN_ROOT: its symlinks stay inside), the inode that
-// fd pins is checked to be a regular file on a real file system, and only then reopened for
-// reading, non-blocking, through /proc/self/fd (the same inode: nothing can be swapped in).
+// fd pins is checked to be a regular file on a real file system, and only then opened for
+// reading, non-blocking, and checked to be that same inode.
 import { closeSync, constants, fstatSync, openSync, readSync, statfsSync, type Stats } from 'node:fs';
 
 import { ExitCode } from '../contract.js';
 import { NsdebugError } from '../errors.js';
-import { O_PATH, type NativeLibrary } from '../native/libnsdebug.js';
+import { O_PATH, type Confinement, type NativeLibrary } from '../native/libnsdebug.js';
 
-const { O_RDONLY, O_NONBLOCK, O_NOCTTY, O_NOFOLLOW } = constants;
+const { O_RDONLY, O_NONBLOCK, O_NOCTTY } = constants;
 
 /** File systems of the kernel's own files: sizes lie, reads block or never end (kmsg, pagemap). */
 const KERNEL_FILE_SYSTEMS: Record<number, string> = {
@@ -39,18 +39,24 @@ const notRegular = (path: string, stat: Stats) =>
 
 /**
  * Open path (absolute, inside the container) below rootFd for reading: a regular file on a real
- * file system, or an NsdebugError saying what it is instead. With follow false, a symlink as the
- * last component is refused rather than followed (still inside the root either way).
+ * file system, or an NsdebugError saying what it is instead. With creds, the read is opened with
+ * them (the container's permissions), by path again, and must find the very inode checked.
  */
-export function openContainerFile(native: NativeLibrary, rootFd: number, path: string, follow = true): OpenedFile {
-  const pathFd = native.openInRoot(rootFd, path, O_PATH | (follow ? 0 : O_NOFOLLOW));
+export function openContainerFile(native: NativeLibrary, rootFd: number, path: string, creds?: Confinement): OpenedFile {
+  const pathFd = native.openInRoot(rootFd, path, O_PATH);
   try {
     const stat = fstatSync(pathFd);
     if (!stat.isFile()) throw notRegular(path, stat);
     const fs = KERNEL_FILE_SYSTEMS[Number(statfsSync(`/proc/self/fd/${pathFd}`).type)];
     if (fs)
       throw new NsdebugError(`${path}: a file of the kernel (${fs}), not a regular file; nsdebug does not read it`, ExitCode.COPY_FAILED);
-    const fd = openSync(`/proc/self/fd/${pathFd}`, O_RDONLY | O_NONBLOCK | O_NOCTTY);
+    const flags = O_RDONLY | O_NONBLOCK | O_NOCTTY;
+    const fd = creds ? native.openInRootAs(rootFd, path, flags, 0, creds) : openSync(`/proc/self/fd/${pathFd}`, flags);
+    const opened = fstatSync(fd);
+    if (opened.dev !== stat.dev || opened.ino !== stat.ino) {
+      closeSync(fd);
+      throw new NsdebugError(`${path}: changed while nsdebug opened it; try again`, ExitCode.COPY_FAILED);
+    }
     return { fd, stat };
   } finally {
     closeSync(pathFd);

@@ -2,22 +2,13 @@
 // shell) inside it. The agent opens the container's root (/proc/PID/root: its mount namespace's
 // view, volumes included) and resolves paths below it with openat2(RESOLVE_IN_ROOT), so the
 // container's own symlinks and ".." cannot lead out; the bytes flow through the exec stream.
+// Every open and the rename are done with the container init's credentials and capabilities
+// (a forked child takes them, see nsd_file_as): a file the container cannot read or write,
+// nsdebug cannot either.
 //   out:  stdout = one JSON line (CopyHeader), then the file's bytes
 //   in:   stdin = exactly `size` bytes; written to a temporary name beside the target, given its
 //         mode, owner (the container's user) and mtime, then renamed over it; stdout = CopyResult
-import {
-  closeSync,
-  constants,
-  createReadStream,
-  fchmodSync,
-  fchownSync,
-  futimesSync,
-  openSync,
-  readlinkSync,
-  renameSync,
-  rmSync,
-  writeSync,
-} from 'node:fs';
+import { closeSync, constants, createReadStream, fchmodSync, futimesSync, openSync, readlinkSync, rmSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { posix } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -25,11 +16,12 @@ import type { Readable, Writable } from 'node:stream';
 
 import { ExitCode, type CopyHeader, type CopyResult } from '../contract.js';
 import { NsdebugError } from '../errors.js';
-import { loadNativeLibrary, NativeError, type NativeLibrary } from '../native/libnsdebug.js';
+import { loadNativeLibrary, NativeError, O_PATH, type Confinement, type NativeLibrary } from '../native/libnsdebug.js';
 import type { AgentArgs } from './args.js';
 import { openAuditChannel, sessionRecord } from './audit.js';
+import { readTargetCredentials } from './confinement.js';
 import { openContainerFile } from './container-file.js';
-import { PROC, readStatus } from './procfs.js';
+import { PROC } from './procfs.js';
 import { resolveContainer, verifyMembership } from './resolve.js';
 
 export interface CopyOptions {
@@ -43,15 +35,15 @@ export interface CopyOptions {
 
 const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_DIRECTORY, O_NOFOLLOW, O_NOCTTY } = constants;
 
-/** The container's root directory, held open, and the path made absolute inside it. */
-function openContainer(opts: CopyOptions): { rootFd: number; path: string; pid: number } {
+/** The container's root directory, held open, the path made absolute inside it, and whose rights to use there. */
+function openContainer(opts: CopyOptions): { rootFd: number; path: string; pid: number; creds: Confinement } {
   const { pid } = resolveContainer(opts.containerId, opts.podUid);
   const rootFd = openSync(`${PROC}/${pid}/root`, O_RDONLY | O_DIRECTORY);
   try {
     // the pid could have been reused between resolving and opening: check it still is the container's
     verifyMembership(pid, opts.containerId, opts.podUid);
     const cwd = opts.path.startsWith('/') ? '/' : readlinkSync(`${PROC}/${pid}/cwd`);
-    return { rootFd, pid, path: posix.resolve(cwd, opts.path) };
+    return { rootFd, pid, path: posix.resolve(cwd, opts.path), creds: readTargetCredentials(pid) };
   } catch (err) {
     closeSync(rootFd);
     throw err;
@@ -88,7 +80,7 @@ export async function copyOut(opts: CopyOptions, native: NativeLibrary, stdout: 
   try {
     let stat;
     try {
-      ({ fd, stat } = openContainerFile(native, c.rootFd, c.path));
+      ({ fd, stat } = openContainerFile(native, c.rootFd, c.path, c.creds));
     } catch (err) {
       throw copyFailure(err, c.path);
     }
@@ -148,16 +140,17 @@ export async function copyIn(opts: CopyOptions, native: NativeLibrary, stdin: Re
   try {
     // an existing directory receives the file under its source name, as cp(1) does
     try {
-      closeSync(native.openInRoot(c.rootFd, target, O_RDONLY | O_DIRECTORY));
+      closeSync(native.openInRootAs(c.rootFd, target, O_PATH | O_DIRECTORY, 0, c.creds));
       target = posix.join(target, upload.name);
     } catch {
       // not a directory (or not there yet): the target file itself
     }
     const base = posix.basename(target);
     if (target === '/') throw isDirectory();
-    dirFd = native.openInRoot(c.rootFd, posix.dirname(target), O_RDONLY | O_DIRECTORY);
+    dirFd = native.openInRootAs(c.rootFd, posix.dirname(target), O_PATH | O_DIRECTORY, 0, c.creds);
     tmp = `.${base.slice(0, 200)}.nsdebug-${randomBytes(4).toString('hex')}`;
-    const fd = native.openInRoot(dirFd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NOCTTY, 0o600);
+    // created by the container's user (so it owns it, as with kubectl cp), where it may write
+    const fd = native.openInRootAs(dirFd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NOCTTY, 0o600, c.creds);
     try {
       const { received, error } = await receive(stdin, fd, upload.size);
       consumed = true;
@@ -168,16 +161,13 @@ export async function copyIn(opts: CopyOptions, native: NativeLibrary, stdin: Re
           ExitCode.COPY_FAILED,
         );
       }
-      // the container's user owns it, as with kubectl cp; chown first, since it clears set-ID bits
-      const { uid, gid } = readStatus(c.pid);
-      fchownSync(fd, uid, gid);
       fchmodSync(fd, upload.mode & 0o777);
       futimesSync(fd, Date.now() / 1000, upload.mtimeMs / 1000);
     } finally {
       closeSync(fd);
     }
-    // /proc/self/fd/N is the directory already resolved inside the container: no second path walk
-    renameSync(`/proc/self/fd/${dirFd}/${tmp}`, `/proc/self/fd/${dirFd}/${base}`);
+    // within the directory already resolved inside the container: no second path walk
+    native.renameAs(dirFd, tmp, base, c.creds);
     tmp = undefined;
     return { path: target, size: upload.size };
   } catch (err) {

@@ -21,7 +21,7 @@ import { containerLayers, containerRecord, nothingLeft, ociSpecOf } from './cont
 import { checkBelongsToPod, inPod, nodeProcess, podSandbox, seesPath } from './postmortem.js';
 import { namespaceId, readEnviron } from './procfs.js';
 import { processInContainer, resolveContainer, shortId, type ResolvedContainer } from './resolve.js';
-import { createSessionCgroup, removeSessionCgroup } from './session-cgroup.js';
+import { containerCgroups, createSessionCgroup, openCgroupJoins, removeSessionCgroup } from './session-cgroup.js';
 import { waitForStart } from './wait.js';
 
 export interface EnterOptions {
@@ -279,7 +279,12 @@ async function run(opts: EnterOptions, deps: EnterDeps, at: Joined, postmortem?:
     const mode = opts.tools ? ExecMode.Toolbox : opts.command.length ? ExecMode.Command : ExecMode.Shell;
     // busybox's sh runs its own applets first, then the target's PATH: `exec "$@"` picks either.
     const argv = mode !== ExecMode.Toolbox ? opts.command : opts.command.length ? ['sh', '-c', 'exec "$@"', 'sh', ...opts.command] : ['sh'];
-    const session = createSessionCgroup();
+    // A confined session lives in the container's cgroups (its limits and devices); one with the
+    // agent's power, or post-mortem (no live container), below the agent's.
+    const placement = confinement && !postmortem ? containerCgroups(opts.containerId, opts.podUid) : { v1: [] };
+    const session = createSessionCgroup(placement.v2);
+    const containerCgroupFds = openCgroupJoins(placement.v1);
+    fds.push(...containerCgroupFds);
     let spawned: SpawnResult;
     try {
       spawned = native.spawn({
@@ -292,6 +297,7 @@ async function run(opts: EnterOptions, deps: EnterDeps, at: Joined, postmortem?:
         toolboxFd,
         cgroupProcsFd: session?.procsFd ?? -1,
         cgroupKillFd: session?.killFd ?? -1,
+        containerCgroupFds,
         readOnly: opts.readOnly === true,
         ...(postmortem ? { postmortem } : {}),
         argv: mode === ExecMode.Shell ? ['sh'] : argv,

@@ -2,7 +2,7 @@
 // connects to agent.sock, sends its argv with its stdin/stdout/stderr attached, writes "W" when
 // its window size changes, and waits for a 4-byte exit code. Its disconnecting ends the session.
 // This saves a Node start (~130 ms) per session.
-import { closeSync, mkdirSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -53,6 +53,19 @@ async function receive(socket: Socket, native: NativeLibrary): Promise<{ argv: s
   }
 }
 
+/**
+ * A line of the agent's own on a client's stream (the session's stderr), never blocking serve (the
+ * fd's flags are shared with the session, so they are not changed): a client that is gone, or not
+ * reading, loses the line; serve goes on.
+ */
+export function writeNote(native: NativeLibrary, fd: number, line: string): void {
+  try {
+    native.writeIfReady(fd, Buffer.from(line).subarray(0, 4096));
+  } catch {
+    // EPIPE, EBADF: the client is gone
+  }
+}
+
 export interface SessionLog {
   (record: Record<string, unknown>): void;
 }
@@ -88,7 +101,7 @@ async function serveOne(socket: Socket, native: NativeLibrary, audit: SessionLog
     code = await runResidentSession(socket, request.argv, fds as [number, number, number], native, audit, stopping);
   } catch (err) {
     const { line, exitCode } = describeFailure(err);
-    if (fds[2] !== undefined) writeSync(fds[2], `nsdebug-agent: ${line.replace(/^error: /, '')}\n`);
+    if (fds[2] !== undefined) writeNote(native, fds[2], `nsdebug-agent: ${line.replace(/^error: /, '')}\n`);
     code = exitCode;
   } finally {
     for (const fd of fds) {
@@ -160,7 +173,7 @@ export async function runAgentSession(
     const outcome = await enter(enterOptions(args), {
       native,
       io,
-      note: (line) => writeSync(io.stdio[2], `nsdebug-agent: ${line}${args.tty ? '\r' : ''}\n`),
+      note: (line) => writeNote(native, io.stdio[2], `nsdebug-agent: ${line}${args.tty ? '\r' : ''}\n`),
       abort,
       onStart: (target, joined) => {
         hostPid = target.pid;

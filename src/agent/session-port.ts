@@ -3,7 +3,7 @@
 // a HELLO frame naming a DebugSession and its secret, then stdin/resize frames in, stdout/stderr
 // frames out, and a last EXIT frame (src/contract.ts). The session's stdio are pipes the agent
 // relays to and from frames, so the resident session code runs it as it runs any other.
-import { closeSync, writeSync } from 'node:fs';
+import { closeSync } from 'node:fs';
 import { createServer, Socket, type Server } from 'node:net';
 import { PassThrough, Writable } from 'node:stream';
 
@@ -18,9 +18,13 @@ import { authorizeSession, deleteSession, parseHello, type AuthorizedSession } f
 import type { SessionIo } from './enter.js';
 import { listPodNamespaces } from './namespaces.js';
 import { listProcesses } from './ps.js';
-import { runAgentSession, type SessionLog } from './resident.js';
+import { runAgentSession, writeNote, type SessionLog } from './resident.js';
 
 const HELLO_TIMEOUT_MS = 5000;
+/** Connections served at once; more are dropped by the kernel's accept (net.Server.maxConnections). */
+export const MAX_CONNECTIONS = 64;
+/** What a client may send before its session runs (the hello, early stdin); more ends the connection. */
+export const MAX_EARLY_BYTES = 1 << 20;
 /** How long to wait for the command's output to drain after it ended. */
 const DRAIN_TIMEOUT_MS = 2000;
 
@@ -39,6 +43,7 @@ export async function startSessionPort(
   opts: SessionPortOptions,
 ): Promise<Server> {
   const server = createServer((socket) => void serveConnection(socket, native, audit, stopping, opts));
+  server.maxConnections = MAX_CONNECTIONS;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.port ?? SESSION_PORT, opts.host ?? '127.0.0.1', resolve);
@@ -67,20 +72,28 @@ async function serveConnection(
   socket.setNoDelay(true);
   socket.on('error', () => undefined);
   const send = (type: number, payload?: Buffer) => socket.writable && socket.write(encodeFrame(type, payload));
+  // Once the exit code is sent the connection is over: nothing more is read, the socket is destroyed.
   const finish = (code: number) => {
     const exit = Buffer.alloc(4);
     exit.writeInt32BE(code, 0);
     send(Frame.EXIT, exit);
-    socket.end();
+    socket.removeAllListeners('data');
+    socket.end(() => socket.destroy());
   };
   const closed = new Promise<string>((resolve) => socket.once('close', () => resolve('the client disconnected')));
 
   // Frames that arrive before the session runs wait here (a client may send stdin at once).
   const decoder = new FrameDecoder();
   const queued: Array<{ type: number; payload: Buffer }> = [];
+  let earlyBytes = 0;
   let deliver: ((frame: { type: number; payload: Buffer }) => void) | undefined;
   let hello: ((payload: Buffer) => void) | undefined;
   socket.on('data', (chunk: Buffer) => {
+    // until the session runs, what arrives is held in memory: bounded
+    if (!deliver && (earlyBytes += chunk.length) > MAX_EARLY_BYTES) {
+      socket.destroy();
+      return;
+    }
     let frames;
     try {
       frames = decoder.push(chunk);
@@ -257,7 +270,7 @@ async function relaySession(
     return await runAgentSession(args, io, native, audit, abort, record, () => (started = true));
   } catch (err) {
     const { line, exitCode } = describeFailure(err);
-    writeSync(stderrWrite, `nsdebug-agent: ${line.replace(/^error: /, '')}\n`);
+    writeNote(native, stderrWrite, `nsdebug-agent: ${line.replace(/^error: /, '')}\n`);
     return exitCode;
   } finally {
     // With --tty the terminal relay owned (and closed) the session's stdin and stdout once it started.

@@ -9,6 +9,12 @@ import { getSystemErrorMap } from 'node:util';
 
 import koffi, { type LibraryHandle } from 'koffi';
 
+/** Mirrors enum nsd_file_op in native/libnsdebug.h. */
+enum FileOp {
+  Open = 0,
+  Rename = 1,
+}
+
 /** What the command is; mirrors enum nsd_exec_mode in native/libnsdebug.h. */
 export enum ExecMode {
   /** argv[0] searched in the PATH of env, inside the target */
@@ -55,6 +61,7 @@ export const STEPS = [
   'set no_new_privs',
   "install the target's seccomp filter",
   "drop the session init's privileges",
+  "join the container's cgroups",
   'make a mount namespace for the post-mortem session',
   "make the session's mounts private",
   "mount the session's /tmp",
@@ -119,6 +126,8 @@ export interface SpawnRequest {
   /** the session cgroup's cgroup.procs and cgroup.kill, opened for writing; -1 for none */
   cgroupProcsFd: number;
   cgroupKillFd: number;
+  /** the target container's cgroup.procs in each cgroup v1 hierarchy, opened for writing: the session joins them */
+  containerCgroupFds?: number[];
   /** a private, recursively read-only copy of the target's mount tree, and no new privileges */
   readOnly: boolean;
   /**
@@ -163,6 +172,15 @@ export class NativeError extends Error {
 export interface NativeLibrary {
   spawn(req: SpawnRequest): SpawnResult;
   pidfdOpen(pid: number): number;
+  /**
+   * openInRoot, done with creds' IDs, groups and permitted/effective capabilities (in a forked
+   * child): the kernel checks the container's permissions, not the agent's. The fd.
+   */
+  openInRootAs(rootFd: number, path: string, flags: number, mode: number, creds: Confinement): number;
+  /** renameat(2) of from to to, both in dirFd, with creds' permissions (as openInRootAs) */
+  renameAs(dirFd: number, from: string, to: string, creds: Confinement): void;
+  /** write data (≤ 4096 bytes) to fd only if that cannot block; false when it would */
+  writeIfReady(fd: number, data: Buffer): boolean;
   /**
    * The seccomp filters of pid (PTRACE_SECCOMP_GET_FILTER), oldest first, each as sock_filter
    * instructions. Off the event loop: a target that does not stop holds the copy up to 2 s.
@@ -222,6 +240,9 @@ export function loadNativeLibrary(candidates = libraryCandidates()): NativeLibra
   throw new Error(`cannot load libnsdebug.so (run \`npm run build\`); tried ${failures.join('; ')}`);
 }
 
+/** NSD_MAX_CGROUP_JOINS in native/libnsdebug.h. */
+export const MAX_CGROUP_JOINS = 16;
+
 /** Bytes of one struct sock_filter instruction. */
 const SOCK_FILTER_SIZE = 8;
 /** The kernel's limit on a process's filters: 256 KiB of instructions in all (MAX_INSNS_PER_PATH). */
@@ -279,6 +300,8 @@ function bind(lib: LibraryHandle): NativeLibrary {
     toolbox_fd: 'int32_t',
     cgroup_procs_fd: 'int32_t',
     cgroup_kill_fd: 'int32_t',
+    container_cgroup_fds: koffi.array('int32_t', MAX_CGROUP_JOINS),
+    container_cgroup_count: 'int32_t',
     read_only: 'int32_t',
     rootfs: 'const char *',
     host_pidfd: 'int32_t',
@@ -300,6 +323,10 @@ function bind(lib: LibraryHandle): NativeLibrary {
     'int nsd_seccomp_filters(int32_t pid, _Out_ uint8_t *buf, int32_t size, _Out_ int32_t *lengths, int32_t max_filters)',
   );
   const nsdOpenInRoot = lib.func('int nsd_open_in_root(int32_t root_fd, const char *path, int32_t flags, int32_t mode)');
+  const nsdWriteReady = lib.func('int nsd_write_ready(int32_t fd, const uint8_t *buf, int32_t len)');
+  const nsdFileAs = lib.func(
+    'int nsd_file_as(int32_t op, int32_t dir_fd, const char *path, const char *to, int32_t flags, int32_t mode, const nsd_confinement *creds)',
+  );
   const nsdReap = lib.func('int nsd_reap(int32_t pid)');
   const nsdSetWinsize = lib.func('int nsd_set_winsize(int32_t fd, int32_t rows, int32_t cols)');
   const nsdGetWinsize = lib.func('int nsd_get_winsize(int32_t fd)');
@@ -325,6 +352,8 @@ function bind(lib: LibraryHandle): NativeLibrary {
           toolbox_fd: req.toolboxFd,
           cgroup_procs_fd: req.cgroupProcsFd,
           cgroup_kill_fd: req.cgroupKillFd,
+          container_cgroup_fds: Array.from({ length: MAX_CGROUP_JOINS }, (_, i) => req.containerCgroupFds?.[i] ?? -1),
+          container_cgroup_count: req.containerCgroupFds?.length ?? 0,
           read_only: req.readOnly ? 1 : 0,
           rootfs: req.postmortem?.rootfs ?? null,
           host_pidfd: req.postmortem?.hostPidfd ?? -1,
@@ -367,6 +396,21 @@ function bind(lib: LibraryHandle): NativeLibrary {
       const rc = nsdOpenInRoot(rootFd, path, flags, mode) as number;
       if (rc < 0) throw new NativeError(`open ${path}`, -rc);
       return rc;
+    },
+    openInRootAs: (rootFd, path, flags, mode, creds) => {
+      const rc = nsdFileAs(FileOp.Open, rootFd, path, null, flags, mode, confinementStruct(creds)) as number;
+      if (rc < 0) throw new NativeError(`open ${path}`, -rc);
+      return rc;
+    },
+    renameAs: (dirFd, from, to, creds) => {
+      const rc = nsdFileAs(FileOp.Rename, dirFd, from, to, 0, 0, confinementStruct(creds)) as number;
+      if (rc < 0) throw new NativeError(`rename ${from} to ${to}`, -rc);
+    },
+    writeIfReady(fd, data) {
+      const rc = nsdWriteReady(fd, data, data.length) as number;
+      if (rc === -osConstants.errno.EAGAIN) return false;
+      check(rc, 'write to the client');
+      return true;
     },
     reap(pid) {
       const rc = nsdReap(pid) as number;

@@ -3,7 +3,7 @@
 // nsdebug: `kubectl exec` into the same container gives its own confinement to compare with.
 import { execa } from 'execa';
 
-import { E2E_LABEL, kubectl, kubectlJson, waitFor, type PodJson } from './helpers/kube.js';
+import { busyboxPod, kubectl, kubectlJson, waitFor, type PodJson } from './helpers/kube.js';
 
 const NS = 'demo';
 const IMAGE = process.env.NSDEBUG_AGENT_IMAGE ?? 'nsdebug.local/agent:dev';
@@ -15,33 +15,9 @@ const statusOf = (out: unknown) =>
     .split('\n')
     .filter((l) => STATUS_FIELDS.test(l));
 
-/** A restricted-compliant busybox pod (UID 1000, no capabilities, RuntimeDefault) running script. */
-const restrictedPod = (name: string, script: string, extra: { volumes?: unknown[]; volumeMounts?: unknown[] } = {}) => ({
-  apiVersion: 'v1',
-  kind: 'Pod',
-  metadata: { name, namespace: NS, labels: { [E2E_LABEL]: 'true' } },
-  spec: {
-    terminationGracePeriodSeconds: 0,
-    securityContext: {
-      runAsNonRoot: true,
-      runAsUser: 1000,
-      runAsGroup: 1000,
-      supplementalGroups: [2000],
-      seccompProfile: { type: 'RuntimeDefault' },
-    },
-    ...(extra.volumes ? { volumes: extra.volumes } : {}),
-    containers: [
-      {
-        name: 'app',
-        image: 'nsdebug.test/busybox:1',
-        imagePullPolicy: 'Never',
-        command: ['sh', '-c', script],
-        securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } },
-        ...(extra.volumeMounts ? { volumeMounts: extra.volumeMounts } : {}),
-      },
-    ],
-  },
-});
+/** A restricted-compliant busybox pod (UID 1000, group 2000, no capabilities, RuntimeDefault) running script. */
+const restrictedPod = (name: string, script: string, emptyDirs?: Record<string, string>) =>
+  busyboxPod(name, NS, script, { restart: 'Always', user: 1000, supplementalGroups: [2000], ...(emptyDirs ? { emptyDirs } : {}) });
 
 async function runPod(pod: ReturnType<typeof restrictedPod>): Promise<void> {
   const r = await kubectl(['apply', '-f', '-'], { input: JSON.stringify(pod) });
@@ -58,10 +34,7 @@ beforeAll(async () => {
   await runPod(restrictedPod('confined', 'sleep infinity'));
   // a tenant's hostile files: /etc/passwd a FIFO nobody writes, a symlink to a device
   await runPod(
-    restrictedPod('tenant', 'mkfifo /etc/passwd /etc/fifo && ln -s /dev/zero /etc/zero && exec sleep infinity', {
-      volumes: [{ name: 'etc', emptyDir: {} }],
-      volumeMounts: [{ name: 'etc', mountPath: '/etc' }],
-    }),
+    restrictedPod('tenant', 'mkfifo /etc/passwd /etc/fifo && ln -s /dev/zero /etc/zero && exec sleep infinity', { etc: '/etc' }),
   );
 }, 300_000);
 
@@ -85,6 +58,26 @@ describe("a session has the target's confinement, not the agent's", () => {
     }
     const id = await nsdebug(['pod/confined', '--', 'id']);
     expect(text(id.stdout).trim()).toMatch(/^uid=1000 gid=1000 groups=(1000,)?2000/);
+  }, 60_000);
+
+  test("its processes live in the container's cgroups (its limits and devices hold), as the node's /proc shows", async () => {
+    const pod = await kubectlJson<PodJson>(['-n', NS, 'get', 'pod', 'confined']);
+    const id = (pod.status.containerStatuses?.[0]?.containerID ?? '').replace(/^\w+:\/\//, '');
+    expect(id).toMatch(/^[0-9a-f]{64}$/);
+    const session = nsdebug(['pod/confined', '--', 'sleep', '7321']);
+    try {
+      const pid = await waitFor('the session on the node', async () => {
+        const r = await execa('pgrep', ['-x', '-f', 'sleep 7321'], { reject: false });
+        return r.stdout.trim().split('\n')[0] || undefined;
+      });
+      const lines = (await execa('cat', [`/proc/${pid}/cgroup`])).stdout.split('\n');
+      expect(lines.length).toBeGreaterThan(0);
+      for (const line of lines) expect(line).toMatch(new RegExp(`/${id}(/nsdebug-session-[^/]+)?$`));
+      expect(lines.filter((l) => l.includes('/nsdebug-session-'))).toHaveLength(1);
+    } finally {
+      await execa('pkill', ['-x', '-f', 'sleep 7321'], { reject: false });
+      await session;
+    }
   }, 60_000);
 
   test('what the container may not do, the session may not either: mknod, a new mount namespace, mount', async () => {
@@ -130,6 +123,24 @@ describe("a session has the target's confinement, not the agent's", () => {
       .map((l) => JSON.parse(l) as Record<string, unknown>)
       .filter((l) => l.msg === 'session' && l.pod === `${NS}/confined`);
     expect(audit.at(-1)).toMatchObject({ privileged: true, exitCode: 0 });
+  }, 60_000);
+});
+
+describe("cp works with the container's permissions, not the agent's", () => {
+  test('a file the container cannot read (mode 000), nsdebug cannot either; nor write where it may not', async () => {
+    const made = await kubectl(['-n', NS, 'exec', 'confined', '--', 'sh', '-c', 'echo secret > /tmp/secret && chmod 000 /tmp/secret']);
+    expect(made.exitCode).toBe(0);
+    const out = await nsdebug(['cp', 'pod/confined:/tmp/secret', '-']);
+    expect([out.exitCode, text(out.stdout)]).toEqual([73, '']);
+    expect(text(out.stderr)).toMatch(/\/tmp\/secret: permission denied/);
+    const into = await nsdebug(['cp', '/etc/hostname', 'pod/confined:/etc/copied']);
+    expect(into.exitCode).toBe(73);
+    expect(text(into.stderr)).toMatch(/\/etc\/copied: permission denied/);
+    // where it may write, the copy belongs to the container's user
+    const ok = await nsdebug(['cp', '/etc/hostname', 'pod/confined:/tmp/copied']);
+    expect([ok.exitCode, text(ok.stderr)]).toEqual([0, '']);
+    const owner = await kubectl(['-n', NS, 'exec', 'confined', '--', 'stat', '-c', '%u:%g', '/tmp/copied']);
+    expect(text(owner.stdout).trim()).toBe('1000:1000');
   }, 60_000);
 });
 

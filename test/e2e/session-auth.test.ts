@@ -136,7 +136,7 @@ describe('session authorization (install --session-auth)', () => {
     const r = await limited(['nsdebug', '-n', 'demo', 'pod/busybox', '--session-auth', '--ns', 'net', '--tools', '--', 'true']);
     expect([r.exitCode, text(r.stderr)]).toEqual([
       64,
-      'error: --ns cannot be combined with --session-auth: a DebugSession always joins every namespace of its target; drop --ns\n',
+      'error: --ns cannot be combined with --session-auth: a DebugSession always joins every namespace of its target; drop --ns',
     ]);
     const subset = await limited(['create', '-f', '-'], {
       input: debugSession('demo', {

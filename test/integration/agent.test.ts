@@ -616,6 +616,36 @@ describe('the resident serve', () => {
     expect(line.privileged).toBe(false);
   });
 
+  test("a confined session lives in the container's cgroups, in every hierarchy; a --privileged one in the agent's", async () => {
+    const cgroupsOf = async (extra: string[], marker: string) => {
+      const session = execa(NATIVE_ENTRY, ['enter', ...target(web), ...extra, '--', 'sh', '-c', `exec sleep ${marker}`], {
+        reject: false,
+        env: { NSDEBUG_RUN_DIR: runDir },
+      });
+      expect(await waitFor(() => processesMatching(`sleep ${marker}`).length === 1, 5000)).toBe(true);
+      // from outside: the host's view of where the session's process is
+      const lines = readFileSync(`/proc/${processesMatching(`sleep ${marker}`)[0]}/cgroup`, 'utf8')
+        .trim()
+        .split('\n');
+      session.kill('SIGTERM');
+      await session;
+      return lines;
+    };
+    const id = web.container().id;
+    const confined = await cgroupsOf([], '1043');
+    for (const line of confined) {
+      if (line.startsWith('0::')) expect(line).toMatch(new RegExp(`/${id}/nsdebug-session-\\d+-[0-9a-f]+$`));
+      else expect(line).toMatch(new RegExp(`/${id}$`));
+    }
+    const privileged = await cgroupsOf(['--privileged'], '1044');
+    expect(privileged.filter((l) => l.includes(id))).toEqual([]);
+    // and the session's cgroup is gone with it
+    const unified = confined.find((l) => l.startsWith('0::'))!.slice(3);
+    expect(await waitFor(() => !existsSync(`/sys/fs/cgroup/unified${unified}`) && !existsSync(`/sys/fs/cgroup${unified}`), 5000)).toBe(
+      true,
+    );
+  });
+
   test('names a --privileged session as such', async () => {
     let log = '';
     serve.stdout!.on('data', (d: Buffer) => (log += d.toString()));

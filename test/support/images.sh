@@ -16,7 +16,7 @@
 #   nsdebug.test/distroless:1    no shell, no busybox: only /app (tiny-init), /etc/passwd,
 #                                /etc/group, /tmp, /marker.txt containing
 #                                "nsdebug-distroless-marker"; entrypoint /app.
-# Archives are cached in --cache (default $NSDEBUG_IMAGE_CACHE or /var/cache/nsdebug/images)
+# Archives are cached in --cache (default $NSDEBUG_IMAGE_CACHE, else $NSDEBUG_CACHE/images, /var/cache/nsdebug/images)
 # under a key hashed from every input (this script, the C source, the busybox binary, the
 # compiler), so reruns skip the build; an image whose digest is already in containerd is
 # not imported again. Prints the image names, one per line, on stdout.
@@ -30,7 +30,7 @@ log() { echo "images.sh: $*" >&2; }
 [ $# -ge 1 ] || die "usage: images.sh ADDRESS [--cache DIR]"
 ADDRESS=${1#unix://}
 shift
-CACHE=${NSDEBUG_IMAGE_CACHE:-/var/cache/nsdebug/images}
+CACHE=${NSDEBUG_IMAGE_CACHE:-${NSDEBUG_CACHE:-/var/cache/nsdebug}/images}
 while [ $# -gt 0 ]; do
   case "$1" in
     --cache) CACHE=${2:?}; shift 2 ;;

@@ -85,7 +85,19 @@ export const isReady = (pod: PodJson): boolean => pod.status.conditions?.some((c
  * A busybox pod that runs script once (restartPolicy Never, or Always for a crash loop) and
  * passes PodSecurity `restricted`, labelled for cleanup.
  */
-export function busyboxPod(name: string, namespace: string, script: string, opts: { memory?: string; restart?: 'Never' | 'Always' } = {}) {
+export interface BusyboxPodOptions {
+  memory?: string;
+  restart?: 'Never' | 'Always';
+  /** runAsUser and runAsGroup (default 65534) */
+  user?: number;
+  supplementalGroups?: number[];
+  /** emptyDir volumes by name → mount path */
+  emptyDirs?: Record<string, string>;
+}
+
+export function busyboxPod(name: string, namespace: string, script: string, opts: BusyboxPodOptions = {}) {
+  const user = opts.user ?? 65534;
+  const dirs = Object.entries(opts.emptyDirs ?? {});
   return {
     apiVersion: 'v1',
     kind: 'Pod',
@@ -93,7 +105,14 @@ export function busyboxPod(name: string, namespace: string, script: string, opts
     spec: {
       restartPolicy: opts.restart ?? 'Never',
       terminationGracePeriodSeconds: 0,
-      securityContext: { runAsNonRoot: true, runAsUser: 65534, runAsGroup: 65534, seccompProfile: { type: 'RuntimeDefault' } },
+      securityContext: {
+        runAsNonRoot: true,
+        runAsUser: user,
+        runAsGroup: user,
+        ...(opts.supplementalGroups ? { supplementalGroups: opts.supplementalGroups } : {}),
+        seccompProfile: { type: 'RuntimeDefault' },
+      },
+      ...(dirs.length ? { volumes: dirs.map(([volume]) => ({ name: volume, emptyDir: {} })) } : {}),
       containers: [
         {
           name: 'app',
@@ -102,6 +121,7 @@ export function busyboxPod(name: string, namespace: string, script: string, opts
           command: ['sh', '-c', script],
           securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } },
           ...(opts.memory ? { resources: { limits: { memory: opts.memory }, requests: { memory: opts.memory } } } : {}),
+          ...(dirs.length ? { volumeMounts: dirs.map(([volume, mountPath]) => ({ name: volume, mountPath })) } : {}),
         },
       ],
     },
