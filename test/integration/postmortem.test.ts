@@ -357,6 +357,13 @@ describe('enter --postmortem: nothing of the node underneath', () => {
     expect(r.exitCode).toBe(0);
   });
 
+  test("--tools: nsdebug's busybox, run by fd from outside the snapshot, under the same confinement", async () => {
+    const r = await postmortem(restricted, ['sh', '-c', "id -u; grep -E '^CapEff:' /proc/self/status; ls /"], ['--tools']);
+    expect(r.stdout.split('\n').slice(0, 2)).toEqual(['1000', 'CapEff:\t0000000000000000']);
+    expect(r.stdout.split('\n').slice(2).sort()).toEqual(await snapshotTopLevel(restricted.container('app').id));
+    expect(r.exitCode).toBe(0);
+  });
+
   test('without CAP_SYS_CHROOT (the restricted container had none) the escape fails at its first chroot', async () => {
     const r = await escape(restricted);
     expect([r.exitCode, r.stdout]).toEqual([3, 'chroot: Operation not permitted']);
