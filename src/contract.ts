@@ -3,8 +3,12 @@
 // know, naming both versions, so a CLI and an agent from different releases fail in one clear line.
 import { createHash } from 'node:crypto';
 
-/** Bumped whenever the argv or JSON shapes below change incompatibly. */
-export const CONTRACT_VERSION = 1;
+/**
+ * Bumped whenever the argv or JSON shapes below change incompatibly, or what they mean does.
+ * 2: sessions are confined like their target (--privileged, --user): a CLI must never reach an
+ * agent that would silently run its sessions with the agent's power.
+ */
+export const CONTRACT_VERSION = 2;
 
 /** Path of the agent executable inside the agent image. */
 export const AGENT_EXECUTABLE = 'nsdebug-agent';
