@@ -1,6 +1,8 @@
 // Post-mortem sessions on the real cluster: `kubectl nsdebug` on a container that is not running
 // opens its last filesystem (the crashed instance's own writes included), read-only, in the pod's
 // network, and says so first, with the exit code and the tail of the last log.
+import { rmSync, writeFileSync } from 'node:fs';
+
 import { CriClient } from '../support/cri.js';
 import { clusterEnv, E2E_LABEL, kubectl, kubectlJson, waitFor, type PodJson, busyboxPod, waitForBackOff } from './helpers/kube.js';
 
@@ -144,6 +146,36 @@ describe('kubectl nsdebug --wait: the next start of a crash-looping container, e
       expect.stringMatching(/^nsdebug-agent: container app started \([0-9a-f]{12}\): entering it$/),
     ]);
   }, 180_000);
+
+  test("nothing of the node underneath, and the dead container's own user and capabilities", async () => {
+    const marker = `/tmp/nsdebug-e2e-node-marker-${process.pid}`;
+    writeFileSync(marker, 'node\n');
+    try {
+      // the container logs its own confinement before it crashes: what the session must have
+      await createAndWaitTerminated(oneShotPod('pm-confined', 'grep -E "^(Uid|Gid|CapEff|CapPrm|CapBnd):" /proc/self/status; exit 2'));
+      const logged = lines((await kubectl(['-n', NS, 'logs', 'pm-confined'])).stdout);
+      expect(logged).toHaveLength(5);
+      const r = await nsdebug([
+        'pod/pm-confined',
+        '--',
+        'sh',
+        '-c',
+        `grep -E "^(Uid|Gid|CapEff|CapPrm|CapBnd):" /proc/self/status; cat ${marker} /proc/1/root${marker} 2>&1; ls /`,
+      ]);
+      expect(r.exitCode).toBe(0);
+      const out = lines(r.stdout);
+      expect(out.slice(0, 5)).toEqual(logged);
+      expect(out.slice(5, 7)).toEqual([
+        `cat: can't open '${marker}': No such file or directory`,
+        `cat: can't open '/proc/1/root${marker}': No such file or directory`,
+      ]);
+      // the busybox image's root, not the node's
+      expect(out.slice(7)).toEqual(expect.arrayContaining(['bin', 'etc', 'sbin']));
+      expect(out.slice(7)).not.toContain('work');
+    } finally {
+      rmSync(marker, { force: true });
+    }
+  }, 120_000);
 
   test("the container's termination message and log are shown escaped: no escape sequence reaches the terminal", async () => {
     // ESC [2J clears the screen, OSC 52 sets the clipboard, CR rewrites the line: all written by the container
