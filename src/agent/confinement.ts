@@ -9,6 +9,7 @@ import { ExitCode, type SessionUser } from '../contract.js';
 import { NsdebugError } from '../errors.js';
 import { NativeError, type Confinement, type NativeLibrary } from '../native/libnsdebug.js';
 import { PROC } from './procfs.js';
+import { compileSeccomp, type OciSeccomp } from './seccomp.js';
 
 /** The confinement lines of /proc/PID/status. */
 export interface ProcessCredentials {
@@ -127,7 +128,7 @@ export function sessionConfinement(
 }
 
 /** /proc/PID/attr/current, or undefined where no LSM provides it (EINVAL: this machine, for one). */
-function readLsmLabel(pid: number): string | undefined {
+function readLsmLabel(pid: number | 'self'): string | undefined {
   try {
     return readFileSync(`${PROC}/${pid}/attr/current`, 'utf8');
   } catch (err) {
@@ -264,8 +265,11 @@ interface OciSpecPart {
     user?: { uid?: unknown; gid?: unknown; additionalGids?: unknown };
     capabilities?: Record<'bounding' | 'effective' | 'permitted' | 'inheritable' | 'ambient', unknown>;
     noNewPrivileges?: unknown;
+    apparmorProfile?: unknown;
+    selinuxLabel?: unknown;
   };
   linux?: {
+    seccomp?: OciSeccomp;
     namespaces?: Array<{ type?: unknown }>;
     uidMappings?: IdMapping[];
     gidMappings?: IdMapping[];
@@ -293,12 +297,11 @@ function hostId(id: number, mappings: IdMapping[] | undefined): number | undefin
  * linux.uidMappings/gidMappings, and it gets no capability at all (its capabilities were over its
  * own namespace; the session runs in the node's, where they would be real).
  *
- * Seccomp: the spec's linux.seccomp is an OCI profile (syscall names and rules), which would have
- * to be compiled to BPF (libseccomp's job); it is not, so a post-mortem session has no seccomp
- * filter. It keeps the container's capabilities and always runs with no_new_privs (read-only mode).
- * The LSM label (process.apparmorProfile, selinuxLabel) is not taken either.
+ * Seccomp: the spec's linux.seccomp (an OCI profile: syscall names and rules) compiled to BPF
+ * (src/agent/seccomp.ts); a profile that cannot be rebuilt faithfully refuses the session. The
+ * LSM label (process.apparmorProfile, selinuxLabel) where the node has an LSM (lsmActive).
  */
-export function ociConfinement(spec: unknown): Confinement {
+export function ociConfinement(spec: unknown, lsmActive = nodeHasLsm()): Confinement {
   if (typeof spec !== 'object' || spec === null) throw new Error('the OCI spec is not an object');
   const { process: proc, linux } = spec as OciSpecPart;
   const user = proc?.user ?? {};
@@ -334,8 +337,22 @@ export function ociConfinement(spec: unknown): Confinement {
     capInheritable: inheritable,
     capAmbient: set('ambient') & permitted & inheritable,
     noNewPrivs: proc?.noNewPrivileges === true,
-    seccompFilters: [],
+    seccompFilters: linux?.seccomp ? [compileSeccomp(linux.seccomp)] : [],
+    ...(lsmActive && ociLsmExec(proc) ? { lsmExec: ociLsmExec(proc) } : {}),
   };
+}
+
+/** attr/exec for the spec's AppArmor profile or SELinux label, or undefined for none. */
+function ociLsmExec(proc: OciSpecPart['process']): string | undefined {
+  const { apparmorProfile, selinuxLabel } = proc ?? {};
+  if (typeof apparmorProfile === 'string' && apparmorProfile && apparmorProfile !== 'unconfined') return `exec ${apparmorProfile}`;
+  if (typeof selinuxLabel === 'string' && selinuxLabel) return selinuxLabel;
+  return undefined;
+}
+
+/** Whether an LSM labels processes here: our own attr/current reads (EINVAL where none does). */
+function nodeHasLsm(): boolean {
+  return readLsmLabel('self') !== undefined;
 }
 
 /** pid's own IDs, groups and capabilities as the agent's namespaces see them: cp opens files with them. */

@@ -22,11 +22,11 @@ const AGENT = `${ROOT}/bin/nsdebug-agent.js`;
 
 let cri: CriClient;
 let crashed: Pod; // app: wrote its markers, then exited 1; web: still serving the pod's :8080
-let restricted: Pod; // app: UID 1000, GID 3000, groups 4000, only NET_BIND_SERVICE, no_new_privs; exited 3
+let restricted: Pod; // app: UID 1000, GID 3000, groups 4000, only NET_BIND_SERVICE, no_new_privs, RuntimeDefault seccomp; exited 3
 
 /** The credential lines of /proc/PID/status that a session must share with the dead container's process. */
-const STATUS_LINES = /^(Uid|Gid|Groups|CapInh|CapPrm|CapEff|CapBnd|CapAmb):/;
-const DUMP_STATUS = "grep -E '^(Uid|Gid|Groups|CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs):' /proc/self/status";
+const STATUS_LINES = /^(Uid|Gid|Groups|CapInh|CapPrm|CapEff|CapBnd|CapAmb|Seccomp):/;
+const DUMP_STATUS = "grep -E '^(Uid|Gid|Groups|CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs|Seccomp):' /proc/self/status";
 
 /** `nsdebug-agent enter --postmortem` on a pod's dead container, as the CLI runs it. */
 function postmortem(
@@ -149,6 +149,7 @@ beforeAll(async () => {
         supplementalGroups: [4000],
         capabilities: { drop: ['ALL'], add: ['NET_BIND_SERVICE'] },
         noNewPrivs: true,
+        seccomp: 'RuntimeDefault',
       },
     ],
   });
@@ -325,8 +326,20 @@ describe('enter --postmortem: nothing of the node underneath', () => {
     }
     const restrictedLines = containerLog(restricted, 'app');
     expect(restrictedLines).toEqual(
-      expect.arrayContaining([expect.stringMatching(/^Uid:\t1000\t/), 'CapEff:\t0000000000000000', 'CapBnd:\t0000000000000400']),
+      expect.arrayContaining([
+        expect.stringMatching(/^Uid:\t1000\t/),
+        'CapEff:\t0000000000000000',
+        'CapBnd:\t0000000000000400',
+        'Seccomp:\t2',
+      ]),
     );
+  });
+
+  test("the dead container's seccomp profile, rebuilt from its OCI spec, holds: what RuntimeDefault refuses fails", async () => {
+    // containerd's default profile refuses a new user namespace without CAP_SYS_ADMIN; the kernel alone would allow it
+    const r = await postmortem(restricted, ['sh', '-c', 'unshare -U true && echo UNSHARED; grep -E "^Seccomp:" /proc/self/status']);
+    expect(r.stdout.split('\n')).toEqual(['Seccomp:\t2']);
+    expect(r.stderr).toMatch(/unshare: .*Operation not permitted/);
   });
 
   test("--tty: a terminal of the session's own devpts, owned by the dead container's user", async () => {

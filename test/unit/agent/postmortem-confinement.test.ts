@@ -3,9 +3,11 @@
 // capabilities. And the container must be the one kubelet made for the pod's container of that name.
 import { existsSync, readFileSync } from 'node:fs';
 
+
 import { CAPABILITY_NAMES, capabilityBits, ociConfinement } from '../../../src/agent/confinement.js';
 import { ociSpecOf } from '../../../src/agent/containerd.js';
 import { checkBelongsToPod } from '../../../src/agent/postmortem.js';
+import { compileSeccomp, type OciSeccomp } from '../../../src/agent/seccomp.js';
 import { ExitCode } from '../../../src/contract.js';
 import { NsdebugError } from '../../../src/errors.js';
 import { fixture } from '../../fixtures.js';
@@ -64,8 +66,9 @@ describe("the dead container's OCI spec → the session's confinement", () => {
     });
   });
 
-  test('UID 1000, GID 3000, groups, only NET_BIND_SERVICE, no_new_privs; its seccomp profile is not compiled', () => {
-    expect(ociConfinement(spec('oci-spec-containerd-uid1000-drop-all-net-bind-nnp-seccomp.json'))).toEqual({
+  test('UID 1000, GID 3000, groups, only NET_BIND_SERVICE, no_new_privs; its seccomp profile compiled to BPF', () => {
+    const fixture = spec('oci-spec-containerd-uid1000-drop-all-net-bind-nnp-seccomp.json') as { linux: { seccomp: OciSeccomp } };
+    expect(ociConfinement(fixture, false)).toEqual({
       uid: [1000, 1000, 1000],
       gid: [3000, 3000, 3000],
       groups: [3000, 4000],
@@ -75,8 +78,17 @@ describe("the dead container's OCI spec → the session's confinement", () => {
       capInheritable: 0n,
       capAmbient: 0n,
       noNewPrivs: true,
-      seccompFilters: [],
+      seccompFilters: [compileSeccomp(fixture.linux.seccomp)],
     });
+  });
+
+  test('the LSM label from the spec, only where the node has an LSM', () => {
+    const withProfile = { process: { user: { uid: 0, gid: 0 }, apparmorProfile: 'cri-containerd.apparmor.d' } };
+    expect(ociConfinement(withProfile, true).lsmExec).toBe('exec cri-containerd.apparmor.d');
+    expect(ociConfinement(withProfile, false).lsmExec).toBeUndefined();
+    expect(
+      ociConfinement({ process: { user: { uid: 0, gid: 0 }, selinuxLabel: 'system_u:system_r:container_t:s0:c1,c2' } }, true).lsmExec,
+    ).toBe('system_u:system_r:container_t:s0:c1,c2');
   });
 
   test('ambient capabilities only where permitted and inheritable (as capset and prctl require); no additionalGids: no groups', () => {
