@@ -23,7 +23,7 @@ import { runAgentSession, writeNote, type SessionLog } from './resident.js';
 const HELLO_TIMEOUT_MS = 5000;
 /** Connections served at once; more are dropped by the kernel's accept (net.Server.maxConnections). */
 export const MAX_CONNECTIONS = 64;
-/** What a client may send before its session runs (the hello, early stdin); more ends the connection. */
+/** What is read of a client before its session runs (the hello, early stdin); then reading waits. */
 export const MAX_EARLY_BYTES = 1 << 20;
 /** How long to wait for the command's output to drain after it ended. */
 const DRAIN_TIMEOUT_MS = 2000;
@@ -89,11 +89,8 @@ async function serveConnection(
   let deliver: ((frame: { type: number; payload: Buffer }) => void) | undefined;
   let hello: ((payload: Buffer) => void) | undefined;
   socket.on('data', (chunk: Buffer) => {
-    // until the session runs, what arrives is held in memory: bounded
-    if (!deliver && (earlyBytes += chunk.length) > MAX_EARLY_BYTES) {
-      socket.destroy();
-      return;
-    }
+    // until the session runs, what arrives is held in memory: past the bound, reading waits for it
+    if (!deliver && (earlyBytes += chunk.length) > MAX_EARLY_BYTES) socket.pause();
     let frames;
     try {
       frames = decoder.push(chunk);
@@ -126,7 +123,14 @@ async function serveConnection(
     });
     const authorized = await authorizeSession(opts.api, parseHello(payload), opts.node);
     sessionObject = authorized.session;
-    const relay = { queued, setDeliver: (d: (frame: { type: number; payload: Buffer }) => void) => (deliver = d), send };
+    const relay = {
+      queued,
+      setDeliver: (d: (frame: { type: number; payload: Buffer }) => void) => {
+        deliver = d;
+        socket.resume();
+      },
+      send,
+    };
     const args = parseAgentArgs(authorized.argv);
     code =
       args.subcommand === 'enter'
