@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { ExitCode, type SessionUser } from '../contract.js';
 import { NsdebugError } from '../errors.js';
 import { NativeError, type Confinement, type NativeLibrary } from '../native/libnsdebug.js';
-import { PROC } from './procfs.js';
+import { PROC, statusFields } from './procfs.js';
 import { compileSeccomp, type OciSeccomp } from './seccomp.js';
 
 /** The confinement lines of /proc/PID/status. */
@@ -32,11 +32,7 @@ const CAPS = /^[0-9a-f]{16}$/;
 
 /** Parse the credential, capability, NoNewPrivs and Seccomp lines of a /proc/PID/status text. */
 export function parseCredentials(text: string): ProcessCredentials {
-  const fields = new Map<string, string>();
-  for (const line of text.split('\n')) {
-    const colon = line.indexOf(':');
-    if (colon > 0) fields.set(line.slice(0, colon), line.slice(colon + 1).trim());
-  }
+  const fields = statusFields(text);
   const malformed = (key: string) =>
     new Error(`malformed /proc/PID/status: ${key} ${JSON.stringify((fields.get(key) ?? '(missing)').slice(0, 80))}`);
   const ids = (key: string, count?: number): number[] => {

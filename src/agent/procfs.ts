@@ -17,12 +17,18 @@ export interface ProcStatus {
   nsPids: number[];
 }
 
-export function parseStatus(text: string): ProcStatus {
+/** The "Key:\tvalue" lines of a /proc/PID/status text, by key. */
+export function statusFields(text: string): Map<string, string> {
   const fields = new Map<string, string>();
   for (const line of text.split('\n')) {
     const colon = line.indexOf(':');
     if (colon > 0) fields.set(line.slice(0, colon), line.slice(colon + 1).trim());
   }
+  return fields;
+}
+
+export function parseStatus(text: string): ProcStatus {
+  const fields = statusFields(text);
   const numbers = (key: string) =>
     (fields.get(key) ?? '')
       .split(/\s+/)
