@@ -70,7 +70,7 @@ RUN set -eux; \
     find $R/app/node_modules/koffi/src -type f ! -name '*.js' ! -name '*.cjs' -delete; \
     rm -rf $R/app/node_modules/koffi/vendor $R/app/node_modules/koffi/doc; \
     find $R/app -type f \( -name '*.d.ts' -o -name '*.d.mts' -o -name '*.d.cts' -o -name '*.map' -o -name '*.md' \) -delete; \
-    cp native/libnsdebug.so native/nsdebug-agent $R/app/native/; \
+    cp native/libnsdebug.so native/nsdebug-agent native/nsdebug-supervisor $R/app/native/; \
     cp "$(command -v node)" $R/usr/local/bin/node; \
     # the native entry point: hands `enter` to the resident serve, runs the Node agent otherwise
     ln -s /app/native/nsdebug-agent $R/usr/local/bin/nsdebug-agent; \
@@ -79,7 +79,7 @@ RUN set -eux; \
     ln -s /usr/lib/nsdebug/busybox $R/bin/sh; \
     ln -s /usr/lib/nsdebug/busybox $R/usr/bin/env; \
     # shared libraries of every ELF file that runs: node, the native entry point and library, addons
-    find $R/usr/local/bin/node $R/app/native $R/app/node_modules -type f \( -name node -o -name nsdebug-agent -o -name '*.node' -o -name '*.so' \) -exec ldd {} \; \
+    find $R/usr/local/bin/node $R/app/native $R/app/node_modules -type f \( -name node -o -name nsdebug-agent -o -name nsdebug-supervisor -o -name '*.node' -o -name '*.so' \) -exec ldd {} \; \
       | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' | sort -u \
       | while read -r lib; do cp -L --parents "$lib" $R; done; \
     printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/sh\n' > $R/etc/passwd; \

@@ -4,8 +4,9 @@
  * Process tree of one session (see ../shared/DESIGN.md):
  *
  *   agent (Node, multithreaded)
- *    └─ supervisor       forked here: joins the session cgroup, then the target's namespaces;
- *        │               waits for the session, reports its exit code.
+ *    └─ supervisor       forked here and re-executed as nsdebug-supervisor (this file built with
+ *        │               NSD_SUPERVISOR_MAIN): joins the session cgroup, then the target's
+ *        │               namespaces; waits for the session, reports its exit code.
  *        └─ session init forked again (a PID namespace applies only to children): the session's
  *            │           subreaper inside the target, so processes orphaned by the session are
  *            │           reparented to it, not to the container's PID 1 (which may never reap
@@ -20,6 +21,7 @@
 #define _GNU_SOURCE
 #include "libnsdebug.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -847,8 +849,11 @@ static int wait_for_init(const struct nsd_spawn_request *req, pid_t init, const 
 	}
 }
 
-/* The supervisor: joins the target, starts the command, waits for it. Never returns. */
-static void __attribute__((noreturn))
+/*
+ * The supervisor: joins the target, starts the command, waits for it. Never returns. Run by
+ * nsdebug-supervisor's main (below); the library only builds the request it reads.
+ */
+static void __attribute__((noreturn, unused))
 supervise(const struct nsd_spawn_request *req, pid_t agent, int sock, int exit_fd)
 {
 	sigset_t waited;
@@ -1009,6 +1014,111 @@ supervise(const struct nsd_spawn_request *req, pid_t agent, int sock, int exit_f
 	_exit(0);
 }
 
+/*
+ * The supervisor runs as a program of its own, not as a fork of the agent: a fork would keep the
+ * agent's whole heap mapped, copy-on-write, for as long as its session lasts, and every page the
+ * agent then touches would be copied, charged to the agent's memory cgroup (measured: ~70 MiB per
+ * session, an OOM kill at 50 sessions). So the request crosses an exec, written to a memfd: the
+ * struct, then each string, string list and array it points to, each as an int64 length (-1 for
+ * NULL; strings with their NUL) and the bytes.
+ */
+struct wire {
+	int fd;
+	int failed;
+};
+
+static void put(struct wire *w, const void *p, size_t n)
+{
+	if (!w->failed && write_all(w->fd, p, n) < 0)
+		w->failed = 1;
+}
+
+static void put_blob(struct wire *w, const void *p, int64_t n)
+{
+	int64_t len = p ? n : -1;
+	put(w, &len, sizeof(len));
+	if (p && n > 0)
+		put(w, p, (size_t)n);
+}
+
+static void put_str(struct wire *w, const char *s)
+{
+	put_blob(w, s, s ? (int64_t)strlen(s) + 1 : 0);
+}
+
+static void put_strv(struct wire *w, const char *const *v)
+{
+	int64_t count = 0;
+	while (v && v[count])
+		count++;
+	put(w, &count, sizeof(count));
+	for (int64_t i = 0; i < count; i++)
+		put_str(w, v[i]);
+}
+
+/* The request in a memfd (close-on-exec: the child clears that for itself), or -errno. */
+static int write_request(const struct nsd_spawn_request *req)
+{
+	const struct nsd_confinement *c = &req->confinement;
+	int64_t program = 0;
+	for (int i = 0; c->seccomp_lengths && i < c->seccomp_filters; i++)
+		program += (int64_t)c->seccomp_lengths[i] * (int64_t)sizeof(struct sock_filter);
+	int fd = memfd_create("nsdebug-spawn-request", MFD_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	struct wire w = { fd, 0 };
+	put(&w, req, sizeof(*req));
+	put_str(&w, req->rootfs);
+	put_strv(&w, req->argv);
+	put_strv(&w, req->envp);
+	put_blob(&w, c->groups, c->ngroups > 0 ? (int64_t)c->ngroups * 4 : 0);
+	put_blob(&w, c->seccomp_lengths, c->seccomp_filters > 0 ? (int64_t)c->seccomp_filters * 4 : 0);
+	put_blob(&w, c->seccomp_program, program);
+	put_str(&w, c->lsm_exec);
+	if (w.failed || lseek(fd, 0, SEEK_SET) < 0) {
+		int err = errno ? errno : EIO;
+		close(fd);
+		return -err;
+	}
+	return fd;
+}
+
+/* nsdebug-supervisor beside this library (the image's /app/native, the build's native/). */
+static int supervisor_path(char *path, size_t size)
+{
+	Dl_info info;
+	if (!dladdr((void *)supervisor_path, &info) || !info.dli_fname)
+		return -ENOENT;
+	const char *slash = strrchr(info.dli_fname, '/');
+	int dir = slash ? (int)(slash - info.dli_fname) : 1;
+	int n = snprintf(path, size, "%.*s/nsdebug-supervisor", dir, slash ? info.dli_fname : ".");
+	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+}
+
+/* In the forked child (async-signal-safe only): keep the fds the supervisor needs, exec it. */
+static void __attribute__((noreturn))
+exec_supervisor(const struct nsd_spawn_request *req, const char *path, char *const argv[], int request_fd, int sock, int exit_fd)
+{
+	int fds[] = { req->pidfd, req->stdio_fds[0], req->stdio_fds[1], req->stdio_fds[2], req->toolbox_fd,
+		      req->cgroup_procs_fd, req->cgroup_kill_fd, req->host_pidfd, request_fd, sock, exit_fd };
+	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
+		if (fds[i] >= 0 && fcntl(fds[i], F_SETFD, 0) < 0)
+			fail(sock, NSD_STEP_FORK_SUPERVISOR, errno, 1);
+	for (int i = 0; i < req->container_cgroup_count && i < NSD_MAX_CGROUP_JOINS; i++)
+		if (fcntl(req->container_cgroup_fds[i], F_SETFD, 0) < 0)
+			fail(sock, NSD_STEP_FORK_SUPERVISOR, errno, 1);
+	/*
+	 * Node marks its own 0-2 close-on-exec (uv_disable_stdio_inheritance): kept open here, or
+	 * the supervisor's first pipes would take those numbers and the command's stdio clobber them.
+	 */
+	for (int fd = 0; fd < 3; fd++)
+		if (fcntl(fd, F_SETFD, 0) < 0 && (errno != EBADF || open("/dev/null", O_RDWR) != fd))
+			fail(sock, NSD_STEP_FORK_SUPERVISOR, errno ? errno : EBADF, 1);
+	char *const envp[] = { NULL };
+	execve(path, argv, envp);
+	fail(sock, NSD_STEP_FORK_SUPERVISOR, errno, 1);
+}
+
 EXPORT int nsd_spawn(const struct nsd_spawn_request *req, struct nsd_spawn_result *res)
 {
 	int sv[2], exit_pipe[2];
@@ -1034,10 +1144,30 @@ EXPORT int nsd_spawn(const struct nsd_spawn_request *req, struct nsd_spawn_resul
 		return -res->error;
 	}
 	pid_t agent = getpid();
+	/* Everything the child needs before its exec is made here: it may not allocate. */
+	char path[PATH_MAX], fd_args[4][16];
+	int request_fd = supervisor_path(path, sizeof(path));
+	if (request_fd == 0)
+		request_fd = write_request(req);
+	if (request_fd < 0) {
+		res->step = NSD_STEP_FORK_SUPERVISOR;
+		res->error = -request_fd;
+		close(sv[0]);
+		close(sv[1]);
+		close(exit_pipe[0]);
+		close(exit_pipe[1]);
+		return -res->error;
+	}
+	snprintf(fd_args[0], sizeof(fd_args[0]), "%d", request_fd);
+	snprintf(fd_args[1], sizeof(fd_args[1]), "%d", (int)agent);
+	snprintf(fd_args[2], sizeof(fd_args[2]), "%d", sv[1]);
+	snprintf(fd_args[3], sizeof(fd_args[3]), "%d", exit_pipe[1]);
+	char *const argv[] = { "nsdebug-supervisor", fd_args[0], fd_args[1], fd_args[2], fd_args[3], NULL };
 	pid_t pid = _Fork();
 	if (pid < 0) {
 		res->step = NSD_STEP_FORK_SUPERVISOR;
 		res->error = errno;
+		close(request_fd);
 		close(sv[0]);
 		close(sv[1]);
 		close(exit_pipe[0]);
@@ -1047,8 +1177,9 @@ EXPORT int nsd_spawn(const struct nsd_spawn_request *req, struct nsd_spawn_resul
 	if (pid == 0) {
 		close(sv[0]);
 		close(exit_pipe[0]);
-		supervise(req, agent, sv[1], exit_pipe[1]);
+		exec_supervisor(req, path, argv, request_fd, sv[1], exit_pipe[1]);
 	}
+	close(request_fd);
 	close(sv[1]);
 	close(exit_pipe[1]);
 	res->supervisor_pid = pid;
@@ -1378,3 +1509,113 @@ EXPORT int nsd_recv_request(int32_t sock, uint8_t *buf, int32_t len, int32_t *fd
 		return -EMSGSIZE;
 	return (int)n;
 }
+
+#ifdef NSD_SUPERVISOR_MAIN
+/* The request as write_request() wrote it; pointers into buf, or -1 when it is malformed. */
+struct cursor {
+	char *at, *end;
+};
+
+static int take(struct cursor *c, void *out, size_t n)
+{
+	if ((size_t)(c->end - c->at) < n)
+		return -1;
+	memcpy(out, c->at, n);
+	c->at += n;
+	return 0;
+}
+
+static int take_blob(struct cursor *c, const void **out, int64_t *len)
+{
+	if (take(c, len, sizeof(*len)) < 0 || *len < -1 || *len > c->end - c->at)
+		return -1;
+	*out = *len < 0 ? NULL : c->at;
+	c->at += *len < 0 ? 0 : *len;
+	return 0;
+}
+
+static int take_str(struct cursor *c, const char **out)
+{
+	int64_t len;
+	const void *p;
+	if (take_blob(c, &p, &len) < 0 || (p && (len == 0 || ((const char *)p)[len - 1] != '\0')))
+		return -1;
+	*out = p;
+	return 0;
+}
+
+static int take_strv(struct cursor *c, const char ***out)
+{
+	int64_t count;
+	if (take(c, &count, sizeof(count)) < 0 || count < 0 || count > c->end - c->at)
+		return -1;
+	const char **v = calloc((size_t)count + 1, sizeof(char *));
+	if (!v)
+		return -1;
+	for (int64_t i = 0; i < count; i++)
+		if (take_str(c, &v[i]) < 0 || !v[i])
+			return -1;
+	*out = v;
+	return 0;
+}
+
+static int read_request(int fd, struct nsd_spawn_request *req)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0 || st.st_size < (off_t)sizeof(*req) || st.st_size > (64 << 20))
+		return -1;
+	char *buf = malloc((size_t)st.st_size);
+	if (!buf)
+		return -1;
+	for (off_t got = 0; got < st.st_size;) {
+		ssize_t n = pread(fd, buf + got, (size_t)(st.st_size - got), got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		got += n;
+	}
+	struct cursor c = { buf, buf + st.st_size };
+	struct nsd_confinement *conf = &req->confinement;
+	const void *groups, *lengths, *program;
+	const char **argv, **envp;
+	int64_t groups_len, lengths_len, program_len;
+	if (take(&c, req, sizeof(*req)) < 0 || take_str(&c, &req->rootfs) < 0 || take_strv(&c, &argv) < 0 ||
+	    take_strv(&c, &envp) < 0 || take_blob(&c, &groups, &groups_len) < 0 ||
+	    take_blob(&c, &lengths, &lengths_len) < 0 || take_blob(&c, &program, &program_len) < 0 ||
+	    take_str(&c, &conf->lsm_exec) < 0 || c.at != c.end)
+		return -1;
+	if (groups_len != (conf->ngroups > 0 && groups ? (int64_t)conf->ngroups * 4 : groups ? 0 : -1) ||
+	    (lengths && lengths_len != (int64_t)conf->seccomp_filters * 4))
+		return -1;
+	req->argv = argv;
+	req->envp = envp;
+	conf->groups = groups;
+	conf->seccomp_lengths = lengths;
+	conf->seccomp_program = program;
+	return 0;
+}
+
+/* nsdebug-supervisor REQUEST_FD AGENT_PID REPORT_FD EXIT_FD: only ever run by nsd_spawn. */
+int main(int argc, char **argv)
+{
+	if (argc != 5)
+		return 1;
+	int request_fd = atoi(argv[1]), sock = atoi(argv[3]), exit_fd = atoi(argv[4]);
+	pid_t agent = (pid_t)atoi(argv[2]);
+	struct nsd_spawn_request req;
+	if (read_request(request_fd, &req) < 0)
+		fail(sock, NSD_STEP_FORK_SUPERVISOR, EINVAL, 1);
+	close(request_fd);
+	/* Close-on-exec again, as they were in the agent: the command must not inherit them. */
+	int fds[] = { req.pidfd, req.stdio_fds[0], req.stdio_fds[1], req.stdio_fds[2], req.toolbox_fd,
+		      req.cgroup_procs_fd, req.cgroup_kill_fd, req.host_pidfd, sock, exit_fd };
+	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
+		if (fds[i] >= 0 && fcntl(fds[i], F_SETFD, FD_CLOEXEC) < 0)
+			fail(sock, NSD_STEP_FORK_SUPERVISOR, errno, 1);
+	for (int i = 0; i < req.container_cgroup_count && i < NSD_MAX_CGROUP_JOINS; i++)
+		if (fcntl(req.container_cgroup_fds[i], F_SETFD, FD_CLOEXEC) < 0)
+			fail(sock, NSD_STEP_FORK_SUPERVISOR, errno, 1);
+	supervise(&req, agent, sock, exit_fd);
+}
+#endif

@@ -7,8 +7,10 @@ import { createHash } from 'node:crypto';
  * Bumped whenever the argv or JSON shapes below change incompatibly, or what they mean does.
  * 2: sessions are confined like their target (--privileged, --user): a CLI must never reach an
  * agent that would silently run its sessions with the agent's power.
+ * 3: every session speaks the framed protocol below (with heartbeats and a stdin window), over
+ * exec stdio (`enter --framed`) as over the session port, whose HELLO names this version.
  */
-export const CONTRACT_VERSION = 2;
+export const CONTRACT_VERSION = 3;
 
 /** Path of the agent executable inside the agent image. */
 export const AGENT_EXECUTABLE = 'nsdebug-agent';
@@ -43,6 +45,10 @@ export const ExitCode = {
   INTERNAL: 72,
   /** cp: the file could not be read or written (read-only file system, a directory, no space…) */
   COPY_FAILED: 73,
+  /** the agent ended the session before its command ended: it is stopping, the session was revoked, or it reached its maximum lifetime */
+  SESSION_ENDED: 74,
+  /** the connection to the agent broke or went silent mid-session; the agent ends the session's processes */
+  CONNECTION_LOST: 75,
   /** the command was found but could not be executed (as in shells) */
   COMMAND_NOT_EXECUTABLE: 126,
   /** the command was not found inside the target (as in shells) */
@@ -115,6 +121,11 @@ export interface EnterRequest {
   waitSeconds?: number;
   /** a shell in the node's own namespaces instead of a container's (containerId unused): the node's name */
   node?: string;
+  /**
+   * stdin and stdout carry session frames (below) instead of the command's bytes: how the CLI
+   * runs every session, for its liveness and flow control
+   */
+  framed?: boolean;
   /** the command; empty = an interactive shell */
   command: string[];
 }
@@ -136,6 +147,7 @@ export function enterArgv(req: EnterRequest): string[] {
   if (req.postmortem) argv.push('--postmortem');
   if (req.waitSeconds) argv.push(`--wait=${req.waitSeconds}`);
   if (req.node) argv.push(`--node=${req.node}`);
+  if (req.framed) argv.push('--framed');
   argv.push('--', ...req.command);
   return argv;
 }
@@ -306,6 +318,8 @@ export const sessionSecretHash = (secret: string) => createHash('sha256').update
 
 /** The first frame on the session port: which DebugSession, and its secret. */
 export interface SessionHello {
+  /** CONTRACT_VERSION of the client */
+  contract: number;
   namespace: string;
   name: string;
   /** 64 hex characters */
@@ -313,12 +327,14 @@ export interface SessionHello {
 }
 
 /**
- * Frames on the session port, both ways: a type byte, a big-endian u32 payload length, the
- * payload. One TCP stream carries what an exec's channels carry.
+ * Session frames, both ways: a type byte, a big-endian u32 payload length, the payload. The
+ * session port's TCP stream carries them, and so do an exec's stdin and stdout (`enter --framed`):
+ * one protocol, one liveness rule and one exit path for every session.
  */
 export const Frame = {
-  /** client → agent, first: SessionHello as JSON */
+  /** client → agent, first on the session port: SessionHello as JSON */
   HELLO: 0x10,
+  /** client → agent, never more than the agent's grants (WINDOW) allow */
   STDIN: 0,
   STDOUT: 1,
   STDERR: 2,
@@ -328,7 +344,36 @@ export const Frame = {
   RESIZE: 4,
   /** client → agent: stdin has ended */
   STDIN_EOF: 5,
+  /** both ways, every HEARTBEAT_INTERVAL_MS: the sender is alive */
+  HEARTBEAT: 6,
+  /** agent → client, before EXIT when the agent ended the session: SessionEnded as JSON */
+  ENDED: 7,
+  /**
+   * Both ways: the other side may send this many more data bytes (big-endian u32): stdin bytes
+   * when the agent grants them, STDOUT and STDERR bytes when the client does. Each side starts
+   * with no credit; the other grants STREAM_WINDOW at once, then what it has written on. Nobody
+   * stops reading a session's stream to hold data back, so heartbeats, pings and EOF always get
+   * through (an API server cuts a WebSocket whose client stops reading its pings).
+   */
+  WINDOW: 8,
 } as const;
+
+/** Each side sends a heartbeat this often… */
+export const HEARTBEAT_INTERVAL_MS = 5000;
+/** …and ends the session when it has read nothing for this long (a cut with no FIN). */
+export const HEARTBEAT_TIMEOUT_MS = 20_000;
+/** The data either side may have in flight, unacknowledged: each grants it at the start. */
+export const STREAM_WINDOW = 1 << 20;
+
+/** How a session ended, as its audit line's `ended` says. */
+export const END_REASONS = ['exit', 'client gone', 'heartbeat lost', 'agent stopping', 'revoked', 'max lifetime'] as const;
+export type EndReason = (typeof END_REASONS)[number];
+
+/** An ending the agent decided (ENDED's payload): why, in one line for the user. */
+export interface SessionEnded {
+  reason: Exclude<EndReason, 'exit'>;
+  message: string;
+}
 
 /** The largest payload either side accepts in one frame. */
 export const MAX_FRAME_PAYLOAD = 1 << 20;

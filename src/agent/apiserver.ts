@@ -8,6 +8,8 @@ import { join } from 'node:path';
 export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
 const REQUEST_TIMEOUT_MS = 10_000;
 const MAX_RESPONSE_BYTES = 4 << 20;
+/** A watch the server asks to end after 5 min (timeoutSeconds) that stays silent longer is dead. */
+const WATCH_IDLE_TIMEOUT_MS = 330_000;
 
 export interface ApiResponse {
   status: number;
@@ -16,8 +18,22 @@ export interface ApiResponse {
   serverTime?: number;
 }
 
+/** One watch event: ADDED, MODIFIED, DELETED, BOOKMARK or ERROR, and its object. */
+export interface WatchEvent {
+  type: string;
+  object?: { metadata?: { resourceVersion?: string; uid?: string }; code?: number };
+}
+
+export interface ApiWatch {
+  /** the HTTP status once the server ends the watch (or 0 when the connection failed) */
+  done: Promise<number>;
+  stop(): void;
+}
+
 export interface InClusterApi {
   request(method: 'GET' | 'PUT' | 'DELETE', path: string, body?: unknown): Promise<ApiResponse>;
+  /** a watch request (path with ?watch=1…): onEvent for every event until the server ends it or stop() */
+  watch(path: string, onEvent: (event: WatchEvent) => void): ApiWatch;
 }
 
 /** The message of a metav1.Status body, or the HTTP status. */
@@ -29,17 +45,76 @@ export function apiMessage(res: ApiResponse): string {
 export function inClusterApi(env = process.env, dir = SERVICE_ACCOUNT_DIR): InClusterApi {
   const host = env.KUBERNETES_SERVICE_HOST;
   const port = env.KUBERNETES_SERVICE_PORT ?? '443';
+  const credentials = () => {
+    if (!host) throw new Error('KUBERNETES_SERVICE_HOST is not set: the agent is not running in a pod');
+    try {
+      return { token: readFileSync(join(dir, 'token'), 'utf8').trim(), ca: readFileSync(join(dir, 'ca.crt')) };
+    } catch {
+      throw new Error(`the agent has no service-account token in ${dir} (is automountServiceAccountToken off?)`);
+    }
+  };
   return {
-    request: (method, path, body) =>
-      new Promise((resolve, reject) => {
-        if (!host) return reject(new Error('KUBERNETES_SERVICE_HOST is not set: the agent is not running in a pod'));
+    watch: (path, onEvent) => {
+      let stop = () => undefined as void;
+      const done = new Promise<number>((resolve) => {
         let token: string;
         let ca: Buffer;
         try {
-          token = readFileSync(join(dir, 'token'), 'utf8').trim();
-          ca = readFileSync(join(dir, 'ca.crt'));
+          ({ token, ca } = credentials());
         } catch {
-          return reject(new Error(`the agent has no service-account token in ${dir} (is automountServiceAccountToken off?)`));
+          resolve(0);
+          return;
+        }
+        const req = request(
+          {
+            host,
+            port,
+            path,
+            method: 'GET',
+            ca,
+            timeout: WATCH_IDLE_TIMEOUT_MS,
+            headers: { authorization: `Bearer ${token}`, accept: 'application/json' },
+          },
+          (res) => {
+            let pending = '';
+            res.setEncoding('utf8');
+            res.on('data', (chunk: string) => {
+              pending += chunk;
+              if (pending.length > MAX_RESPONSE_BYTES) {
+                req.destroy();
+                return;
+              }
+              const lines = pending.split('\n');
+              pending = lines.pop() ?? '';
+              for (const line of lines) {
+                if (!line.trim()) continue;
+                try {
+                  onEvent(JSON.parse(line) as WatchEvent);
+                } catch {
+                  req.destroy();
+                  return;
+                }
+              }
+            });
+            res.on('end', () => resolve(res.statusCode ?? 0));
+            res.on('close', () => resolve(res.statusCode ?? 0));
+          },
+        );
+        stop = () => req.destroy();
+        req.on('timeout', () => req.destroy());
+        req.on('error', () => resolve(0));
+        req.end();
+      });
+      return { done, stop: () => stop() };
+    },
+    request: (method, path, body) =>
+      new Promise((resolve, reject) => {
+        let token: string;
+        let ca: Buffer;
+        try {
+          ({ token, ca } = credentials());
+        } catch (err) {
+          return reject(err as Error);
         }
         const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
         const req = request(

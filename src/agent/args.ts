@@ -3,6 +3,7 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 
 import { CONTRACT_VERSION, ExitCode, NAMESPACE_KINDS, parseSessionUser, type NamespaceKind } from '../contract.js';
+import { parseDuration } from '../duration.js';
 import { NsdebugError, usageError } from '../errors.js';
 import { CONTAINER_ID, POD_UID } from './cgroups.js';
 
@@ -12,12 +13,13 @@ export const USAGE = `usage: nsdebug-agent enter --container-id ID [--pod-uid UI
        (a session takes the target process's UID, GID, groups, capabilities, no_new_privs, seccomp filter and
         LSM label; --user another user with at most its capabilities; --privileged keeps the agent's)
        nsdebug-agent enter --node NAME [--ns LIST] [--tty] [-- ARGV...]   (the node's own namespaces)
+       (enter --framed: stdin and stdout carry session frames, with heartbeats; what the CLI sends)
        nsdebug-agent ps --container-id ID [--pod-uid UID] [--output table|json]
        nsdebug-agent ns --pod-uid UID   (the pod's namespaces as JSON, like lsns -J)
        nsdebug-agent cp --container-id ID [--pod-uid UID] --from PATH   (a header line, then the file)
        nsdebug-agent cp --container-id ID [--pod-uid UID] --to PATH --name NAME --size N --mode OCTAL --mtime MS   (the file on stdin)
        nsdebug-agent info [--output table|json] [--check]
-       nsdebug-agent serve
+       nsdebug-agent serve [--max-session DURATION]   (default 12h: sessions older than that are ended)
 Every subcommand accepts --contract=N (the CLI always sends it; this agent speaks ${CONTRACT_VERSION}).`;
 
 const common = {
@@ -42,6 +44,7 @@ const SUBCOMMANDS = {
     postmortem: { type: 'boolean' },
     wait: { type: 'string' },
     node: { type: 'string' },
+    framed: { type: 'boolean' },
   },
   ps: { ...common, output: { type: 'string', short: 'o' } },
   ns: { contract: common.contract, 'pod-uid': common['pod-uid'], help: common.help },
@@ -58,7 +61,7 @@ const SUBCOMMANDS = {
     mtime: { type: 'string' },
   },
   info: { contract: common.contract, help: common.help, output: { type: 'string', short: 'o' }, check: { type: 'boolean' } },
-  serve: { help: common.help },
+  serve: { help: common.help, 'max-session': { type: 'string' } },
 } satisfies Record<string, ParseArgsConfig['options']>;
 
 type Subcommand = keyof typeof SUBCOMMANDS;
@@ -181,8 +184,20 @@ export function parseAgentArgs(argv: string[]) {
     node,
     output: output as 'table' | 'json',
     check: values.check === true,
+    framed: values.framed === true,
+    maxSessionMs: parseMaxSession(str('max-session')),
     command: parsed.positionals,
   };
+}
+
+/** How long a session may run before serve ends it: generous, so only a forgotten one is cut. */
+export const DEFAULT_MAX_SESSION_MS = 12 * 3_600_000;
+
+function parseMaxSession(text: string | undefined): number {
+  if (text === undefined) return DEFAULT_MAX_SESSION_MS;
+  const ms = parseDuration(text, '--max-session');
+  if (ms < 1000) throw usageError(`--max-session must be at least 1s, not "${text}"`);
+  return ms;
 }
 
 /** A path inside the container, as argv carries it: no NUL (argv cannot hold one), at most PATH_MAX. */
@@ -256,5 +271,7 @@ const emptyArgs = {
   node: undefined,
   output: 'table' as const,
   check: false,
+  framed: false,
+  maxSessionMs: DEFAULT_MAX_SESSION_MS,
   command: [] as string[],
 };

@@ -173,7 +173,7 @@ export async function readTargetConfinement(
   let seccompFilters: Buffer[] = [];
   if (creds.seccomp === 2) {
     try {
-      seccompFilters = await native.seccompFilters(pid);
+      seccompFilters = await oneTracerAtATime(pid, () => native.seccompFilters(pid));
     } catch (err) {
       if (!(err instanceof NativeError)) throw err;
       throw new NsdebugError(`${err.message}; a session never runs without the target's seccomp filter`, ExitCode.ENTER_FAILED);
@@ -184,6 +184,25 @@ export async function readTargetConfinement(
   const lsmExec = label === undefined ? undefined : lsmExecLabel(label);
   const confinement = sessionConfinement(creds, user, { seccompFilters, ...(lsmExec ? { lsmExec } : {}) });
   return keepGroups ? { ...confinement, groups: undefined } : confinement;
+}
+
+/** Copies in flight, by PID: a process has one tracer at a time, so a second copy would get EPERM. */
+const tracing = new Map<number, Promise<unknown>>();
+
+/** Run copy once every earlier copy of pid's filters (concurrent sessions on one target) is done. */
+async function oneTracerAtATime<T>(pid: number, copy: () => Promise<T>): Promise<T> {
+  const before = tracing.get(pid) ?? Promise.resolve();
+  const mine = before.then(copy, copy);
+  const settled = mine.then(
+    () => undefined,
+    () => undefined,
+  );
+  tracing.set(pid, settled);
+  try {
+    return await mine;
+  } finally {
+    if (tracing.get(pid) === settled) tracing.delete(pid);
+  }
 }
 
 /** Capability names by number, as <linux/capability.h> numbers them (0 … 40 in Linux 5.9+). */

@@ -8,6 +8,7 @@
 import { timingSafeEqual } from 'node:crypto';
 
 import {
+  CONTRACT_VERSION,
   DEBUG_SESSION,
   DEBUG_SESSION_API,
   ExitCode,
@@ -20,11 +21,12 @@ import {
   sessionSecretHash,
   type DebugSessionObject,
   type DebugSessionSpec,
+  type SessionEnded,
   type SessionHello,
 } from '../contract.js';
 import { NsdebugError } from '../errors.js';
 import { anyInstance, chooseContainer, exitedContainer, runningContainer, type PodLike } from '../kube/target.js';
-import { apiMessage, type ApiResponse, type InClusterApi } from './apiserver.js';
+import { apiMessage, type ApiResponse, type ApiWatch, type InClusterApi } from './apiserver.js';
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
@@ -43,11 +45,17 @@ export function parseHello(payload: Buffer): SessionHello {
   } catch {
     throw refused('the session request is not JSON');
   }
-  const { namespace, name, secret } = hello ?? {};
+  const { contract, namespace, name, secret } = hello ?? {};
+  if (contract !== CONTRACT_VERSION) {
+    throw new NsdebugError(
+      `this agent speaks contract ${CONTRACT_VERSION}, the client ${typeof contract === 'number' ? contract : 'an older one'}: upgrade the older of the two`,
+      ExitCode.CONTRACT_MISMATCH,
+    );
+  }
   if (typeof namespace !== 'string' || !DNS_LABEL.test(namespace)) throw refused('the session request names no valid namespace');
   if (typeof name !== 'string' || !DNS_SUBDOMAIN.test(name)) throw refused('the session request names no valid DebugSession');
   if (typeof secret !== 'string' || !SECRET.test(secret)) throw refused('the session request carries no valid secret');
-  return { namespace, name, secret };
+  return { contract, namespace, name, secret };
 }
 
 /** Why this object may not be served to this connection now, or undefined when it may. */
@@ -218,4 +226,54 @@ export async function deleteSession(api: InClusterApi, session: DebugSessionObje
   });
   if (deleted.status !== 200 && deleted.status !== 202 && deleted.status !== 404)
     throw apiFailure(deleted.status, deleted.body, `delete ${sessionName(namespace, name)}`);
+}
+
+/** How long to wait before watching again after a watch failed (the API server restarting). */
+const REWATCH_DELAY_MS = 1000;
+
+/**
+ * Resolves `revoked` when the claimed DebugSession is deleted (or replaced by another of its
+ * name) while its session runs: revocation. A watch on the one object; when the server ends it
+ * (its timeout, a restart), one GET tells whether the object is still the same, then it watches
+ * again. The API server being away is not revocation: the session goes on.
+ */
+export function watchRevocation(api: InClusterApi, session: DebugSessionObject): { revoked: Promise<SessionEnded>; stop: () => void } {
+  const { namespace, name, uid } = session.metadata;
+  let resourceVersion = session.metadata.resourceVersion;
+  let stopped = false;
+  let current: ApiWatch | undefined;
+  let wake: (() => void) | undefined;
+  const revoked = new Promise<SessionEnded>((resolve) => {
+    const revoke = () => resolve({ reason: 'revoked', message: `${sessionName(namespace, name)} was deleted: the session is revoked` });
+    const collection = `/apis/${DEBUG_SESSION_API}/namespaces/${namespace}/${DEBUG_SESSION.plural}`;
+    void (async () => {
+      while (!stopped) {
+        const query = new URLSearchParams({ watch: '1', fieldSelector: `metadata.name=${name}`, timeoutSeconds: '300' });
+        if (resourceVersion) query.set('resourceVersion', resourceVersion);
+        current = api.watch(`${collection}?${query.toString()}`, (event) => {
+          if (event.type === 'DELETED') revoke();
+          else if (event.type === 'ERROR')
+            resourceVersion = undefined; // 410 Gone: start from now
+          else if (event.object?.metadata?.uid && uid && event.object.metadata.uid !== uid) revoke();
+          else if (event.object?.metadata?.resourceVersion) resourceVersion = event.object.metadata.resourceVersion;
+        });
+        const status = await current.done;
+        if (stopped) return;
+        const got = await api.request('GET', sessionPath(namespace, name)).catch(() => undefined);
+        if (got?.status === 404) return revoke();
+        const now = (got?.status === 200 ? got.body : undefined) as DebugSessionObject | undefined;
+        if (now && uid && now.metadata?.uid !== uid) return revoke();
+        if (now?.metadata?.resourceVersion) resourceVersion = now.metadata.resourceVersion;
+        if (status !== 200 || !got) await new Promise<void>((r) => setTimeout((wake = r), REWATCH_DELAY_MS));
+      }
+    })();
+  });
+  return {
+    revoked,
+    stop: () => {
+      stopped = true;
+      current?.stop();
+      wake?.();
+    },
+  };
 }

@@ -4,7 +4,7 @@ import { closeSync, existsSync, fstatSync, openSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { isatty, ReadStream, WriteStream } from 'node:tty';
 
-import { ExitCode, NAMESPACE_KINDS, type NamespaceKind, type SessionUser } from '../contract.js';
+import { ExitCode, NAMESPACE_KINDS, type NamespaceKind, type SessionEnded, type SessionUser } from '../contract.js';
 import { NsdebugError } from '../errors.js';
 import type { AgentArgs } from './args.js';
 import {
@@ -126,8 +126,8 @@ export interface EnterDeps {
   note: (line: string) => void;
   /** called once the command runs */
   onStart?: (target: ResolvedContainer, joined: NamespaceKind[]) => void;
-  /** resolves when the session must end early (agent shutdown); the reason goes to the user */
-  abort?: Promise<string>;
+  /** resolves when the session must end early (client gone, agent stopping…); the caller tells the user */
+  abort?: Promise<SessionEnded>;
   toolboxCandidates?: string[];
 }
 
@@ -173,7 +173,7 @@ export async function enter(opts: EnterOptions, deps: EnterDeps): Promise<Sessio
       ...(opts.containerId ? { skip: opts.containerId } : {}),
       timeoutMs: opts.waitSeconds * 1000,
       ...(opts.runtimeEndpoint ? { runtimeEndpoint: opts.runtimeEndpoint } : {}),
-      ...(deps.abort ? { abort: deps.abort } : {}),
+      ...(deps.abort ? { abort: deps.abort.then((end) => end.message) } : {}),
     });
     deps.note(`container ${opts.container} started (${shortId(containerId)}): entering it`);
     return enter({ ...opts, containerId, waitSeconds: undefined }, deps);
@@ -355,21 +355,18 @@ function explainSpawnFailure(err: unknown, pid: number, joined: NamespaceKind[],
 
 /** Relay the pty (with --tty), wait for the exit code, reap the supervisor. */
 async function runSession(spawned: SpawnResult, tty: boolean, deps: EnterDeps): Promise<number> {
-  let aborted: string | undefined;
-  const endSession = (reason: string) => {
-    aborted ??= reason;
+  const endSession = () => {
     try {
       process.kill(spawned.supervisorPid, 'SIGTERM');
     } catch {
       // already gone
     }
   };
-  const relayDone = tty ? relayTerminal(spawned.ptyMasterFd, deps, () => endSession('the client closed the stream')) : Promise.resolve();
+  const relayDone = tty ? relayTerminal(spawned.ptyMasterFd, deps, endSession) : Promise.resolve();
   const exitCode = readExitCode(spawned.exitFd);
   void deps.abort?.then(endSession);
   const [code] = await Promise.all([exitCode, relayDone]);
   await reap(spawned.supervisorPid, deps.native);
-  if (aborted) deps.note(`session ended: ${aborted}`);
   // No exit code: the supervisor was told to end the session (or killed); report it as killed.
   return code ?? 128 + 9;
 }
@@ -431,7 +428,13 @@ function relayTerminal(masterFd: number, deps: EnterDeps, onHangup: () => void):
   // The client's side is gone: nobody is left to type into or read the session.
   input.on('end', onHangup);
   output.on('error', onHangup);
-  master.on('data', (chunk) => output.write(chunk));
+  // output back-pressure: while the client is behind, the pty fills and the command waits
+  master.on('data', (chunk) => {
+    if (!output.write(chunk) && !master.isPaused()) {
+      master.pause();
+      output.once('drain', () => master.resume());
+    }
+  });
   return new Promise((resolve) => {
     let finished = false;
     const finish = () => {

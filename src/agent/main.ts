@@ -44,7 +44,7 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'serve': {
       const { serve } = await import('./serve.js');
-      return serve();
+      return serve({ maxSessionMs: args.maxSessionMs });
     }
   }
 }

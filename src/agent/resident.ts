@@ -1,17 +1,21 @@
 // Sessions run by the resident `serve` process. The thin entry point (native/nsdebug-agent.c)
 // connects to agent.sock, sends its argv with its stdin/stdout/stderr attached, writes "W" when
 // its window size changes, and waits for a 4-byte exit code. Its disconnecting ends the session.
-// This saves a Node start (~130 ms) per session.
+// This saves a Node start (~130 ms) per session. With `enter --framed` (what the CLI sends) the
+// exec's stdin and stdout carry session frames, relayed as the session port relays them.
 import { closeSync, mkdirSync, rmSync } from 'node:fs';
-import { createServer, type Server, type Socket } from 'node:net';
+import { createServer, Socket, type Server } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
+import type { SessionEnded } from '../contract.js';
 import { describeFailure, usageError } from '../errors.js';
 import type { NativeLibrary } from '../native/libnsdebug.js';
 import { parseAgentArgs, type AgentArgs } from './args.js';
 import { RUN_DIR, sessionRecord } from './audit.js';
 import { enter, enterOptions, type SessionIo } from './enter.js';
+import { SessionLink } from './session-link.js';
+import { closingFrames, relaySession, type RelayOutcome } from './session-relay.js';
 
 export const SESSION_SOCKET = join(RUN_DIR, 'agent.sock');
 const REQUEST_TIMEOUT_MS = 5000;
@@ -71,19 +75,70 @@ export interface SessionLog {
 }
 
 /**
- * Serve sessions on SESSION_SOCKET until `stopping` resolves; then end every running session
- * with the reason it resolves to.
+ * What ends sessions besides their clients and commands: serve's stopping, and a maximum
+ * lifetime. Stopping is a subscription, not a promise every session races: a reaction added per
+ * session to a promise that lives as long as serve would keep every session's state alive.
  */
+export interface SessionLimits {
+  /** listener runs once, when serve stops; returns the unsubscribe */
+  onStop(listener: (end: SessionEnded) => void): () => void;
+  maxSessionMs: number;
+}
+
+/** serve's stop signal: every subscribed session ends with `end`, subscribers after it at once. */
+export function stopSignal(): { onStop: SessionLimits['onStop']; stop: (end: SessionEnded) => void } {
+  const listeners = new Set<(end: SessionEnded) => void>();
+  let stopped: SessionEnded | undefined;
+  return {
+    onStop(listener) {
+      if (stopped) listener(stopped);
+      else listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    stop(end) {
+      stopped ??= end;
+      for (const listener of [...listeners]) listener(end);
+      listeners.clear();
+    },
+  };
+}
+
+/** The agent's own endings of one session, from its start; cancel() once the session is over. */
+export function agentEndings(limits: SessionLimits): { ended: Promise<SessionEnded>; cancel: () => void } {
+  let end!: (reason: SessionEnded) => void;
+  const ended = new Promise<SessionEnded>((resolve) => (end = resolve));
+  const timer = setTimeout(
+    () =>
+      end({
+        reason: 'max lifetime',
+        message: `the session reached the agent's maximum session lifetime (${formatLifetime(limits.maxSessionMs)})`,
+      }),
+    limits.maxSessionMs,
+  );
+  const unsubscribe = limits.onStop(end);
+  return {
+    ended,
+    cancel: () => {
+      clearTimeout(timer);
+      unsubscribe();
+    },
+  };
+}
+
+const formatLifetime = (ms: number) =>
+  ms % 3_600_000 === 0 ? `${ms / 3_600_000}h` : ms % 60_000 === 0 ? `${ms / 60_000}m` : `${ms / 1000}s`;
+
+/** Serve sessions on SESSION_SOCKET; when serve stops (limits.onStop), every running session ends. */
 export async function startSessionServer(
   native: NativeLibrary,
   audit: SessionLog,
-  stopping: Promise<string>,
+  limits: SessionLimits,
   path = SESSION_SOCKET,
 ): Promise<Server> {
   mkdirSync(RUN_DIR, { recursive: true, mode: 0o700 });
   rmSync(path, { force: true });
   // pauseOnConnect: the request carries fds, so only recvmsg may read its first bytes.
-  const server = createServer({ pauseOnConnect: true }, (socket) => void serveOne(socket, native, audit, stopping));
+  const server = createServer({ pauseOnConnect: true }, (socket) => void serveOne(socket, native, audit, limits));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(path, resolve);
@@ -91,24 +146,34 @@ export async function startSessionServer(
   return server;
 }
 
-async function serveOne(socket: Socket, native: NativeLibrary, audit: SessionLog, stopping: Promise<string>): Promise<void> {
+async function serveOne(socket: Socket, native: NativeLibrary, audit: SessionLog, limits: SessionLimits): Promise<void> {
   socket.on('error', () => undefined);
+  // fds this function closes; a framed session's stdin and stdout belong to its link
   let fds: number[] = [];
   let code: number;
   try {
     const request = await receive(socket, native);
     fds = request.fds;
-    code = await runResidentSession(socket, request.argv, fds as [number, number, number], native, audit, stopping);
+    const args = parseAgentArgs(request.argv);
+    if (args.framed) {
+      const [input, output] = fds as [number, number, number];
+      fds = [fds[2] as number];
+      ignoreWindowSizeSignals(socket);
+      code = await runFramedSession(pipeLink(input, output), args, native, audit, limits);
+    } else {
+      code = await runResidentSession(socket, args, fds as [number, number, number], native, audit, limits);
+    }
   } catch (err) {
     const { line, exitCode } = describeFailure(err);
-    if (fds[2] !== undefined) writeNote(native, fds[2], `nsdebug-agent: ${line.replace(/^error: /, '')}\n`);
+    const stderr = fds.length === 3 ? fds[2] : fds[0];
+    if (stderr !== undefined) writeNote(native, stderr, `nsdebug-agent: ${line.replace(/^error: /, '')}\n`);
     code = exitCode;
   } finally {
     for (const fd of fds) {
       try {
         closeSync(fd);
       } catch {
-        // the relay's streams closed it already
+        // unframed --tty: the terminal relay's streams closed it already
       }
     }
   }
@@ -117,13 +182,45 @@ async function serveOne(socket: Socket, native: NativeLibrary, audit: SessionLog
   socket.end(reply);
 }
 
+/** A link over an exec's stdin and stdout (pipes, or the FIFOs of containerd's exec). */
+export const pipeLink = (input: number, output: number) =>
+  new SessionLink(new Socket({ fd: input, readable: true, writable: false }), new Socket({ fd: output, readable: false, writable: true }));
+
+/** The thin entry point's "W"s: with --framed the window size comes in frames, so they are only read. */
+function ignoreWindowSizeSignals(socket: Socket): void {
+  socket.on('data', () => undefined);
+  socket.resume();
+}
+
+/**
+ * An `enter --framed` session over an exec's stdio: relayed like a session-port session, ended
+ * by the client's going, serve's stopping or the maximum lifetime; the last frames say how.
+ */
+export async function runFramedSession(
+  link: SessionLink,
+  args: AgentArgs,
+  native: NativeLibrary,
+  audit: SessionLog,
+  limits: SessionLimits,
+): Promise<number> {
+  const endings = agentEndings(limits);
+  let outcome: RelayOutcome;
+  try {
+    outcome = await relaySession(link, args, {}, native, audit, endings.ended);
+  } finally {
+    endings.cancel();
+  }
+  await link.finish(closingFrames(outcome.exitCode, outcome.ended));
+  return outcome.exitCode;
+}
+
 async function runResidentSession(
   socket: Socket,
-  argv: string[],
+  args: AgentArgs,
   stdio: [number, number, number],
   native: NativeLibrary,
   audit: SessionLog,
-  stopping: Promise<string>,
+  limits: SessionLimits,
 ): Promise<number> {
   const resizeListeners = new Set<() => void>();
   socket.on('data', (chunk: Buffer) => {
@@ -136,29 +233,40 @@ async function runResidentSession(
       return () => resizeListeners.delete(listener);
     },
   };
-  const clientGone = new Promise<string>((resolve) => socket.once('close', () => resolve('the client disconnected')));
+  const clientGone = new Promise<SessionEnded>((resolve) =>
+    socket.once('close', () => resolve({ reason: 'client gone', message: 'the client disconnected' })),
+  );
   socket.resume();
-  return runAgentSession(parseAgentArgs(argv), io, native, audit, Promise.race([clientGone, stopping]));
+  const endings = agentEndings(limits);
+  try {
+    const outcome = await runAgentSession(args, io, native, audit, Promise.race([clientGone, endings.ended]));
+    return outcome.exitCode;
+  } finally {
+    endings.cancel();
+  }
 }
 
 /**
  * One `enter` session in the resident process, for the thin entry point and the session port:
- * its parsed argv, the client's stdio, one audit record (with `record`'s fields) when it ends.
+ * its parsed argv, the client's stdio, one audit record (with `record`'s fields, and `ended`:
+ * how it ended) when it ends. Unframed, the user is told on stderr when the agent ended it.
  */
 export async function runAgentSession(
   args: AgentArgs,
   io: SessionIo,
   native: NativeLibrary,
   audit: SessionLog,
-  abort: Promise<string>,
+  abort: Promise<SessionEnded>,
   record: Record<string, unknown> = {},
   onStart?: () => void,
-): Promise<number> {
+): Promise<RelayOutcome> {
   if (args.subcommand !== 'enter' || args.help) throw usageError('the agent socket serves only `enter`');
   const started = new Date();
   const base = { ...sessionRecord(args), ...record };
   let hostPid: number | undefined;
   let namespaces: string[] = [];
+  let ended: SessionEnded | undefined;
+  const ending = abort.then((end) => (ended = end));
   const finished = (outcome: { exitCode: number | null; error?: string }) =>
     audit({
       ...base,
@@ -167,14 +275,17 @@ export async function runAgentSession(
       start: started.toISOString(),
       end: new Date().toISOString(),
       ...outcome,
+      ended: ended?.reason ?? (outcome.error ? 'error' : 'exit'),
+      ...(ended ? { endedBy: ended.message } : {}),
       durationMs: Date.now() - started.getTime(),
     });
+  const note = (line: string) => writeNote(native, io.stdio[2], `nsdebug-agent: ${line}${args.tty ? '\r' : ''}\n`);
   try {
     const outcome = await enter(enterOptions(args), {
       native,
       io,
-      note: (line) => writeNote(native, io.stdio[2], `nsdebug-agent: ${line}${args.tty ? '\r' : ''}\n`),
-      abort,
+      note,
+      abort: ending,
       onStart: (target, joined) => {
         hostPid = target.pid;
         namespaces = joined;
@@ -182,7 +293,8 @@ export async function runAgentSession(
       },
     });
     finished({ exitCode: outcome.exitCode });
-    return outcome.exitCode;
+    if (ended && !args.framed) note(`session ended: ${ended.message}`);
+    return { exitCode: outcome.exitCode, ...(ended ? { ended } : {}) };
   } catch (err) {
     finished({ exitCode: null, error: (err as Error).message });
     throw err;

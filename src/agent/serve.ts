@@ -9,7 +9,7 @@ import { AUDIT_SOCKET, startAuditServer } from './audit.js';
 import { inClusterApi } from './apiserver.js';
 import { collectInfo } from './info.js';
 import { processExists } from './procfs.js';
-import { SESSION_SOCKET, startSessionServer } from './resident.js';
+import { SESSION_SOCKET, startSessionServer, stopSignal } from './resident.js';
 import { startSessionPort } from './session-port.js';
 import { liveSessionOwners, removeStaleSessions } from './session-cgroup.js';
 
@@ -18,7 +18,7 @@ export function log(level: 'info' | 'warn' | 'error', msg: string, fields: Recor
   writeSync(1, `${JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields })}\n`);
 }
 
-export async function serve(): Promise<number> {
+export async function serve(opts: { maxSessionMs: number }): Promise<number> {
   const info = await collectInfo();
   for (const c of info.checks) log(c.ok ? 'info' : 'error', 'check', { check: c.name, ok: c.ok, detail: c.detail });
   const { checks: _checks, ...summary } = info;
@@ -29,20 +29,26 @@ export async function serve(): Promise<number> {
   const signal = new Promise<string>((resolve) => {
     for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => resolve(sig));
   });
-  const stopping = signal.then((sig) => `the agent on this node is shutting down (${sig})`);
+  const stopping = stopSignal();
+  void signal.then((sig) => stopping.stop({ reason: 'agent stopping', message: `the agent on this node is shutting down (${sig})` }));
+  const limits = { onStop: stopping.onStop, maxSessionMs: opts.maxSessionMs };
   const auditServer = await startAuditServer((line) => log('info', 'session', line));
   const native = loadNativeLibrary();
-  const sessionServer = await startSessionServer(native, (line) => log('info', 'session', line), stopping);
+  const sessionServer = await startSessionServer(native, (line) => log('info', 'session', line), limits);
   // The session port serves DebugSession-authorized sessions (deploy/session-auth/); it needs
   // to know its node, which the DaemonSet passes from spec.nodeName.
   const node = process.env.NSDEBUG_NODE_NAME;
   const sessionPort = node
-    ? await startSessionPort(native, (line) => log('info', 'session', line), stopping, { api: inClusterApi(), node })
+    ? await startSessionPort(native, (line) => log('info', 'session', line), limits, { api: inClusterApi(), node })
     : undefined;
-  log('info', 'ready', { sockets: [AUDIT_SOCKET, SESSION_SOCKET], sessionPort: sessionPort ? SESSION_PORT : null });
+  log('info', 'ready', {
+    sockets: [AUDIT_SOCKET, SESSION_SOCKET],
+    sessionPort: sessionPort ? SESSION_PORT : null,
+    maxSessionSeconds: opts.maxSessionMs / 1000,
+  });
 
   await signal;
-  // Resident sessions end through `stopping`; per-session processes get SIGTERM.
+  // Resident sessions end through the stop signal; per-session processes get SIGTERM.
   const owners = liveSessionOwners().filter((pid) => pid !== process.pid);
   log('info', 'shutting down', { signal: await signal, sessions: owners.length });
   // Each session process ends its session and tells its user why (see session.ts).

@@ -1,8 +1,12 @@
-// One `enter` session as the agent runs it: signals that end it early, and its audit record.
+// One `enter` session as a per-session agent process runs it (no resident serve to hand it to):
+// signals that end it early, and its audit record. With --framed its stdin and stdout carry
+// session frames, relayed as serve relays them.
+import type { SessionEnded } from '../contract.js';
 import { loadNativeLibrary } from '../native/libnsdebug.js';
 import type { AgentArgs } from './args.js';
 import { openAuditChannel, sessionRecord } from './audit.js';
 import { enter, enterOptions, processIo } from './enter.js';
+import { pipeLink, runFramedSession } from './resident.js';
 import { removeStaleSessions } from './session-cgroup.js';
 
 export async function runEnter(args: AgentArgs, note: (line: string) => void): Promise<number> {
@@ -11,21 +15,38 @@ export async function runEnter(args: AgentArgs, note: (line: string) => void): P
   await removeStaleSessions().catch(() => undefined);
   const audit = await openAuditChannel();
   // SIGTERM (pod shutdown), SIGHUP (terminal gone), SIGINT: end the session, tell the user.
-  const abort = new Promise<string>((resolve) => {
-    for (const sig of ['SIGTERM', 'SIGHUP', 'SIGINT'] as const) process.once(sig, () => resolve(`the agent received ${sig}`));
+  const stopping = new Promise<SessionEnded>((resolve) => {
+    for (const sig of ['SIGTERM', 'SIGHUP', 'SIGINT'] as const)
+      process.once(sig, () => resolve({ reason: 'agent stopping', message: `the agent received ${sig}` }));
   });
   const startedAt = new Date();
   const record = sessionRecord(args);
+  if (args.framed) {
+    try {
+      const onStop = (listener: (end: SessionEnded) => void) => {
+        void stopping.then(listener);
+        return () => undefined;
+      };
+      return await runFramedSession(pipeLink(0, 1), args, native, (r) => audit.send({ event: 'end', ...r }), {
+        onStop,
+        maxSessionMs: args.maxSessionMs,
+      });
+    } finally {
+      await audit.close();
+    }
+  }
+  let ended: SessionEnded | undefined;
   try {
     const outcome = await enter(enterOptions(args), {
       native,
       io: processIo,
       note,
-      abort,
+      abort: stopping.then((end) => (ended = end)),
       onStart: (target, joined) =>
         audit.send({ event: 'start', ...record, hostPid: target.pid, namespaces: joined, start: startedAt.toISOString() }),
     });
-    audit.send({ event: 'end', ...record, end: new Date().toISOString(), exitCode: outcome.exitCode });
+    if (ended) note(`session ended: ${ended.message}`);
+    audit.send({ event: 'end', ...record, end: new Date().toISOString(), exitCode: outcome.exitCode, ended: ended?.reason ?? 'exit' });
     return outcome.exitCode;
   } catch (err) {
     audit.send({ event: 'end', ...record, end: new Date().toISOString(), exitCode: null, error: (err as Error).message });

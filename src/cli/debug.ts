@@ -7,7 +7,8 @@ import { NsdebugError, usageError } from '../errors.js';
 import { checkExecAccess } from '../kube/access.js';
 import { findAgent, type AgentPod } from '../kube/agent.js';
 import type { KubeConnection } from '../kube/config.js';
-import { ExecStream, type ExecRequest } from '../kube/exec.js';
+import type { ExecRequest } from '../kube/exec.js';
+import { FramedExecStream } from '../kube/session-stream.js';
 import { nodeTargetName, type ResolvedTarget, type TargetClient } from '../kube/target.js';
 import { processIo, type CliIo } from './io.js';
 import { completeDebug, parseNamespaceKinds, validateDebug, type DebugFlags, type DebugOptions } from './options.js';
@@ -49,6 +50,7 @@ export function agentEnterArgv(
       ...(opts.process !== undefined ? { process: opts.process } : {}),
       ...(opts.privileged ? { privileged: true } : {}),
       ...(opts.user ? { user: opts.user } : {}),
+      framed: true,
       command: opts.command,
     }),
   ];
@@ -160,6 +162,7 @@ async function debugNode(node: string, opts: DebugOptions, io: CliIo, cluster: C
       ...(opts.ns !== undefined ? { namespaces: parseNamespaceKinds(opts.ns) } : {}),
       tools: opts.tools,
       tty: opts.tty,
+      framed: true,
       command: opts.command,
     }),
   ];
@@ -214,7 +217,7 @@ async function streamSession(
 ): Promise<number> {
   const { conn, agent } = at;
   progress.step(`connecting to the agent on node ${agent.node}`);
-  const exec = new ExecStream(await cluster.execTransport(conn));
+  const exec = new FramedExecStream(await cluster.execTransport(conn));
   return relaySession(
     opts,
     io,

@@ -2,7 +2,7 @@
 // namespace (RBAC decides; admission pins the requester), reaches the agent by port-forward,
 // presents the secret only this process knows, and deletes the DebugSession when the stream ends,
 // however it ends. Sessions (src/cli/debug.ts) and queries (ps, ns, cp) share it.
-import { SESSION_PORT, type DebugSessionSpec } from '../contract.js';
+import { CONTRACT_VERSION, SESSION_PORT, type DebugSessionSpec } from '../contract.js';
 import type { AgentPod } from '../kube/agent.js';
 import type { KubeConnection } from '../kube/config.js';
 import { newSessionSecret } from '../kube/debug-session.js';
@@ -34,7 +34,7 @@ export async function streamThroughDebugSession(
       namespace: agent.namespace,
       pod: agent.pod,
       port: SESSION_PORT,
-      hello: { namespace, name, secret },
+      hello: { contract: CONTRACT_VERSION, namespace, name, secret },
       connectTimeoutMs: conn.requestTimeoutMs,
       where: conn,
     });

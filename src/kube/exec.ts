@@ -85,11 +85,11 @@ export interface ExecRequest {
 }
 
 /** The API path of an exec, with argv as repeated command= parameters (never a shell string). */
-export function execPath(req: Pick<ExecRequest, 'namespace' | 'pod' | 'container' | 'command' | 'stdin' | 'tty' | 'stderr'>): string {
+export function execPath(req: Pick<ExecRequest, 'namespace' | 'pod' | 'container' | 'command' | 'tty'> & { stdin: boolean }): string {
   const q = new URLSearchParams();
   for (const arg of req.command) q.append('command', arg);
   q.set('container', req.container);
-  q.set('stdin', String(Boolean(req.stdin)));
+  q.set('stdin', String(req.stdin));
   q.set('stdout', 'true');
   q.set('stderr', String(!req.tty));
   q.set('tty', String(req.tty));
@@ -328,7 +328,7 @@ export class ExecStream {
 
     try {
       socket = await connectWithin(
-        this.transport.connect(execPath(req), null, onMessage),
+        this.transport.connect(execPath({ ...req, stdin: Boolean(req.stdin) }), null, onMessage),
         req.connectTimeoutMs,
         `the exec stream to ${describe}`,
       );

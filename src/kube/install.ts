@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 
 import { ExitCode } from '../contract.js';
 import { NsdebugError, usageError } from '../errors.js';
+import { parseDuration } from '../duration.js';
 
 import {
   apiClients,
@@ -209,16 +210,6 @@ const IMAGE_DOMAIN = /^[a-zA-Z0-9]([a-zA-Z0-9.-]*[a-zA-Z0-9])?(:[0-9]+)?$/;
 const IMAGE_PATH_COMPONENT = /^[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*$/;
 const IMAGE_TAG = /^\w[\w.-]{0,127}$/;
 const IMAGE_DIGEST = /^sha256:[0-9a-f]{64}$/;
-
-/** "90s", "2m", "1h30m", "500ms", or a bare number of seconds → milliseconds. */
-export function parseDuration(text: string, flag = '--timeout'): number {
-  if (/^\d+$/.test(text)) return Number(text) * 1000;
-  const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-  const parts = [...text.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)];
-  if (!parts.length || parts.map((p) => p[0]).join('') !== text)
-    throw usageError(`${flag} must be a duration like 90s, 2m or 1h30m, not "${text}"`);
-  return parts.reduce((ms, [, n, unit]) => ms + Number(n) * (units[unit as string] as number), 0);
-}
 
 export function validateNamespace(namespace: string): void {
   if (namespace.length > 63 || !DNS_LABEL.test(namespace))

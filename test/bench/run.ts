@@ -1,7 +1,10 @@
 // `npm run bench`: one run, one table (Markdown on stdout, progress on stderr). Needs root.
-// - On the e2e cluster (test/cluster; brought up for the run and down again if it was not
-//   running): `kubectl nsdebug` against `kubectl exec` on the same pod, CLI start-up, and the
-//   resident agent's memory.
+// `--only cluster,load,agent` (any of them) runs only those sections; `--only load` alone uses the
+// running e2e cluster and its installed agent as they are (`npm run bench -- --only load`).
+// - cluster, on the e2e cluster (test/cluster; brought up for the run and down again if it was
+//   not running): `kubectl nsdebug` against `kubectl exec` on the same pod, CLI start-up, and
+//   the resident agent's memory.
+// - load, on the same cluster: 50 concurrent sessions on its one agent, with slow readers (load.ts).
 // - On a private containerd with a kubelet-style pod (test/support): `nsdebug-agent enter`
 //   against `nsenter` on the same container, and PID resolution with 10 and with 5,000 extra
 //   processes on the host.
@@ -10,10 +13,12 @@ import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 
 import { findByProcScan, resolveContainer } from '../../src/agent/resolve.js';
 import { CriClient } from '../support/cri.js';
 import { createPod, IMAGES } from '../support/pods.js';
+import { loadRows } from './load.js';
 
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 const AGENT = `${ROOT}/bin/nsdebug-agent.js`;
@@ -25,7 +30,7 @@ export interface Row {
   what: string;
   samples: number[];
   /** of samples and baseline; ms unless said */
-  unit?: 'ms' | 'MiB';
+  unit?: 'ms' | 'MiB' | 'count';
   baseline?: { what: string; samples: number[] };
   goal?: string;
 }
@@ -34,7 +39,7 @@ const quantile = (xs: number[], q: number) => {
   const sorted = [...xs].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
 };
-const value = (x: number, unit = 'ms') => `${x < 10 ? x.toFixed(2) : x.toFixed(1)} ${unit}`;
+const value = (x: number, unit = 'ms') => (unit === 'count' ? String(Math.round(x)) : `${x < 10 ? x.toFixed(2) : x.toFixed(1)} ${unit}`);
 
 export function formatRows(rows: Row[]): string {
   const lines = ['| measurement | median | p95 | compared with | its median | ratio | goal |', '|---|---:|---:|---|---:|---:|---|'];
@@ -137,25 +142,37 @@ function debugTargetRow(env: NodeJS.ProcessEnv): Row {
   }
 }
 
-/** `kubectl nsdebug` against `kubectl exec` on the e2e cluster, through the API server both. */
-function clusterRows(): Row[] {
-  const cluster = `${ROOT}/test/cluster/cluster.sh`;
-  const wasUp = spawnSync('bash', [cluster, 'status'], { stdio: 'ignore' }).status === 0;
-  process.stderr.write(`bench: ${wasUp ? 'using the running' : 'bringing up the'} e2e cluster\n`);
+const CLUSTER = `${ROOT}/test/cluster/cluster.sh`;
+
+/** The e2e cluster's coordinates, from the KEY=value lines of `cluster.sh up` or `status`. */
+function clusterCoordinates(clusterOutput: string): { env: NodeJS.ProcessEnv; containerdAddress: string } {
   const coordinates = Object.fromEntries(
-    run(['bash', cluster, 'up'])
+    clusterOutput
       .split('\n')
       .filter((l) => l.includes('='))
       .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
   );
+  return {
+    env: { ...process.env, KUBECONFIG: coordinates.KUBECONFIG, PATH: `${ROOT}/bin:${process.env.PATH}` },
+    containerdAddress: coordinates.CONTAINERD_ADDRESS ?? '',
+  };
+}
+
+/**
+ * `kubectl nsdebug` against `kubectl exec` on the e2e cluster, through the API server both; then
+ * the load section, when asked for, on the same cluster and agent.
+ */
+async function clusterRows(withLoad: boolean): Promise<Row[]> {
+  const wasUp = spawnSync('bash', [CLUSTER, 'status'], { stdio: 'ignore' }).status === 0;
+  process.stderr.write(`bench: ${wasUp ? 'using the running' : 'bringing up the'} e2e cluster\n`);
+  const { env, containerdAddress } = clusterCoordinates(run(['bash', CLUSTER, 'up']));
   try {
-    const env = { ...process.env, KUBECONFIG: coordinates.KUBECONFIG, PATH: `${ROOT}/bin:${process.env.PATH}` };
-    const image = run(['bash', `${ROOT}/test/cluster/images.sh`, 'build-agent', coordinates.CONTAINERD_ADDRESS ?? ''])
+    const image = run(['bash', `${ROOT}/test/cluster/images.sh`, 'build-agent', containerdAddress])
       .trim()
       .split('\n')
       .pop()!;
     run(['kubectl', 'nsdebug', 'install', '--session-auth', '--image', image, '--timeout', '3m'], env);
-    run(['bash', cluster, 'wait-demo'], env);
+    run(['bash', CLUSTER, 'wait-demo'], env);
     process.stderr.write('bench: kubectl nsdebug vs kubectl exec\n');
     // kubectl takes no flags before a plugin's name: `kubectl nsdebug -n demo …`
     const kubectl = (command: string, ...args: string[]) => ['kubectl', command, '-n', 'demo', ...args];
@@ -214,10 +231,21 @@ function clusterRows(): Row[] {
       samples: agents.map((p) => peakRssMiB(Number(p))),
       goal: '≤ 128 MiB (limit 512 MiB)',
     });
+    if (withLoad) rows.push(...(await loadRows(env)));
     return rows;
   } finally {
-    if (!wasUp) run(['bash', cluster, 'down']);
+    if (!wasUp) run(['bash', CLUSTER, 'down']);
   }
+}
+
+/** The load section alone: on the running e2e cluster and the agent installed there, as they are. */
+async function loadRowsOnRunningCluster(): Promise<Row[]> {
+  const status = spawnSync('bash', [CLUSTER, 'status'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  if (status.status !== 0) throw new Error('--only load needs the e2e cluster running (npm run cluster:up) with the agent installed');
+  const { env } = clusterCoordinates(status.stdout);
+  run(['kubectl', '-n', 'nsdebug-system', 'rollout', 'status', 'daemonset/nsdebug-agent', '--timeout=2m'], env);
+  run(['bash', CLUSTER, 'wait-demo'], env);
+  return loadRows(env);
 }
 
 async function agentRows(): Promise<Row[]> {
@@ -287,9 +315,24 @@ async function agentRows(): Promise<Row[]> {
   }
 }
 
+const SECTIONS = ['cluster', 'load', 'agent'] as const;
+type Section = (typeof SECTIONS)[number];
+
+function sectionsToRun(argv: string[]): Set<Section> {
+  const { values } = parseArgs({ args: argv, options: { only: { type: 'string' } } });
+  const asked = values.only?.split(',') ?? [...SECTIONS];
+  const unknown = asked.filter((s) => !(SECTIONS as readonly string[]).includes(s));
+  if (unknown.length) throw new Error(`--only: unknown section ${unknown.join(', ')} (sections: ${SECTIONS.join(', ')})`);
+  return new Set(asked as Section[]);
+}
+
 async function main(): Promise<void> {
+  const sections = sectionsToRun(process.argv.slice(2));
   if (process.getuid?.() !== 0) throw new Error('npm run bench needs root: it runs containerd and enters containers');
-  const rows = [...clusterRows(), ...(await agentRows())];
+  const rows: Row[] = [];
+  if (sections.has('cluster')) rows.push(...(await clusterRows(sections.has('load'))));
+  else if (sections.has('load')) rows.push(...(await loadRowsOnRunningCluster()));
+  if (sections.has('agent')) rows.push(...(await agentRows()));
   process.stdout.write(`\n${formatRows(rows)}\n`);
 }
 

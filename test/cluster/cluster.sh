@@ -11,6 +11,9 @@
 #                               iptables rules, restore host sysctls, delete the state directory
 #   cluster.sh demo [--wait]    (re)apply the demo workloads; --wait: until each reaches its state
 #   cluster.sh env              the three lines below, without checking anything
+#   cluster.sh restart kube-apiserver|kubelet
+#                               stop one component (SIGTERM) and start it again with the same
+#                               flags; returns once it serves again (tests of what survives it)
 #
 # `up` and `status` end with, one per line:
 #   KUBECONFIG=<admin kubeconfig>  KUBECONFIG_LIMITED=<limited user's>  CONTAINERD_ADDRESS=<socket>
@@ -612,12 +615,28 @@ cmd_down() {
   log "down ($(elapsed))"
 }
 
+cmd_restart() {
+  local ip
+  ip=$(cat "$DIR/node-ip") || die "restart: the cluster is not up"
+  BIN=$(cat "$DIR/bin-dir") || die "restart: the cluster is not up"
+  case ${1:-} in
+    kube-apiserver) stop_pid_file kube-apiserver; start_apiserver "$ip" ;;
+    kubelet)
+      stop_pid_file kubelet
+      start_kubelet "$ip"
+      wait_for "kubelet healthz" 60 curl -sf --max-time 2 http://127.0.0.1:10248/healthz || die "restart: the kubelet is not healthy after 60 s"
+      ;;
+    *) die "restart: kube-apiserver or kubelet, not '${1:-}'" ;;
+  esac
+}
+
 case ${1:-} in
   up) shift; cmd_up "$@" ;;
+  restart) shift; cmd_restart "$@" ;;
   down) shift; cmd_down ;;
   status) shift; cmd_status ;;
   demo) shift; BIN=$(cat "$DIR/bin-dir" 2>/dev/null || true); cmd_demo "$@" ;;
   wait-demo) shift; wait_demo "$@" ;;
   env) print_env ;;
-  *) sed -n '2,23p' "$0" | cut -c3- >&2; exit 2 ;;
+  *) sed -n '2,26p' "$0" | cut -c3- >&2; exit 2 ;;
 esac

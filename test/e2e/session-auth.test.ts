@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 
-import { SESSION_PORT, DEBUG_SESSION_API } from '../../src/contract.js';
+import { CONTRACT_VERSION, SESSION_PORT, DEBUG_SESSION_API } from '../../src/contract.js';
 import { loadKubeConfig } from '../../src/kube/config.js';
 import { createExecTransport } from '../../src/kube/exec.js';
 import { SessionStream } from '../../src/kube/session-stream.js';
@@ -200,7 +200,7 @@ describe('session authorization (install --session-auth)', () => {
         namespace: 'nsdebug-system',
         pod: agent.items[0]?.metadata.name as string,
         port: SESSION_PORT,
-        hello: { namespace: 'demo', name, secret: presented },
+        hello: { contract: CONTRACT_VERSION, namespace: 'demo', name, secret: presented },
         stdout,
         stderr,
         tty: false,

@@ -1,15 +1,23 @@
 // Session authorization on the agent's side: what a connection may claim, and when a DebugSession
 // is refused (wrong secret, used, expired), before any API request is made.
-import { DEBUG_SESSION_API, encodeFrame, Frame, FrameDecoder, MAX_FRAME_PAYLOAD, type DebugSessionObject } from '../../../src/contract.js';
+import {
+  CONTRACT_VERSION,
+  DEBUG_SESSION_API,
+  encodeFrame,
+  Frame,
+  FrameDecoder,
+  MAX_FRAME_PAYLOAD,
+  type DebugSessionObject,
+} from '../../../src/contract.js';
 import { agentArgv, judgeRequesterPolicy, judgeSession, parseHello, REQUESTER_POLICY } from '../../../src/agent/debug-session.js';
 import { cpArgv, enterArgv, nsArgv, psArgv, sessionSecretHash } from '../../../src/contract.js';
 import { ID, UID, fakePod, running } from '../kube/fakes.js';
-import { parseResize } from '../../../src/agent/session-port.js';
+import { parseResize } from '../../../src/agent/session-relay.js';
 import { NsdebugError } from '../../../src/errors.js';
 
 const SECRET = 'ab'.repeat(32);
 const CREATED = Date.parse('2026-11-23T10:00:00Z');
-const hello = { namespace: 'team-a', name: 'nsdebug-x7k2p', secret: SECRET };
+const hello = { contract: CONTRACT_VERSION, namespace: 'team-a', name: 'nsdebug-x7k2p', secret: SECRET };
 
 const session = (over: Partial<DebugSessionObject['spec']> = {}, status?: DebugSessionObject['status']): DebugSessionObject => ({
   apiVersion: DEBUG_SESSION_API,
@@ -40,6 +48,17 @@ describe('parseHello', () => {
     expect((error as NsdebugError).message).toMatch(message);
     expect((error as NsdebugError).exitCode).toBe(66);
   });
+});
+
+test('a client of another contract version is refused with exit 68, naming both versions', () => {
+  let error: unknown;
+  try {
+    parseHello(Buffer.from(JSON.stringify({ ...hello, contract: CONTRACT_VERSION - 1 })));
+  } catch (err) {
+    error = err;
+  }
+  expect((error as NsdebugError).exitCode).toBe(68);
+  expect((error as NsdebugError).message).toMatch(new RegExp(`speaks contract ${CONTRACT_VERSION}, the client ${CONTRACT_VERSION - 1}`));
 });
 
 describe('judgeSession', () => {

@@ -3,7 +3,6 @@
 // capabilities. And the container must be the one kubelet made for the pod's container of that name.
 import { existsSync, readFileSync } from 'node:fs';
 
-
 import { CAPABILITY_NAMES, capabilityBits, ociConfinement } from '../../../src/agent/confinement.js';
 import { ociSpecOf } from '../../../src/agent/containerd.js';
 import { checkBelongsToPod } from '../../../src/agent/postmortem.js';

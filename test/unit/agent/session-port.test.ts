@@ -1,11 +1,12 @@
 // The session port against real TCP connections on localhost, with a fake API server behind the
 // agent (FakeApi: no cluster needed): a refused connection gets one line and an exit code and is
-// closed; what is read of a client before its session runs is bounded; connections are capped.
+// closed; a client may send no stdin before its window is granted; a silent client is dropped;
+// the agent's heartbeats flow while it waits on the API; connections are capped.
 import { connect, type Server, type Socket } from 'node:net';
 
-import { encodeFrame, Frame, FrameDecoder } from '../../../src/contract.js';
-import type { ApiResponse, InClusterApi } from '../../../src/agent/apiserver.js';
-import { MAX_CONNECTIONS, MAX_EARLY_BYTES, startSessionPort } from '../../../src/agent/session-port.js';
+import { CONTRACT_VERSION, encodeFrame, Frame, FrameDecoder } from '../../../src/contract.js';
+import type { ApiResponse, ApiWatch, InClusterApi } from '../../../src/agent/apiserver.js';
+import { MAX_CONNECTIONS, startSessionPort } from '../../../src/agent/session-port.js';
 import type { NativeLibrary } from '../../../src/native/libnsdebug.js';
 
 /** An API server that answers every request with `answer`, after `delayMs`. */
@@ -20,9 +21,13 @@ class FakeApi implements InClusterApi {
     await new Promise((r) => setTimeout(r, this.delayMs));
     return this.answer;
   }
+  watch(path: string): ApiWatch {
+    this.requests.push(`WATCH ${path}`);
+    return { done: new Promise(() => undefined), stop: () => undefined };
+  }
 }
 
-const HELLO = { namespace: 'team-a', name: 'nsdebug-x7k2p', secret: 'ab'.repeat(32) };
+const HELLO = { contract: CONTRACT_VERSION, namespace: 'team-a', name: 'nsdebug-x7k2p', secret: 'ab'.repeat(32) };
 const helloFrame = () => encodeFrame(Frame.HELLO, Buffer.from(JSON.stringify(HELLO)));
 // the session port never reaches the native library for a refused connection
 const NO_NATIVE = {} as NativeLibrary;
@@ -30,7 +35,13 @@ const NO_NATIVE = {} as NativeLibrary;
 let server: Server | undefined;
 const audit: Array<Record<string, unknown>> = [];
 async function start(api: InClusterApi): Promise<number> {
-  server = await startSessionPort(NO_NATIVE, (r) => audit.push(r), new Promise(() => undefined), { api, node: 'node-1', port: 0 });
+  const limits = { onStop: () => () => undefined, maxSessionMs: 60_000 };
+  server = await startSessionPort(NO_NATIVE, (r) => audit.push(r), limits, {
+    api,
+    node: 'node-1',
+    port: 0,
+    link: { heartbeatMs: 100, timeoutMs: 600 },
+  });
   return (server.address() as { port: number }).port;
 }
 afterEach(async () => {
@@ -71,21 +82,39 @@ describe('the session port', () => {
     expect(api.requests).toEqual([]);
   });
 
-  test('no more than MAX_EARLY_BYTES is read before the session runs: then reading waits (the client is still answered)', async () => {
+  test('stdin sent before the agent granted a window ends the connection: the agent never stops reading a client', async () => {
     const api = new FakeApi({ status: 404, body: {} }, 1500);
     const port = await start(api);
-    let agentSide: Socket | undefined;
-    server!.on('connection', (s: Socket) => (agentSide = s));
-    const answer = talk(port, (s) => {
+    const began = Date.now();
+    const { frames } = await talk(port, (s) => {
       s.write(helloFrame());
       const chunk = encodeFrame(Frame.STDIN, Buffer.alloc(64 * 1024));
-      for (let sent = 0; sent <= 4 * MAX_EARLY_BYTES; sent += chunk.length) s.write(chunk);
+      for (let i = 0; i < 64; i++) s.write(chunk);
     });
-    await new Promise((r) => setTimeout(r, 700));
-    // while the API has not answered: at most the bound, plus the one read that crossed it
-    expect(agentSide?.bytesRead).toBeLessThanOrEqual(MAX_EARLY_BYTES + 128 * 1024);
-    const { frames } = await answer;
-    expect(frames.map((f) => f.type)).toEqual([Frame.STDERR, Frame.EXIT]);
+    expect(frames.filter((f) => f.type === Frame.STDOUT)).toEqual([]);
+    // dropped at once, not after the API's answer
+    expect(Date.now() - began).toBeLessThan(1500);
+    await new Promise((r) => setTimeout(r, 1600)); // the API's late answer, audited, before the next test
+  });
+
+  test("while the API is slow the agent's heartbeats reach the client", async () => {
+    const api = new FakeApi({ status: 404, body: {} }, 1000);
+    const port = await start(api);
+    const { frames } = await talk(port, (s) => {
+      s.write(helloFrame());
+      const beat = setInterval(() => s.write(encodeFrame(Frame.HEARTBEAT)), 100);
+      s.on('close', () => clearInterval(beat));
+    });
+    expect(frames.filter((f) => f.type === Frame.HEARTBEAT).length).toBeGreaterThanOrEqual(5);
+    expect(frames.slice(-2).map((f) => f.type)).toEqual([Frame.STDERR, Frame.EXIT]);
+  });
+
+  test('a client that goes silent is dropped after the heartbeat timeout, not left waiting', async () => {
+    const port = await start(new FakeApi({ status: 404, body: {} }));
+    const began = Date.now();
+    await talk(port, () => undefined);
+    expect(Date.now() - began).toBeLessThan(2000);
+    expect(audit).toEqual([expect.objectContaining({ event: 'refused', error: expect.stringMatching(/no heartbeat from the client/) })]);
   });
 
   test(`serves at most ${MAX_CONNECTIONS} connections at once`, async () => {

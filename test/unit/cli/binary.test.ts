@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 
 import { execa } from 'execa';
 
-import { CONTRACT_VERSION } from '../../../src/contract.js';
+import { CONTRACT_VERSION, encodeFrame, Frame, FrameDecoder, STREAM_WINDOW } from '../../../src/contract.js';
 import { ID, UID, fakeAgentPod, fakePod } from '../kube/fakes.js';
 
 const ROOT = new URL('../../..', import.meta.url).pathname;
@@ -73,8 +73,12 @@ async function fakeApiServer(opts: { allowed: boolean }) {
     wss.handleUpgrade(req, socket, head, (ws) => {
       const command = url.searchParams.getAll('command');
       const code = Number(command.at(-1));
+      // `enter --framed`: the agent's session frames ride the exec's stdin (channel 0) and stdout (1)
+      const frame = (type: number, payload = Buffer.alloc(0)) => ws.send(Buffer.concat([Buffer.from([1]), encodeFrame(type, payload)]));
+      const u32 = (n: number) => Buffer.from([n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255]);
       const finish = () => {
-        ws.send(Buffer.concat([Buffer.from([2]), Buffer.from('nsdebug-agent: done\n')]));
+        frame(Frame.STDERR, Buffer.from('nsdebug-agent: done\n'));
+        frame(Frame.EXIT, u32(Number.isInteger(code) ? code : 0));
         const status =
           Number.isInteger(code) && code > 0
             ? { status: 'Failure', reason: 'NonZeroExitCode', details: { causes: [{ reason: 'ExitCode', message: String(code) }] } }
@@ -82,10 +86,16 @@ async function fakeApiServer(opts: { allowed: boolean }) {
         ws.send(Buffer.concat([Buffer.from([3]), Buffer.from(JSON.stringify(status))]));
         ws.close();
       };
-      if (url.searchParams.get('stdin') !== 'true') return finish();
+      const decoder = new FrameDecoder();
+      frame(Frame.WINDOW, u32(STREAM_WINDOW));
       ws.on('message', (data: Buffer) => {
-        if (data[0] === 0) ws.send(Buffer.concat([Buffer.from([1]), data.subarray(1)])); // cat
-        if (data[0] === 255 && data[1] === 0) finish(); // stdin half-closed
+        if (data[0] !== 0) return;
+        for (const { type, payload } of decoder.push(data.subarray(1))) {
+          if (type === Frame.STDIN) {
+            frame(Frame.STDOUT, Buffer.from(payload)); // cat
+            frame(Frame.WINDOW, u32(payload.length));
+          } else if (type === Frame.STDIN_EOF) finish();
+        }
       });
     });
   });
@@ -154,6 +164,7 @@ maybe('the kubectl-nsdebug executable against a fake API server', () => {
             `--pod-uid=${UID}`,
             '--pod=demo/busybox',
             '--container=busybox',
+            '--framed',
             '--',
             'sh',
             '-c',

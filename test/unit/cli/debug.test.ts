@@ -2,7 +2,7 @@
 // the exit code, the notes on stderr, the order of refusals, the terminal's raw mode.
 import { runDebug } from '../../../src/cli/debug.js';
 import { Channel } from '../../../src/kube/exec.js';
-import { CONTRACT_VERSION, ExitCode, enterArgv } from '../../../src/contract.js';
+import { CONTRACT_VERSION, ExitCode, Frame, enterArgv } from '../../../src/contract.js';
 import {
   FakeAccessClient,
   FakeAgentClient,
@@ -81,7 +81,7 @@ describe('kubectl nsdebug TARGET', () => {
     expect(c.transport.query().get('container')).toBe('agent');
     expect(c.transport.command()).toEqual([
       'nsdebug-agent',
-      ...enterArgv({ containerId: ID('c'), podUid: UID, pod: 'demo/multi', container: 'app', tty: false, command: [] }),
+      ...enterArgv({ containerId: ID('c'), podUid: UID, pod: 'demo/multi', container: 'app', tty: false, framed: true, command: [] }),
     ]);
     expect(c.transport.command()).toContain(`--contract=${CONTRACT_VERSION}`);
     // a shell: stdin attached; not a terminal: no TTY
@@ -94,15 +94,16 @@ describe('kubectl nsdebug TARGET', () => {
     const c = cluster({ transport: new FakeTransport((s) => s.exit(7)) });
     expect(await runDebug({ target: 'busybox', command: ['sh', '-c', 'exit 7'] }, fakeIo(), c)).toBe(7);
     expect(c.transport.command().slice(-4)).toEqual(['--', 'sh', '-c', 'exit 7']);
-    expect(c.transport.query().get('stdin')).toBe('false');
+    // the session's frames ride the exec's stdin and stdout, with or without -i
+    expect(c.transport.query().get('stdin')).toBe('true');
   });
 
   test('output reaches stdout and stderr', async () => {
     const io = fakeIo();
     const c = cluster({
       transport: new FakeTransport((s) => {
-        s.serve(Channel.STDOUT, 'hello\n');
-        s.serve(Channel.STDERR, 'warn\n');
+        s.frame(Frame.STDOUT, 'hello\n');
+        s.frame(Frame.STDERR, 'warn\n');
         s.exit(0);
       }),
     });
@@ -123,6 +124,7 @@ describe('kubectl nsdebug TARGET', () => {
         container: 'app',
         tty: false,
         postmortem: true,
+        framed: true,
         command: ['ls'],
       }),
     ]);
@@ -142,7 +144,7 @@ describe('kubectl nsdebug TARGET', () => {
     expect(await runDebug({ target: 'node/node-1', command: ['uptime'] }, fakeIo(), c)).toBe(0);
     expect(c.transport.command()).toEqual([
       'nsdebug-agent',
-      ...enterArgv({ containerId: '', node: 'node-1', tty: false, command: ['uptime'] }),
+      ...enterArgv({ containerId: '', node: 'node-1', tty: false, framed: true, command: ['uptime'] }),
     ]);
     expect(access.questions).toEqual([expect.objectContaining({ namespace: 'nsdebug-system', resource: 'pods', subresource: 'exec' })]);
   });
@@ -170,10 +172,12 @@ describe('kubectl nsdebug TARGET', () => {
         namespaces: ['pid', 'mnt'],
         tools: true,
         tty: true,
+        framed: true,
         command: ['ls', '/'],
       }),
     ]);
-    expect([c.transport.query().get('tty'), c.transport.query().get('stderr')]).toEqual(['true', 'false']);
+    // the agent makes the pty; the exec carries frames, so it has none, and keeps stderr apart
+    expect([c.transport.query().get('tty'), c.transport.query().get('stderr')]).toEqual(['false', 'true']);
   });
 
   test('--privileged reaches the agent argv and is announced on stderr, naming the node', async () => {
@@ -300,7 +304,7 @@ describe('kubectl nsdebug TARGET', () => {
 
     const failing = fakeIo({ stdinIsTTY: true });
     const c = cluster({ transport: new FakeTransport((s) => s.drop(1006)) });
-    expect((await failure(runDebug({ target: 'busybox', command: [] }, failing, c))).code).toBe(ExitCode.API_UNREACHABLE);
+    expect((await failure(runDebug({ target: 'busybox', command: [] }, failing, c))).code).toBe(ExitCode.CONNECTION_LOST);
     expect(failing.terminal.events).toEqual(['raw', 'restore']);
   });
 

@@ -135,7 +135,7 @@ describe('deploy/', () => {
 
     test('runs `nsdebug-agent serve` from the local image, ready when `info --check` passes', () => {
       expect(agent().image).toBe('nsdebug.local/agent:dev');
-      expect(agent().args).toEqual(['serve']);
+      expect(agent().args).toEqual(['serve', '--max-session=12h']);
       expect(agent().readinessProbe.exec.command).toEqual([AGENT_EXECUTABLE, 'info', '--check']);
       expect(agent().resources.requests).toEqual(expect.objectContaining({ cpu: expect.any(String), memory: expect.any(String) }));
       expect(agent().resources.limits).toEqual(expect.objectContaining({ memory: expect.any(String) }));
@@ -295,9 +295,10 @@ describe('deploy/session-auth/', () => {
     expect(Object.keys(spec.properties)).not.toContain('secret');
   });
 
-  test('the agent may read pods, read and delete DebugSessions and write only their status', () => {
+  test('the agent may read pods, read, watch and delete DebugSessions and write only their status', () => {
     const rules = rulesOf('ClusterRole', 'nsdebug-agent-sessions');
-    expect(verbsOn(rules, 'debugsessions')).toEqual(['get', 'delete']);
+    // watch: a session ends when its DebugSession is deleted
+    expect(verbsOn(rules, 'debugsessions')).toEqual(['get', 'watch', 'delete']);
     expect(verbsOn(rules, 'debugsessions/status')).toEqual(['update']);
     expect(verbsOn(rules, 'pods')).toEqual(['get']);
     // and the requester policy, to serve nothing while it is missing

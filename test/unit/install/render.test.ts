@@ -1,11 +1,11 @@
 // Rendering deploy/ for --image/--namespace, and the option checks in front of it.
 import { ExitCode } from '../../../src/contract.js';
+import { parseDuration } from '../../../src/duration.js';
 import { NsdebugError } from '../../../src/errors.js';
 import {
   agentImage,
   applyImageRules,
   objectRef,
-  parseDuration,
   parseKustomization,
   readDeployManifests,
   renderManifests,

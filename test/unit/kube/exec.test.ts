@@ -68,7 +68,7 @@ describe('execPath', () => {
       container: 'agent',
       command: ['sh', '-c', 'echo "$x" & ls'],
       tty: false,
-      stderr: new FakeOutput(),
+      stdin: false,
     });
     expect(path.split('?')[0]).toBe('/api/v1/namespaces/nsdebug-system/pods/a-1/exec');
     const q = new URLSearchParams(path.split('?')[1]);
@@ -83,7 +83,7 @@ describe('execPath', () => {
   });
   test('with a TTY stderr is merged, as kubectl asks for it', () => {
     const q = new URLSearchParams(
-      execPath({ namespace: 'n', pod: 'p', container: 'c', command: ['sh'], tty: true, stdin: new PassThrough() }).split('?')[1],
+      execPath({ namespace: 'n', pod: 'p', container: 'c', command: ['sh'], tty: true, stdin: true }).split('?')[1],
     );
     expect([q.get('stdin'), q.get('stderr'), q.get('tty')]).toEqual(['true', 'false', 'true']);
   });

@@ -1,4 +1,5 @@
 // Fakes of the API and of the exec transport, shared by the kube and cli unit tests.
+import { encodeFrame, Frame } from '../../../src/contract.js';
 import { NsdebugError } from '../../../src/errors.js';
 import { Channel, type ExecSocket, type ExecStatus, type ExecTransport } from '../../../src/kube/exec.js';
 import type { AccessAnswer, AccessClient, AccessQuestion } from '../../../src/kube/access.js';
@@ -129,6 +130,8 @@ export class FakeSocket implements ExecSocket {
   readonly sent: Buffer[] = [];
   closed = false;
   paused = false;
+  /** the exec runs `nsdebug-agent enter --framed`: the agent's side speaks session frames */
+  framed = false;
   private closeListeners: Array<(code: number, reason: Buffer) => void> = [];
   private errorListeners: Array<(err: Error) => void> = [];
 
@@ -164,7 +167,13 @@ export class FakeSocket implements ExecSocket {
   status(status: ExecStatus): void {
     this.serve(Channel.ERROR, JSON.stringify(status));
   }
+  /** the command ended with code: its EXIT frame first in a framed session, then the exec's status */
   exit(code: number): void {
+    if (this.framed) {
+      const payload = Buffer.alloc(4);
+      payload.writeInt32BE(code, 0);
+      this.frame(Frame.EXIT, payload);
+    }
     this.status(
       code === 0
         ? { status: 'Success' }
@@ -175,6 +184,10 @@ export class FakeSocket implements ExecSocket {
             details: { causes: [{ reason: 'ExitCode', message: String(code) }] },
           },
     );
+  }
+  /** the agent sends a session frame (`enter --framed`: frames ride the exec's stdout) */
+  frame(type: number, payload: string | Buffer = Buffer.alloc(0)): void {
+    this.serve(Channel.STDOUT, encodeFrame(type, typeof payload === 'string' ? Buffer.from(payload) : payload));
   }
   /** the connection drops without a status */
   drop(code = 1006): void {
@@ -207,6 +220,7 @@ export class FakeTransport implements ExecTransport {
     if (this.refuse) throw this.refuse;
     const socket = new FakeSocket(binary);
     socket.protocol = this.protocol;
+    socket.framed = new URLSearchParams(path.split('?')[1]).getAll('command').includes('--framed');
     this.socket = socket;
     setImmediate(() => void this.script(socket, path));
     return socket;

@@ -4,8 +4,9 @@
 import { createHash } from 'node:crypto';
 import { PassThrough } from 'node:stream';
 
-import { encodeFrame, Frame, FrameDecoder, SESSION_PORT } from '../../../src/contract.js';
-import { SessionStream } from '../../../src/kube/session-stream.js';
+import { CONTRACT_VERSION, encodeFrame, Frame, FrameDecoder, SESSION_PORT, STREAM_WINDOW } from '../../../src/contract.js';
+import { Channel } from '../../../src/kube/exec.js';
+import { FramedExecStream, SessionStream } from '../../../src/kube/session-stream.js';
 import { runDebug } from '../../../src/cli/debug.js';
 import { FakeOutput, fakeCluster, fakeIo, FakeSessionClient, FakeTerminal } from '../cli/fakes.js';
 import {
@@ -22,7 +23,7 @@ import {
 } from './fakes.js';
 
 const PORT_PREFIX = Buffer.from([SESSION_PORT & 0xff, SESSION_PORT >> 8]);
-const HELLO = { namespace: 'demo', name: 'nsdebug-1', secret: 'ab'.repeat(32) };
+const HELLO = { contract: CONTRACT_VERSION, namespace: 'demo', name: 'nsdebug-1', secret: 'ab'.repeat(32) };
 
 /** What the client sent, as frames (every message is channel 0, the TCP stream). */
 function sentFrames(socket: FakeSocket) {
@@ -39,6 +40,12 @@ function agentSends(socket: FakeSocket, ...frames: Buffer[]) {
   socket.serve(1, PORT_PREFIX);
   for (const f of frames) socket.serve(0, f);
 }
+
+const windowFrame = (bytes: number) => {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(bytes, 0);
+  return encodeFrame(Frame.WINDOW, b);
+};
 
 const exitFrame = (code: number) => {
   const b = Buffer.alloc(4);
@@ -72,11 +79,17 @@ describe('SessionStream', () => {
     expect([hello?.type, JSON.parse(String(hello?.payload))]).toEqual([Frame.HELLO, HELLO]);
   });
 
-  test('stdin as STDIN frames then STDIN_EOF; with a TTY the window size first', async () => {
+  test('stdin only within the window the agent grants, then STDIN_EOF; with a TTY the window size first', async () => {
     const stdin = new PassThrough();
     const transport = new FakeTransport(async (s) => {
       agentSends(s);
       stdin.end('typed');
+      await new Promise((r) => setTimeout(r, 20));
+      // nothing granted yet: nothing sent
+      expect(sentFrames(s).map((f) => f.type)).toEqual([Frame.HELLO, Frame.WINDOW, Frame.RESIZE]);
+      s.serve(0, windowFrame(3));
+      await new Promise((r) => setTimeout(r, 20));
+      s.serve(0, windowFrame(10));
       await new Promise((r) => setTimeout(r, 20));
       s.serve(0, exitFrame(0));
     });
@@ -93,10 +106,94 @@ describe('SessionStream', () => {
     const frames = sentFrames(transport.socket as FakeSocket).map((f) => [f.type, String(f.payload)]);
     expect(frames).toEqual([
       [Frame.HELLO, JSON.stringify(HELLO)],
+      // what the agent may send before anything was written here
+      [Frame.WINDOW, '\0\x10\0\0'],
       [Frame.RESIZE, '{"cols":80,"rows":24}'],
-      [Frame.STDIN, 'typed'],
+      [Frame.STDIN, 'typ'],
+      [Frame.STDIN, 'ed'],
       [Frame.STDIN_EOF, ''],
     ]);
+  });
+
+  test('without -i the agent is told at once that there is no stdin', async () => {
+    const transport = new FakeTransport((s) => agentSends(s, exitFrame(0)));
+    await new SessionStream(transport).run({
+      namespace: 'n',
+      pod: 'p',
+      port: SESSION_PORT,
+      hello: HELLO,
+      stdout: new FakeOutput(),
+      tty: false,
+    });
+    expect(sentFrames(transport.socket as FakeSocket).map((f) => f.type)).toEqual([Frame.HELLO, Frame.WINDOW, Frame.STDIN_EOF]);
+  });
+
+  test('the agent ended the session (ENDED, then EXIT): exit 74 and its reason', async () => {
+    const ended = encodeFrame(Frame.ENDED, Buffer.from(JSON.stringify({ reason: 'revoked', message: 'DebugSession demo/x was deleted' })));
+    const transport = new FakeTransport((s) => agentSends(s, ended, exitFrame(137)));
+    const f = await failure(
+      new SessionStream(transport).run({
+        namespace: 'n',
+        pod: 'p',
+        port: SESSION_PORT,
+        hello: HELLO,
+        stdout: new FakeOutput(),
+        tty: false,
+        describe: 'the agent',
+      }),
+    );
+    expect(f).toEqual({ code: 74, message: 'the agent ended the session: DebugSession demo/x was deleted' });
+  });
+
+  test('heartbeats go out while the session runs; an agent silent past the timeout: exit 75, the stream closed', async () => {
+    const transport = new FakeTransport((s) => agentSends(s));
+    const started = Date.now();
+    const f = await failure(
+      new SessionStream(transport, { heartbeatMs: 20, timeoutMs: 200 }).run({
+        namespace: 'n',
+        pod: 'p',
+        port: SESSION_PORT,
+        hello: HELLO,
+        stdout: new FakeOutput(),
+        tty: false,
+        describe: 'the agent',
+      }),
+    );
+    expect(f.code).toBe(75);
+    expect(f.message).toMatch(/^lost the connection to the agent: nothing heard for 0 s; the agent ends the session's processes/);
+    expect(Date.now() - started).toBeLessThan(1500);
+    expect(sentFrames(transport.socket as FakeSocket).filter((fr) => fr.type === Frame.HEARTBEAT).length).toBeGreaterThanOrEqual(3);
+    expect(transport.socket?.closed).toBe(true);
+  });
+
+  test('output credit goes back only as local output is written; the stream is never paused, so a full local side is not silence', async () => {
+    const stdout = new PassThrough({ highWaterMark: 4 });
+    const granted = (s: FakeSocket) =>
+      sentFrames(s)
+        .filter((f) => f.type === Frame.WINDOW)
+        .map((f) => f.payload.readUInt32BE(0));
+    const transport = new FakeTransport(async (s) => {
+      agentSends(s, encodeFrame(Frame.STDOUT, Buffer.alloc(64)));
+      // 3 timeouts long, nothing read locally: the agent's heartbeats still count
+      for (let i = 0; i < 6; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        s.serve(0, encodeFrame(Frame.HEARTBEAT));
+      }
+      expect([s.paused, granted(s)]).toEqual([false, [STREAM_WINDOW]]);
+      stdout.resume();
+      await new Promise((r) => setTimeout(r, 20));
+      expect(granted(s)).toEqual([STREAM_WINDOW, 64]);
+      s.serve(0, exitFrame(0));
+    });
+    const code = await new SessionStream(transport, { heartbeatMs: 20, timeoutMs: 200 }).run({
+      namespace: 'n',
+      pod: 'p',
+      port: SESSION_PORT,
+      hello: HELLO,
+      stdout,
+      tty: false,
+    });
+    expect(code).toBe(0);
   });
 
   test.each([
@@ -118,8 +215,8 @@ describe('SessionStream', () => {
     [
       'the stream ends before the EXIT frame',
       new FakeTransport((s) => s.close()),
-      71,
-      /^the session stream to the agent closed before the command finished/,
+      75,
+      /^the connection to the agent closed before the command finished \(the port-forward ended\); the agent ends the session's processes when its client goes$/,
     ],
   ])('%s', async (_what, transport, code, message) => {
     const run = new SessionStream(transport).run({
@@ -179,7 +276,7 @@ describe('kubectl nsdebug TARGET --session-auth', () => {
   test('the DebugSession is deleted when the session fails too', async () => {
     const c = cluster(new FakeTransport((s) => s.close()));
     const f = await failure(runDebug({ target: 'busybox', 'session-auth': true, command: ['true'] }, fakeIo(), c));
-    expect(f.code).toBe(71);
+    expect(f.code).toBe(75);
     expect(c.sessions.removed).toEqual(['demo/nsdebug-1']);
   });
 
@@ -197,5 +294,53 @@ describe('kubectl nsdebug TARGET --session-auth', () => {
     const c = cluster(new FakeTransport((s) => agentSends(s, exitFrame(0))));
     await runDebug({ target: 'busybox', 'session-auth': true, wait: true, timeout: '90s', command: ['true'] }, fakeIo(), c);
     expect(c.sessions.created[0]?.spec).toMatchObject({ waitSeconds: 90, command: ['true'] });
+  });
+});
+
+describe('FramedExecStream (plain mode: frames over the exec stdin and stdout)', () => {
+  const run = (transport: FakeTransport, stdout = new FakeOutput(), stderr = new FakeOutput()) =>
+    new FramedExecStream(transport).run({
+      namespace: 'nsdebug-system',
+      pod: 'agent-1',
+      container: 'agent',
+      command: ['nsdebug-agent', 'enter', '--framed', '--', 'true'],
+      stdout,
+      stderr,
+      tty: true,
+      describe: 'the agent',
+    });
+
+  test("no exec TTY and stdin always attached; frames on stdout, the agent's own lines on stderr; the code from EXIT", async () => {
+    const stdout = new FakeOutput();
+    const stderr = new FakeOutput();
+    const transport = new FakeTransport((s) => {
+      s.serve(Channel.STDERR, 'nsdebug-agent: a note\n');
+      s.frame(Frame.STDOUT, 'out');
+      s.exit(3);
+    });
+    expect(await run(transport, stdout, stderr)).toBe(3);
+    expect([stdout.text(), stderr.text()]).toEqual(['out', 'nsdebug-agent: a note\n']);
+    expect([transport.query().get('stdin'), transport.query().get('tty')]).toEqual(['true', 'false']);
+  });
+
+  test('an exec that ends well without an EXIT frame was cut short: 75, not 0', async () => {
+    const f = await failure(run(new FakeTransport((s) => s.status({ status: 'Success' }))));
+    expect(f.code).toBe(75);
+    expect(f.message).toMatch(
+      /^the connection to the agent closed before the command finished \(the exec ended without the session's exit code\)/,
+    );
+  });
+
+  test('an agent that refuses before framing (another contract): its exit code and line come through', async () => {
+    const stderr = new FakeOutput();
+    const code = await run(
+      new FakeTransport((s) => {
+        s.serve(Channel.STDERR, 'nsdebug-agent: this agent speaks contract version 2\n');
+        s.status({ status: 'Failure', reason: 'NonZeroExitCode', details: { causes: [{ reason: 'ExitCode', message: '68' }] } });
+      }),
+      new FakeOutput(),
+      stderr,
+    );
+    expect([code, stderr.text()]).toEqual([68, 'nsdebug-agent: this agent speaks contract version 2\n']);
   });
 });
