@@ -30,6 +30,7 @@
 #include <linux/filter.h>
 #include <linux/openat2.h>
 #include <linux/seccomp.h>
+#include <malloc.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -1441,6 +1442,11 @@ EXPORT int nsd_write_ready(int32_t fd, const uint8_t *buf, int32_t len)
 		n = write(fd, buf, (size_t)len);
 	while (n < 0 && errno == EINTR);
 	return n < 0 ? -errno : (int)n;
+}
+
+EXPORT int nsd_release_memory(void)
+{
+	return malloc_trim(0);
 }
 
 EXPORT int nsd_reap(int32_t pid)

@@ -175,6 +175,9 @@ int nsd_file_as(int32_t op, int32_t dir_fd, const char *path, const char *to, in
  */
 int nsd_write_ready(int32_t fd, const uint8_t *buf, int32_t len);
 
+/* Give the heap's free memory back to the kernel (malloc_trim): serve, once its sessions are over. */
+int nsd_release_memory(void);
+
 /* Non-blocking waitpid: the exit status (>= 0) if reaped, -EAGAIN if still running, or -errno. */
 int nsd_reap(int32_t pid);
 

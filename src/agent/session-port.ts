@@ -11,7 +11,7 @@ import type { NativeLibrary } from '../native/libnsdebug.js';
 import type { InClusterApi } from './apiserver.js';
 import { parseAgentArgs } from './args.js';
 import { authorizeSession, deleteSession, parseHello, watchRevocation, type AuthorizedSession } from './debug-session.js';
-import { agentEndings, type SessionLimits, type SessionLog } from './resident.js';
+import { agentEndings, countedSession, type SessionLimits, type SessionLog } from './resident.js';
 import { SessionLink, type SessionLinkOptions } from './session-link.js';
 import { closingFrames, relayQuery, relaySession, type RelayOutcome } from './session-relay.js';
 
@@ -39,7 +39,7 @@ export async function startSessionPort(
 ): Promise<Server> {
   const server = createServer((socket) => {
     socket.setNoDelay(true);
-    void serveConnection(new SessionLink(socket, socket, opts.link), native, audit, limits, opts);
+    void countedSession(native, () => serveConnection(new SessionLink(socket, socket, opts.link), native, audit, limits, opts));
   });
   server.maxConnections = MAX_CONNECTIONS;
   await new Promise<void>((resolve, reject) => {

@@ -190,6 +190,8 @@ export interface NativeLibrary {
   openInRoot(rootFd: number, path: string, flags: number, mode?: number): number;
   /** the wait status once the child has exited, or null while it runs */
   reap(pid: number): number | null;
+  /** give the heap's free memory back to the kernel (malloc_trim): streams' buffers leave it fragmented */
+  releaseMemory(): void;
   setWinsize(fd: number, rows: number, cols: number): void;
   getWinsize(fd: number): { rows: number; cols: number };
   /** a close-on-exec pipe: [read end, write end] */
@@ -324,6 +326,7 @@ function bind(lib: LibraryHandle): NativeLibrary {
   );
   const nsdOpenInRoot = lib.func('int nsd_open_in_root(int32_t root_fd, const char *path, int32_t flags, int32_t mode)');
   const nsdWriteReady = lib.func('int nsd_write_ready(int32_t fd, const uint8_t *buf, int32_t len)');
+  const nsdReleaseMemory = lib.func('int nsd_release_memory(void)');
   const nsdFileAs = lib.func(
     'int nsd_file_as(int32_t op, int32_t dir_fd, const char *path, const char *to, int32_t flags, int32_t mode, const nsd_confinement *creds)',
   );
@@ -412,6 +415,7 @@ function bind(lib: LibraryHandle): NativeLibrary {
       check(rc, 'write to the client');
       return true;
     },
+    releaseMemory: () => void nsdReleaseMemory(),
     reap(pid) {
       const rc = nsdReap(pid) as number;
       if (rc === -osConstants.errno.EAGAIN) return null;
