@@ -179,17 +179,27 @@ class SessionFrames {
     );
   }
 
+  /** What the credit allows, as few frames as possible: a pipe's small reads go out together. */
   private flushStdin(): void {
     while (this.pending.length && this.credit > 0) {
-      const chunk = this.pending[0] as { data: Buffer; sent: () => void };
-      const n = Math.min(chunk.data.length, this.credit, MAX_FRAME_PAYLOAD);
-      this.send(Frame.STDIN, chunk.data.subarray(0, n));
-      this.credit -= n;
-      if (n < chunk.data.length) chunk.data = chunk.data.subarray(n);
-      else {
-        this.pending.shift();
-        chunk.sent();
+      const room = Math.min(this.credit, MAX_FRAME_PAYLOAD);
+      const parts: Buffer[] = [];
+      const done: Array<() => void> = [];
+      let size = 0;
+      while (this.pending.length && size < room) {
+        const chunk = this.pending[0] as { data: Buffer; sent: () => void };
+        const n = Math.min(chunk.data.length, room - size);
+        parts.push(chunk.data.subarray(0, n));
+        size += n;
+        if (n < chunk.data.length) chunk.data = chunk.data.subarray(n);
+        else {
+          this.pending.shift();
+          done.push(chunk.sent);
+        }
       }
+      this.send(Frame.STDIN, parts.length === 1 ? parts[0] : Buffer.concat(parts, size));
+      this.credit -= size;
+      for (const sent of done) sent();
     }
     if (!this.pending.length && this.stdinEnded) {
       this.stdinEnded = false;
