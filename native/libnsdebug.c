@@ -1096,18 +1096,31 @@ static int supervisor_path(char *path, size_t size)
 	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
 }
 
-/* In the forked child (async-signal-safe only): keep the fds the supervisor needs, exec it. */
-static void __attribute__((noreturn))
-exec_supervisor(const struct nsd_spawn_request *req, const char *path, char *const argv[], int request_fd, int sock, int exit_fd)
+/*
+ * FD_CLOEXEC on (flags FD_CLOEXEC) or off (0) for every fd the request names and the supervisor's
+ * own: off across the supervisor's exec, on again after it so the command inherits none of them.
+ * Async-signal-safe (fcntl only). 0 or -errno.
+ */
+static int set_fd_flags(const struct nsd_spawn_request *req, int request_fd, int sock, int exit_fd, int flags)
 {
 	int fds[] = { req->pidfd, req->stdio_fds[0], req->stdio_fds[1], req->stdio_fds[2], req->toolbox_fd,
 		      req->cgroup_procs_fd, req->cgroup_kill_fd, req->host_pidfd, request_fd, sock, exit_fd };
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
-		if (fds[i] >= 0 && fcntl(fds[i], F_SETFD, 0) < 0)
-			fail(sock, NSD_STEP_FORK_SUPERVISOR, errno, 1);
+		if (fds[i] >= 0 && fcntl(fds[i], F_SETFD, flags) < 0)
+			return -errno;
 	for (int i = 0; i < req->container_cgroup_count && i < NSD_MAX_CGROUP_JOINS; i++)
-		if (fcntl(req->container_cgroup_fds[i], F_SETFD, 0) < 0)
-			fail(sock, NSD_STEP_FORK_SUPERVISOR, errno, 1);
+		if (fcntl(req->container_cgroup_fds[i], F_SETFD, flags) < 0)
+			return -errno;
+	return 0;
+}
+
+/* In the forked child (async-signal-safe only): keep the fds the supervisor needs, exec it. */
+static void __attribute__((noreturn))
+exec_supervisor(const struct nsd_spawn_request *req, const char *path, char *const argv[], int request_fd, int sock, int exit_fd)
+{
+	int err = set_fd_flags(req, request_fd, sock, exit_fd, 0);
+	if (err < 0)
+		fail(sock, NSD_STEP_FORK_SUPERVISOR, -err, 1);
 	/*
 	 * Node marks its own 0-2 close-on-exec (uv_disable_stdio_inheritance): kept open here, or
 	 * the supervisor's first pipes would take those numbers and the command's stdio clobber them.
@@ -1614,14 +1627,9 @@ int main(int argc, char **argv)
 		fail(sock, NSD_STEP_FORK_SUPERVISOR, EINVAL, 1);
 	close(request_fd);
 	/* Close-on-exec again, as they were in the agent: the command must not inherit them. */
-	int fds[] = { req.pidfd, req.stdio_fds[0], req.stdio_fds[1], req.stdio_fds[2], req.toolbox_fd,
-		      req.cgroup_procs_fd, req.cgroup_kill_fd, req.host_pidfd, sock, exit_fd };
-	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
-		if (fds[i] >= 0 && fcntl(fds[i], F_SETFD, FD_CLOEXEC) < 0)
-			fail(sock, NSD_STEP_FORK_SUPERVISOR, errno, 1);
-	for (int i = 0; i < req.container_cgroup_count && i < NSD_MAX_CGROUP_JOINS; i++)
-		if (fcntl(req.container_cgroup_fds[i], F_SETFD, FD_CLOEXEC) < 0)
-			fail(sock, NSD_STEP_FORK_SUPERVISOR, errno, 1);
+	int err = set_fd_flags(&req, -1, sock, exit_fd, FD_CLOEXEC);
+	if (err < 0)
+		fail(sock, NSD_STEP_FORK_SUPERVISOR, -err, 1);
 	supervise(&req, agent, sock, exit_fd);
 }
 #endif

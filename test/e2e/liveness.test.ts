@@ -145,31 +145,17 @@ async function outcome(s: Session): Promise<{ code: number | undefined; signal?:
   return { code: r.exitCode, ...(r.signal ? { signal: r.signal } : {}), lastLine: lines.at(-1) ?? '' };
 }
 
+/** The agent pods' whole log (extra: --previous, …). */
+const agentLogs = (...extra: string[]) =>
+  kubectl(['-n', 'nsdebug-system', 'logs', '-l', 'app.kubernetes.io/name=nsdebug-agent', '--tail', '-1', ...extra]);
+
 /** The agent's audit line for a session (by its command's marker), from the agent's log (or `log`, followed earlier). */
 async function auditLine(s: Session, log?: () => string): Promise<Record<string, unknown>> {
   return waitFor(
     `the audit line of ${describeSession(s)}`,
     async () => {
-      const r = await kubectl([
-        '-n',
-        'nsdebug-system',
-        'logs',
-        '-l',
-        'app.kubernetes.io/name=nsdebug-agent',
-        '--tail',
-        '-1',
-        '--prefix=false',
-      ]);
-      const prev = await kubectl([
-        '-n',
-        'nsdebug-system',
-        'logs',
-        '-l',
-        'app.kubernetes.io/name=nsdebug-agent',
-        '--tail',
-        '-1',
-        '--previous',
-      ]);
+      const r = await agentLogs('--prefix=false');
+      const prev = await agentLogs('--previous');
       const lines = `${log?.() ?? ''}\n${String(prev.stdout)}\n${String(r.stdout)}`.split('\n');
       const line = lines.find((l) => l.includes(`"msg":"session"`) && l.includes(`sleep ${s.marker + 2}`) && l.includes('"ended"'));
       return line ? (JSON.parse(line) as Record<string, unknown>) : undefined;
