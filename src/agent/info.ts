@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { CONTRACT_VERSION, type AgentCheck, type AgentInfo } from '../contract.js';
 import { loadNativeLibrary } from '../native/libnsdebug.js';
 import { formatTable } from './ps.js';
-import { cgroupMounts, type CgroupMount } from './cgroups.js';
+import { cgroupMounts, kubeletRoots, type CgroupMount } from './cgroups.js';
 import { TOOLBOX_CANDIDATES } from './enter.js';
 import { namespaceId, PROC } from './procfs.js';
 import { createSessionCgroup, removeSessionCgroup } from './session-cgroup.js';
@@ -37,10 +37,13 @@ export function cgroupVersionOf(mounts: CgroupMount[]): string {
   return v1 && v2 ? 'hybrid' : v2 ? 'v2' : v1 ? 'v1' : 'none';
 }
 
-export function cgroupDriverOf(mounts: CgroupMount[]): string {
+/** The kubelet's cgroup driver, from the name of its pod tree below any of its roots (kind's /kubelet too). */
+export function cgroupDriverOf(mounts: CgroupMount[], roots: string[] = kubeletRoots()): string {
   for (const m of mounts) {
-    if (existsSync(join(m.path, 'kubepods.slice'))) return 'systemd';
-    if (existsSync(join(m.path, 'kubepods'))) return 'cgroupfs';
+    for (const root of roots) {
+      if (existsSync(join(m.path, root, 'kubepods.slice'))) return 'systemd';
+      if (existsSync(join(m.path, root, 'kubepods'))) return 'cgroupfs';
+    }
   }
   return 'unknown';
 }

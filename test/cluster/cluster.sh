@@ -1,26 +1,38 @@
 #!/usr/bin/env bash
-# A real single-node Kubernetes for the e2e tier, built from upstream Go modules.
-# See "The e2e cluster" in README.md.
+# A real Kubernetes for the e2e tier, built from upstream Go modules: the control plane and a
+# legacy node (cgroup v1, cgroupfs, containerd 1.6) on this host, and two production-shaped
+# worker nodes as QEMU VMs (systemd, cgroup v2, containerd 2.x; node/vms.sh). See "The e2e
+# cluster" in README.md.
 #
-#   cluster.sh up [--no-demo]   start (or reuse) etcd, kube-apiserver, kube-controller-manager,
-#                               kube-scheduler, containerd and kubelet; import the test images;
-#                               apply the demo workloads (manifests/*.yaml) unless --no-demo;
-#                               wait until the node is Ready
+#   cluster.sh up [--nodes 1|3] [--no-demo]
+#                               start (or reuse) etcd, kube-apiserver, kube-controller-manager,
+#                               kube-scheduler, containerd and kubelet, and with --nodes 3 (the
+#                               default; remembered) the VM nodes nsdebug-vm1, nsdebug-vm2;
+#                               import the test images; apply the demo workloads
+#                               (manifests/*.yaml: namespace demo on this host, demo-vm on
+#                               nsdebug-vm1) unless --no-demo; wait until every node is Ready
+#   cluster.sh ssh NODE [CMD…]   a root shell (or CMD) on a VM node
+#   cluster.sh import-image ARCHIVE [NODE…]
+#                               import an OCI archive into the VM nodes' containerd (all)
+#   cluster.sh image-missing IMAGE DIGEST
+#                               print the VM nodes that lack IMAGE at DIGEST
 #   cluster.sh status           exit 0 when every component runs and the API server is ready
 #   cluster.sh down             stop everything by PID, remove mounts, cgroups, the bridge,
 #                               iptables rules, restore host sysctls, delete the state directory
 #   cluster.sh demo [--wait]    (re)apply the demo workloads; --wait: until each reaches its state
 #   cluster.sh env              the three lines below, without checking anything
-#   cluster.sh restart kube-apiserver|kubelet
+#   cluster.sh restart kube-apiserver|kubelet [NODE]
 #                               stop one component (SIGTERM) and start it again with the same
-#                               flags; returns once it serves again (tests of what survives it)
+#                               flags (a VM node's kubelet: systemctl restart); returns once it
+#                               serves again (tests of what survives it)
 #
 # `up` and `status` end with, one per line:
 #   KUBECONFIG=<admin kubeconfig>  KUBECONFIG_LIMITED=<limited user's>  CONTAINERD_ADDRESS=<socket>
 #
 # Environment: NSDEBUG_CLUSTER_DIR (state, default /var/lib/nsdebug-cluster), NSDEBUG_CACHE
 # (built binaries and images, default /var/cache/nsdebug), NSDEBUG_NODE_NAME (nsdebug-node),
-# NSDEBUG_POD_SUBNET (10.244.0.0/16), NSDEBUG_SERVICE_CIDR (10.96.0.0/16),
+# NSDEBUG_POD_SUBNET (this host's pods, 10.244.0.0/24; VM i has 10.244.i.0/24),
+# NSDEBUG_SERVICE_CIDR (10.96.0.0/16), NSDEBUG_VM_MEMORY (MiB, 2048), NSDEBUG_VM_CPUS (2),
 # NSDEBUG_CGROUP_ROOT (the kubelet's cgroup root, /kubelet).
 set -euo pipefail
 
@@ -30,7 +42,7 @@ DIR=${NSDEBUG_CLUSTER_DIR:-/var/lib/nsdebug-cluster}
 DIR=${DIR%/}
 [ -n "$DIR" ] && [ "$DIR" != / ] || { echo "cluster.sh: refusing DIR=/" >&2; exit 1; }
 NODE=${NSDEBUG_NODE_NAME:-nsdebug-node}
-POD_SUBNET=${NSDEBUG_POD_SUBNET:-10.244.0.0/16}
+POD_SUBNET=${NSDEBUG_POD_SUBNET:-10.244.0.0/24}
 SERVICE_CIDR=${NSDEBUG_SERVICE_CIDR:-10.96.0.0/16}
 CGROUP_ROOT=${NSDEBUG_CGROUP_ROOT:-/kubelet}
 BRIDGE=nsdbg-e2e0
@@ -48,6 +60,8 @@ CTRD_DIR=$DIR/containerd
 CONTAINERD_SOCKET=/run/containerd/containerd.sock
 CONTAINERD_ADDRESS=unix://$CONTAINERD_SOCKET
 COMPONENTS="etcd kube-apiserver kube-controller-manager kube-scheduler kubelet"
+# shellcheck source=node/vms.sh
+. "$HERE/node/vms.sh"
 
 log() { echo "cluster.sh: $*" >&2; }
 die() { echo "cluster.sh: $*" >&2; exit 1; }
@@ -287,7 +301,7 @@ start_apiserver() {
     --tls-cert-file "$PKI/apiserver.crt" --tls-private-key-file "$PKI/apiserver.key" \
     --client-ca-file "$PKI/ca.crt" \
     --authorization-mode Node,RBAC \
-    --enable-admission-plugins NodeRestriction,PodSecurity \
+    --enable-admission-plugins NodeRestriction,PodSecurity,PodNodeSelector \
     --allow-privileged=true \
     --anonymous-auth=false \
     --service-cluster-ip-range "$SERVICE_CIDR" \
@@ -336,9 +350,9 @@ start_controllers() {
     --v 1
 }
 
-# Kernel settings the kubelet changes (protectKernelDefaults: false): recorded before its
-# first start, restored by `down`.
-SYSCTLS="vm/overcommit_memory vm/panic_on_oom kernel/panic kernel/panic_on_oops kernel/keys/root_maxkeys kernel/keys/root_maxbytes"
+# Kernel settings the kubelet changes (protectKernelDefaults: false) and forwarding to the VM
+# nodes: recorded before the first start, restored by `down`.
+SYSCTLS="net/ipv4/ip_forward vm/overcommit_memory vm/panic_on_oom kernel/panic kernel/panic_on_oops kernel/keys/root_maxkeys kernel/keys/root_maxbytes"
 record_sysctls() {
   [ -f "$DIR/sysctl.orig" ] && return 0
   local s
@@ -399,11 +413,20 @@ start_kubelet() {
     --v 1
 }
 
+# How many nodes: --nodes, else what the running cluster was started with, else 3.
+node_count() {
+  local n=${1:-$(cat "$DIR/nodes" 2>/dev/null || echo 3)}
+  case $n in 1 | 3) echo "$n" ;; *) die "--nodes must be 1 (this host) or 3 (this host and two VMs), not '$n'" ;; esac
+}
+vm_indexes() { [ "$(cat "$DIR/nodes" 2>/dev/null || echo 1)" = 3 ] && echo 1 2 || true; }
+
 cmd_up() {
-  local demo=1
+  local demo=1 nodes=
   while [ $# -gt 0 ]; do
     case $1 in
       --no-demo) demo= ; shift ;;
+      --nodes) nodes=${2:-}; shift 2 || die "up: --nodes needs 1 or 3" ;;
+      --nodes=*) nodes=${1#--nodes=}; shift ;;
       *) die "up: unknown option $1" ;;
     esac
   done
@@ -411,9 +434,23 @@ cmd_up() {
   for b in openssl curl kubectl iptables ip containerd runc; do
     command -v "$b" >/dev/null || die "up: $b not found (.ci/run lists the packages)"
   done
+  nodes=$(node_count "$nodes")
+  if [ "$nodes" = 1 ] && [ -n "$(vm_indexes)" ] && vm_pid "$(vm_name 1)" >/dev/null; then
+    die "up: the cluster runs with its VM nodes; \`cluster.sh down\` first to start it with --nodes 1"
+  fi
   mkdir -p "$DIR" "$LOGS" "$PIDS"
   chmod 711 "$DIR"
+  echo "$nodes" >"$DIR/nodes"
 
+  # The VM image and containerd 2 build (cached) while Kubernetes builds.
+  local vm_image_job= ctrd_job=
+  if [ "$nodes" = 3 ]; then
+    for b in qemu-system-x86_64 qemu-img ssh ssh-keygen; do
+      command -v "$b" >/dev/null || die "up: $b not found (test/support/deps.sh installs it)"
+    done
+    bash "$HERE/node/image.sh" >"$LOGS/vm-image.out" 2>"$LOGS/vm-image.log" & vm_image_job=$!
+    bash "$HERE/node/build-containerd.sh" >"$LOGS/containerd-build.out" 2>"$LOGS/containerd-build.log" & ctrd_job=$!
+  fi
   BIN=$(bash "$HERE/k8s/build.sh" | tail -n1)
   log "Kubernetes binaries: $BIN ($(elapsed))"
 
@@ -433,8 +470,25 @@ cmd_up() {
   log "etcd healthy ($(elapsed))"
   start_apiserver "$ip"
   log "kube-apiserver ready on https://$ip:$APISERVER_PORT ($(elapsed))"
-  kc apply -f "$HERE/config/bootstrap.yaml" >/dev/null
+  sed -e "s|@NODE@|$NODE|g" -e "s|@VM_NODE@|$(vm_name 1)|g" "$HERE/config/bootstrap.yaml" | kc apply -f - >/dev/null
   start_controllers
+
+  # The VMs boot (~1-2 min under emulation) while this host's node comes up.
+  record_sysctls
+  if [ "$nodes" = 3 ]; then
+    local image ctrd_bin i archives
+    wait "$vm_image_job" || { cat "$LOGS/vm-image.log" >&2; die "building the VM image failed (log: $LOGS/vm-image.log)"; }
+    wait "$ctrd_job" || { tail -n 30 "$LOGS/containerd-build.log" >&2; die "building containerd failed (log: $LOGS/containerd-build.log)"; }
+    image=$(tail -n1 "$LOGS/vm-image.out") ctrd_bin=$(tail -n1 "$LOGS/containerd-build.out")
+    mapfile -t archives < <(bash "$REPO/test/support/images.sh" --archives)
+    vm_host_network up
+    for i in 1 2; do
+      vm_prepare "$i" "$image" "$BIN" "$ctrd_bin"
+      vm_share_images "$i" "${archives[@]}"
+      vm_start "$i" "$image"
+    done
+    log "VM nodes booting ($(elapsed))"
+  fi
 
   bash "$REPO/test/support/containerd.sh" start "$CTRD_DIR" --subnet "$POD_SUBNET" --bridge "$BRIDGE" --socket "$CONTAINERD_SOCKET" >/dev/null
   bash "$REPO/test/support/images.sh" "$CONTAINERD_ADDRESS" >/dev/null
@@ -448,6 +502,10 @@ cmd_up() {
   fi
   for c in kube-controller-manager kube-scheduler kubelet; do require_alive "$c"; done
   log "node $NODE Ready ($(elapsed))"
+  for i in $(vm_indexes); do
+    vm_wait "$i" 600
+    log "node $(vm_name "$i") Ready ($(elapsed))"
+  done
 
   # ServiceAccount tokens: pods are refused until the controller made the namespace's
   # default ServiceAccount.
@@ -460,40 +518,55 @@ cmd_up() {
   print_env
 }
 
+# The demo namespaces: `demo` on this host's node; with the VM nodes also `demo-vm` on
+# nsdebug-vm1 (the same workloads, plus a user-namespaced pod). Each namespace's
+# node-selector annotation (PodNodeSelector) pins every pod made in it, tests' pods too.
+demo_namespaces() { if [ -n "$(vm_indexes)" ]; then echo demo demo-vm; else echo demo; fi; }
+demo_manifests() {
+  sed "s/^  namespace: demo$/  namespace: $1/" "$HERE/manifests/demo.yaml"
+  [ "$1" = demo ] || { echo ---; sed "s/^  namespace: demo-vm$/  namespace: $1/" "$HERE/manifests/userns.yaml"; }
+}
+
 cmd_demo() {
-  local wait=
+  local wait= ns
   [ "${1:-}" = --wait ] && wait=1
-  # Pods are immutable: a changed spec means delete and create again.
-  if ! kc apply -f "$HERE/manifests/" >"$LOGS/demo-apply.log" 2>&1; then
-    if grep -q 'Forbidden: pod updates may not change' "$LOGS/demo-apply.log"; then
-      kc delete -f "$HERE/manifests/" --wait=true --ignore-not-found >/dev/null
-      kc apply -f "$HERE/manifests/" >/dev/null
-    else
-      cat "$LOGS/demo-apply.log" >&2
-      die "applying the demo workloads failed"
+  for ns in $(demo_namespaces); do
+    # Pods are immutable: a changed spec means delete and create again.
+    if ! demo_manifests "$ns" | kc apply -f - >"$LOGS/demo-apply.log" 2>&1; then
+      if grep -q 'Forbidden: pod updates may not change' "$LOGS/demo-apply.log"; then
+        demo_manifests "$ns" | kc delete -f - --wait=true --ignore-not-found >/dev/null
+        demo_manifests "$ns" | kc apply -f - >/dev/null
+      else
+        cat "$LOGS/demo-apply.log" >&2
+        die "applying the demo workloads in $ns failed"
+      fi
     fi
-  fi
-  log "demo workloads applied"
+  done
+  log "demo workloads applied ($(demo_namespaces))"
   [ -n "$wait" ] || return 0
   wait_demo
 }
 
 # Each demo workload reaches its expected state: running and ready, or (crashloop) restarted.
 wait_demo() {
-  local timeout=${1:-180}
-  if ! kc -n demo wait --for=condition=Ready --timeout="${timeout}s" \
-      pod/busybox pod/distroless pod/multi pod/shared-pid pod/readonly pod/nonroot >/dev/null ||
-     ! kc -n demo rollout status deploy/web --timeout="${timeout}s" >/dev/null ||
-     ! wait_for "crashloop restarted" "$timeout" crashloop_restarted; then
-    kc -n demo get pods -o wide >&2 || true
-    die "demo workloads did not reach their states within ${timeout}s"
-  fi
+  local timeout=${1:-180} ns pods
+  for ns in $(demo_namespaces); do
+    pods="pod/busybox pod/distroless pod/multi pod/shared-pid pod/readonly pod/nonroot"
+    [ "$ns" = demo ] || { pods+=" pod/userns"; timeout=$((timeout * 3)); }
+    # shellcheck disable=SC2086 # a list of pods
+    if ! kc -n "$ns" wait --for=condition=Ready --timeout="${timeout}s" $pods >/dev/null ||
+       ! kc -n "$ns" rollout status deploy/web --timeout="${timeout}s" >/dev/null ||
+       ! wait_for "crashloop restarted" "$timeout" crashloop_restarted "$ns"; then
+      kc -n "$ns" get pods -o wide >&2 || true
+      die "demo workloads in $ns did not reach their states within ${timeout}s"
+    fi
+  done
   log "demo workloads ready ($(elapsed))"
 }
 
 crashloop_restarted() {
   local n
-  n=$(kc -n demo get pod crashloop -o 'jsonpath={.status.containerStatuses[0].restartCount}' 2>/dev/null)
+  n=$(kc -n "$1" get pod crashloop -o 'jsonpath={.status.containerStatuses[0].restartCount}' 2>/dev/null)
   [ "${n:-0}" -ge 1 ]
 }
 
@@ -518,6 +591,16 @@ cmd_status() {
     log "node $NODE is not Ready"
     ok=
   fi
+  local i
+  for i in $(vm_indexes); do
+    if ! vm_pid "$(vm_name "$i")" >/dev/null; then
+      log "VM $(vm_name "$i") is not running"
+      ok=
+    elif [ -n "$ok" ] && ! vm_node_ready "$(vm_name "$i")"; then
+      log "node $(vm_name "$i") is not Ready"
+      ok=
+    fi
+  done
   [ -n "$ok" ] || { log "cluster is not up (cluster.sh up)"; return 1; }
   print_env
 }
@@ -588,6 +671,7 @@ cmd_down() {
   # The kubelet first, so nothing restarts containers; then the runtime and every pod;
   # then the control plane.
   stop_pid_file kubelet
+  vms_down
   stop_pid_file kube-scheduler
   stop_pid_file kube-controller-manager
   bash "$REPO/test/support/containerd.sh" stop "$CTRD_DIR" >/dev/null 2>&1 || log "warning: containerd.sh stop failed"
@@ -615,6 +699,13 @@ cmd_down() {
   log "down ($(elapsed))"
 }
 
+# The index of VM node NAME (nsdebug-vmI), or fail.
+vm_index_of() {
+  local i
+  for i in $(vm_indexes); do [ "$(vm_name "$i")" = "$1" ] && { echo "$i"; return 0; }; done
+  die "no VM node '$1' in this cluster (nodes: $NODE $(for i in $(vm_indexes); do vm_name "$i"; done))"
+}
+
 cmd_restart() {
   local ip
   ip=$(cat "$DIR/node-ip") || die "restart: the cluster is not up"
@@ -622,6 +713,11 @@ cmd_restart() {
   case ${1:-} in
     kube-apiserver) stop_pid_file kube-apiserver; start_apiserver "$ip" ;;
     kubelet)
+      if [ -n "${2:-}" ] && [ "$2" != "$NODE" ]; then
+        vm_ssh "$(vm_index_of "$2")" 'systemctl restart kubelet && for i in $(seq 120); do curl -sf --max-time 2 http://127.0.0.1:10248/healthz >/dev/null && exit 0; sleep 0.5; done; exit 1' ||
+          die "restart: the kubelet on $2 is not healthy after 60 s"
+        return 0
+      fi
       stop_pid_file kubelet
       start_kubelet "$ip"
       wait_for "kubelet healthz" 60 curl -sf --max-time 2 http://127.0.0.1:10248/healthz || die "restart: the kubelet is not healthy after 60 s"
@@ -630,13 +726,39 @@ cmd_restart() {
   esac
 }
 
+# import-image ARCHIVE [NODE…]: into the VM nodes' containerd (k8s.io namespace; default
+# every VM node), over ssh.
+cmd_import_image() {
+  local archive=${1:?import-image ARCHIVE [NODE…]} name
+  shift
+  [ -s "$archive" ] || die "import-image: no archive $archive"
+  [ $# -gt 0 ] || set -- $(for i in $(vm_indexes); do vm_name "$i"; done)
+  for name in "$@"; do
+    vm_ssh "$(vm_index_of "$name")" 'ctr -n k8s.io images import --local -' <"$archive" >/dev/null ||
+      die "import-image: importing $archive into $name failed"
+  done
+}
+
+# image-missing IMAGE DIGEST: the VM nodes whose containerd lacks IMAGE at DIGEST.
+cmd_image_missing() {
+  local image=${1:?image-missing IMAGE DIGEST} digest=${2:?image-missing IMAGE DIGEST} i have
+  for i in $(vm_indexes); do
+    have=$(vm_ssh "$i" "ctr -n k8s.io images ls 'name==$image'" | awk 'NR > 1 { print $3 }') ||
+      die "image-missing: cannot reach $(vm_name "$i")"
+    [ "$have" = "$digest" ] || vm_name "$i"
+  done
+}
+
 case ${1:-} in
   up) shift; cmd_up "$@" ;;
   restart) shift; cmd_restart "$@" ;;
+  ssh) shift; i=$(vm_index_of "${1:?ssh NODE [CMD…]}"); shift; vm_ssh "$i" "$@" ;;
+  import-image) shift; cmd_import_image "$@" ;;
+  image-missing) shift; cmd_image_missing "$@" ;;
   down) shift; cmd_down ;;
   status) shift; cmd_status ;;
   demo) shift; BIN=$(cat "$DIR/bin-dir" 2>/dev/null || true); cmd_demo "$@" ;;
   wait-demo) shift; wait_demo "$@" ;;
   env) print_env ;;
-  *) sed -n '2,26p' "$0" | cut -c3- >&2; exit 2 ;;
+  *) sed -n '2,36p' "$0" | cut -c3- >&2; exit 2 ;;
 esac

@@ -10,7 +10,8 @@
 #                           podman build --pull=never -t nsdebug.local/agent:dev on the repo's
 #                           Dockerfile (builds `base` first), then podman save --format
 #                           oci-archive → ctr -n k8s.io images import into the node's
-#                           containerd (ADDRESS, default: the running cluster's). Skips with a
+#                           containerd (ADDRESS, default: the running cluster's) and into every
+#                           VM node's (cluster.sh import-image) that lacks it. Skips with a
 #                           message when there is no Dockerfile.
 #   images.sh test [ADDRESS] the pause, busybox and distroless test images
 #                           (test/support/images.sh), imported into the node's containerd.
@@ -138,25 +139,37 @@ cmd_build_agent() {
   # host network for RUN steps: no CNI state (bridge, iptables, IPAM) to leak when a build dies
   podman build --pull=never --network host -t "$AGENT_IMAGE" "$REPO" >"$CACHE/agent-build.log" 2>&1 ||
     { tail -n 30 "$CACHE/agent-build.log" >&2; die "podman build failed (log: $CACHE/agent-build.log)"; }
-  local id present
+  local id present archive= imported=
   id=$(podman image inspect "$AGENT_IMAGE" --format '{{.Id}}')
   # Import only when containerd does not have this very image (config digest) yet.
   present=$(ctr --address "$address" -n k8s.io images ls "name==$AGENT_IMAGE" 2>/dev/null | awk 'NR > 1 { print $3 }')
   if [ -n "$present" ] && [ "$(cat "$CACHE/agent-imported.$present" 2>/dev/null)" = "$id" ]; then
     log "$AGENT_IMAGE ($id) already in containerd"
   else
-    local archive
     archive=$(mktemp "$CACHE/agent.XXXXXX.oci.tar")
     podman save --format oci-archive -o "$archive" "$AGENT_IMAGE" >/dev/null
     ctr --address "$address" -n k8s.io images import "$archive" >/dev/null
-    rm -f "$archive"
     present=$(ctr --address "$address" -n k8s.io images ls "name==$AGENT_IMAGE" | awk 'NR > 1 { print $3 }')
-    [ -n "$present" ] || die "import did not produce $AGENT_IMAGE in containerd"
+    [ -n "$present" ] || { rm -f "$archive"; die "import did not produce $AGENT_IMAGE in containerd"; }
     rm -f "$CACHE"/agent-imported.*
     echo "$id" >"$CACHE/agent-imported.$present"
     log "imported $AGENT_IMAGE into containerd ($present)"
-    restart_agents
+    imported=1
   fi
+  # The VM nodes' containerd (cluster.sh import-image skips a node that has this digest).
+  local stale
+  stale=$(bash "$HERE/cluster.sh" image-missing "$AGENT_IMAGE" "$present" | tr "\n" " ") || die "cannot ask the VM nodes for $AGENT_IMAGE"
+  if [ -n "$stale" ]; then
+    if [ -z "$archive" ]; then
+      archive=$(mktemp "$CACHE/agent.XXXXXX.oci.tar")
+      podman save --format oci-archive -o "$archive" "$AGENT_IMAGE" >/dev/null
+    fi
+    bash "$HERE/cluster.sh" import-image "$archive" $stale || { rm -f "$archive"; die "importing $AGENT_IMAGE into $stale failed"; }
+    log "imported $AGENT_IMAGE into $stale"
+    imported=1
+  fi
+  rm -f "$archive"
+  [ -z "$imported" ] || restart_agents
   log "agent image ready in $((SECONDS - start))s"
   echo "$AGENT_IMAGE"
 }

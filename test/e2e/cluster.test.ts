@@ -1,30 +1,47 @@
-// The test bed itself (test/cluster): a real single-node Kubernetes with TLS, Node+RBAC
-// authorization, PodSecurity and service-account tokens, running the demo workloads on
-// containerd. If these fail, every other e2e result is meaningless.
+// The test bed itself (test/cluster): a real Kubernetes with TLS, Node+RBAC authorization,
+// PodSecurity and service-account tokens; this host's legacy node and two production-shaped VM
+// nodes (systemd, cgroup v2, containerd 2), running the demo workloads of this run's node type.
+// If these fail, every other e2e result is meaningless.
 import { readFileSync } from 'node:fs';
 
 import { clusterEnv, E2E_LABEL, isReady, kubectl, kubectlJson, waitFor, type PodJson } from './helpers/kube.js';
+import { HOST_NODE, onNode, targetNode } from './helpers/node.js';
 
 const env = clusterEnv();
-const NS = 'demo';
+const NODE = targetNode();
+const NS = NODE.namespace;
 const POD_SUBNET = /^10\.244\.\d+\.\d+$/;
 const limited = (args: string[]) => kubectl(['--kubeconfig', env.kubeconfigLimited, ...args]);
 const getPod = (name: string) => kubectlJson<PodJson>(['-n', NS, 'get', 'pod', name]);
 
 interface NodeJson {
   metadata: { name: string };
-  status: { conditions: Array<{ type: string; status: string }>; nodeInfo: { kubeletVersion: string; containerRuntimeVersion: string } };
+  status: {
+    conditions: Array<{ type: string; status: string }>;
+    addresses: Array<{ type: string; address: string }>;
+    nodeInfo: { kubeletVersion: string; containerRuntimeVersion: string; osImage: string };
+  };
 }
 
 describe('the e2e cluster', () => {
-  test('has one node, and it becomes Ready', async () => {
-    const node = await waitFor('node Ready', async () => {
-      const nodes = await kubectlJson<{ items: NodeJson[] }>(['get', 'nodes']);
-      const n = nodes.items[0];
-      return nodes.items.length === 1 && n?.status.conditions.some((c) => c.type === 'Ready' && c.status === 'True') ? n : undefined;
+  test('has its nodes Ready, one kubelet version everywhere: the legacy host and (with VMs) containerd 2 on Debian 13', async () => {
+    const nodes = await waitFor('every node Ready', async () => {
+      const list = (await kubectlJson<{ items: NodeJson[] }>(['get', 'nodes'])).items;
+      return list.length > 0 && list.every((n) => n.status.conditions.some((c) => c.type === 'Ready' && c.status === 'True'))
+        ? list
+        : undefined;
     });
-    expect(node.status.nodeInfo.kubeletVersion).toMatch(/^v1\.\d+\.\d+$/);
-    expect(node.status.nodeInfo.containerRuntimeVersion).toMatch(/^containerd:\/\//);
+    expect(nodes.map((n) => n.metadata.name)).toContain(NODE.name);
+    const versions = new Set(nodes.map((n) => n.status.nodeInfo.kubeletVersion));
+    expect(versions.size).toBe(1);
+    expect([...versions][0]).toMatch(/^v1\.\d+\.\d+$/);
+    for (const n of nodes) {
+      if (n.metadata.name === HOST_NODE) expect(n.status.nodeInfo.containerRuntimeVersion).toMatch(/^containerd:\/\/1\./);
+      else {
+        expect(n.status.nodeInfo.containerRuntimeVersion).toMatch(/^containerd:\/\/2\./);
+        expect(n.status.nodeInfo.osImage).toMatch(/Debian GNU\/Linux 13/);
+      }
+    }
   }, 150_000);
 
   test.each(['busybox', 'distroless', 'multi', 'shared-pid', 'readonly', 'nonroot'])(
@@ -152,10 +169,10 @@ describe('the e2e cluster', () => {
       '-o',
       'jsonpath={.status.userInfo.username}',
     ]);
-    expect([who.exitCode, String(who.stdout)]).toEqual([0, 'system:serviceaccount:demo:default']);
+    expect([who.exitCode, String(who.stdout)]).toEqual([0, `system:serviceaccount:${NS}:default`]);
   }, 60_000);
 
-  test('PodSecurity "restricted" is enforced in demo', async () => {
+  test(`PodSecurity "restricted" is enforced in ${NS}`, async () => {
     const pod = {
       apiVersion: 'v1',
       kind: 'Pod',
@@ -188,3 +205,53 @@ describe('the e2e cluster', () => {
     expect(del.exitCode).not.toBe(0);
   }, 60_000);
 });
+
+// What makes the node a production-shaped one, seen on the node itself (ssh) and through the API:
+// the VM tier's own checks (test/run-tiers.sh e2e-vm).
+if (NODE.vm)
+  describe(`the VM node ${NODE.name}`, () => {
+    const onVm = async (script: string) => String((await onNode(NODE.name, ['sh', '-c', script])).stdout).trim();
+
+    test('systemd is PID 1, cgroups are v2 only with every controller, the kubelet uses the systemd driver', async () => {
+      expect(await onVm('cat /proc/1/comm')).toBe('systemd');
+      expect(await onVm('stat -fc %T /sys/fs/cgroup')).toBe('cgroup2fs');
+      expect((await onVm('cat /sys/fs/cgroup/cgroup.controllers')).split(' ')).toEqual(
+        expect.arrayContaining(['cpu', 'io', 'memory', 'pids']),
+      );
+      expect(await onVm('systemctl is-active containerd kubelet')).toBe('active\nactive');
+      // a demo container's cgroup, as the node sees it: a systemd scope below the pod's slice
+      const pod = await getPod('busybox');
+      const id = (pod.status.containerStatuses?.[0]?.containerID ?? '').replace(/^\w+:\/\//, '');
+      const uid = pod.metadata.uid.replace(/-/g, '_');
+      const scope = `/sys/fs/cgroup/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod${uid}.slice/cri-containerd-${id}.scope`;
+      expect(await onVm(`cat ${scope}/cgroup.procs | head -n1 | xargs -I{} cat /proc/{}/comm`)).toBe('sleep');
+    }, 60_000);
+
+    test('pods on this node and pods on the host node reach each other', async () => {
+      const podIp = async (namespace: string) =>
+        (await kubectlJson<{ items: PodJson[] }>(['-n', namespace, 'get', 'pods', '-l', 'app=web'])).items[0]?.status.podIP ?? '';
+      const request = (ip: string) => `printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 10 ${ip} 8080`;
+      for (const [from, to] of [
+        [NS, 'demo'],
+        ['demo', NS],
+      ] as const) {
+        const ip = await podIp(to);
+        expect(ip).toMatch(POD_SUBNET);
+        const http = await kubectl(['-n', from, 'exec', 'busybox', '--', 'sh', '-c', request(ip)]);
+        expect([from, to, String(http.stdout).split('\n')[0]]).toEqual([from, to, expect.stringMatching(/^HTTP\/1\.[01] 404 Not Found/)]);
+      }
+    }, 60_000);
+
+    test("a user-namespaced pod (hostUsers: false) runs here: its uid 0 is not the node's", async () => {
+      const pod = await waitFor('pod userns Ready', async () => {
+        const p = await getPod('userns');
+        return isReady(p) ? p : undefined;
+      });
+      expect(pod.spec.nodeName).toBe(NODE.name);
+      const map = await kubectl(['-n', NS, 'exec', 'userns', '--', 'cat', '/proc/self/uid_map']);
+      const [inside, outside, count] = String(map.stdout).trim().split(/\s+/).map(Number);
+      expect(inside).toBe(0);
+      expect(outside).toBeGreaterThan(0);
+      expect(count).toBe(65536);
+    }, 120_000);
+  });

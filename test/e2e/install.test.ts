@@ -1,4 +1,4 @@
-// The agent's install on the real single-node cluster (test/cluster), through kubectl's plugin
+// The agent's install on the real cluster (test/cluster: every node), through kubectl's plugin
 // lookup: install from the locally built image → the agent Ready → status with matching
 // versions; an audited session; uninstall leaves nothing; a missing image is reported with
 // its node and reason; `kubectl apply --dry-run=server -k deploy/` is accepted.
@@ -7,13 +7,16 @@ import { join } from 'node:path';
 
 import { CONTRACT_VERSION } from '../../src/contract.js';
 import { clusterEnv, kubectl as kubectlRaw, kubectlJson as json, type PodJson } from './helpers/kube.js';
+import { HOST_NODE, targetNode } from './helpers/node.js';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 const NS = 'nsdebug-system';
 const IMAGE = process.env.NSDEBUG_AGENT_IMAGE ?? 'nsdebug.local/agent:dev';
-// a demo workload of test/cluster: busybox running `sleep infinity`
-const TARGET = { namespace: 'demo', pod: 'busybox', container: 'busybox' };
+// a demo workload of test/cluster on this run's node type: busybox running `sleep infinity`
+const TARGET = { namespace: targetNode().namespace, pod: 'busybox', container: 'busybox' };
+// what each node type reports: this host's legacy node, the VM nodes (test/cluster/node)
+const cgroupOf = (name: string) => (name === HOST_NODE ? 'hybrid/cgroupfs' : 'v2/systemd');
 
 // install and uninstall wait for the cluster: give kubectl room beyond their own --timeout
 const kubectl = (args: string[], opts: Parameters<typeof kubectlRaw>[1] = {}) => kubectlRaw(args, { timeout: 300_000, ...opts });
@@ -55,14 +58,17 @@ afterAll(async () => {
 }, 300_000);
 
 describe('kubectl nsdebug install | status | uninstall on a real cluster', () => {
-  let node: string;
+  let nodes: string[];
 
-  test('install from the locally built image: the agent becomes Ready on the node', async () => {
-    const r = await nsdebug('install', '--image', IMAGE, '--timeout', '3m');
+  test('install from the locally built image: the agent becomes Ready on every node', async () => {
+    nodes = (await json<{ items: Array<{ metadata: { name: string } }> }>(['get', 'nodes'])).items.map((n) => n.metadata.name).sort();
+    expect(nodes).toContain(HOST_NODE);
+    const r = await nsdebug('install', '--image', IMAGE, '--timeout', '5m');
     expect([r.exitCode, String(r.stderr)]).toEqual([0, '']);
     expect(String(r.stdout).split('\n')).toContain(`daemonset.apps/nsdebug-agent serverside-applied`);
+    const n = nodes.length;
     expect(String(r.stdout)).toMatch(
-      new RegExp(`nsdebug agent ready on 1/1 node \\(image ${IMAGE.replace(/[.]/g, '\\.')}, namespace ${NS}\\)`),
+      new RegExp(`nsdebug agent ready on ${n}/${n} nodes? \\(image ${IMAGE.replace(/[.]/g, '\\.')}, namespace ${NS}\\)`),
     );
     const ds = await json<{ status: { numberReady: number; desiredNumberScheduled: number } }>([
       '-n',
@@ -73,9 +79,8 @@ describe('kubectl nsdebug install | status | uninstall on a real cluster', () =>
     ]);
     expect(ds.status.desiredNumberScheduled).toBeGreaterThan(0);
     expect(ds.status.numberReady).toBe(ds.status.desiredNumberScheduled);
-    node = (await json<{ items: Array<{ metadata: { name: string } }> }>(['get', 'nodes'])).items[0]?.metadata.name ?? '';
-    expect(node).not.toBe('');
-  }, 300_000);
+    expect(ds.status.desiredNumberScheduled).toBe(nodes.length);
+  }, 400_000);
 
   test('`kubectl apply --dry-run=server -k deploy/` is accepted by the API server (PodSecurity included)', async () => {
     const r = await kubectl(['apply', '--server-side', '--force-conflicts', '--dry-run=server', '-k', join(ROOT, 'deploy')]);
@@ -83,21 +88,45 @@ describe('kubectl nsdebug install | status | uninstall on a real cluster', () =>
     expect(String(r.stdout)).toContain('daemonset.apps/nsdebug-agent serverside-applied (server dry run)');
   });
 
-  test("status: the node, its ready agent, versions matching the CLI's", async () => {
+  test("status: every node, its ready agent, runtime and cgroups, versions matching the CLI's", async () => {
     const r = await nsdebug('status', '-o', 'json');
     expect(r.exitCode).toBe(0);
     const report = JSON.parse(String(r.stdout)) as {
       cli: { version: string; contractVersion: number };
-      nodes: Array<{ node: string; ready: boolean; version: string; contractVersion: number; runtime: string; problems: string[] }>;
+      nodes: Array<{
+        node: string;
+        ready: boolean;
+        version: string;
+        contractVersion: number;
+        runtime: string;
+        cgroup: string;
+        problems: string[];
+      }>;
     };
     expect(report.cli).toEqual({ version: VERSION, contractVersion: CONTRACT_VERSION });
-    expect(report.nodes).toHaveLength(1);
-    expect(report.nodes[0]).toMatchObject({ node, ready: true, version: VERSION, contractVersion: CONTRACT_VERSION, problems: [] });
+    expect(report.nodes.map((n) => n.node).sort()).toEqual(nodes);
+    for (const node of nodes)
+      expect(report.nodes.find((n) => n.node === node)).toMatchObject({
+        ready: true,
+        version: VERSION,
+        contractVersion: CONTRACT_VERSION,
+        runtime: 'containerd',
+        cgroup: cgroupOf(node),
+        problems: [],
+      });
     const table = await nsdebug('status');
     expect(table.exitCode).toBe(0);
-    const [header, row] = String(table.stdout).split('\n');
+    const [header, ...rows] = String(table.stdout).split('\n');
     expect(header).toMatch(/^NODE\s+AGENT POD\s+READY\s+VERSION\s+CONTRACT\s+RUNTIME\s+CGROUP\s+KERNEL$/);
-    expect(row).toMatch(new RegExp(`^${node}\\s+nsdebug-agent-\\w+\\s+yes\\s+${VERSION.replace(/\./g, '\\.')}\\s+${CONTRACT_VERSION}\\s`));
+    for (const node of nodes) {
+      expect(rows).toContainEqual(
+        expect.stringMatching(
+          new RegExp(
+            `^${node}\\s+nsdebug-agent-\\w+\\s+yes\\s+${VERSION.replace(/\./g, '\\.')}\\s+${CONTRACT_VERSION}\\s+containerd\\s+${cgroupOf(node)}\\s`,
+          ),
+        ),
+      );
+    }
   }, 120_000);
 
   test('a session run by exec into the agent pod leaves one audit line in the agent log', async () => {
@@ -179,7 +208,7 @@ describe('kubectl nsdebug install | status | uninstall on a real cluster', () =>
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(
       new RegExp(
-        `^error: agent on node ${node} \\(pod nsdebug-agent-\\w+\\) cannot start: (ImagePullBackOff|ErrImageNeverPull): .*nsdebug\\.local/agent:missing.*; make the image available to the node`,
+        `^error: agent on node (${nodes.join('|')}) \\(pod nsdebug-agent-\\w+\\) cannot start: (ImagePullBackOff|ErrImageNeverPull): .*nsdebug\\.local/agent:missing.*; make the image available to the node`,
       ),
     );
     await nsdebug('uninstall', '--timeout', '3m');

@@ -1,7 +1,7 @@
 // Nothing is left behind, whatever ends a session (issue 13). Each ending is tried on four sessions
 // at once: plain mode (exec) and --session-auth (port-forward), each with pipes and with a TTY.
 // Every session runs a backgrounded and a double-forked (setsid) process next to its command, and
-// the check is made from outside nsdebug: pgrep on the node (this host) for those processes, the
+// the check is made from outside nsdebug: pgrep on the target's node for those processes, the
 // agent's audit line for how the session ended, the CLI's exit code and last line, and, for TTY
 // sessions, `stty -a` on the CLI's own terminal after it exited.
 import { execa, type ResultPromise } from 'execa';
@@ -10,11 +10,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { busyboxPod, clusterEnv, E2E_LABEL, kubectl, kubectlJson, waitFor, type PodJson } from './helpers/kube.js';
+import { agentPodOn, clusterSh, HOST_NODE, onNode, pgrepOn, targetNode } from './helpers/node.js';
 
 const env = clusterEnv();
-const NS = 'nsdebug-e2e-liveness';
+const NODE = targetNode();
+// one per node type: the previous tier's may still be terminating
+const NS = `nsdebug-e2e-liveness-${NODE.name}`;
 const IMAGE = process.env.NSDEBUG_AGENT_IMAGE ?? 'nsdebug.local/agent:dev';
-const CLUSTER_SH = join(process.cwd(), 'test', 'cluster', 'cluster.sh');
 const CUT_NETNS = 'nsdbg-e2e-cut';
 const dir = mkdtempSync(join(tmpdir(), 'nsdebug-liveness-'));
 
@@ -47,12 +49,10 @@ const existsPid = (pid: number) => {
   }
 };
 
-const pgrep = async (pattern: string) => {
-  const r = await execa('pgrep', ['-f', pattern], { reject: false });
-  return String(r.stdout).split('\n').filter(Boolean).map(Number);
-};
-/** The session's three processes in the target, as the node sees them. */
-const targetProcesses = (s: Session) => pgrep(`^sleep (${s.marker}|${s.marker + 1}|${s.marker + 2})$`);
+/** Processes of this host (where the CLI runs) matching pattern. */
+const pgrep = (pattern: string) => pgrepOn(HOST_NODE, pattern);
+/** The session's three processes in the target, as the target's node sees them. */
+const targetProcesses = (s: Session) => pgrepOn(NODE.name, `^sleep (${s.marker}|${s.marker + 1}|${s.marker + 2})$`);
 
 /** The command each session runs: one process in the background, one double-forked, one exec'd. */
 const script = (marker: number) => `sleep ${marker} & (setsid sleep ${marker + 1} &); exec sleep ${marker + 2}`;
@@ -145,9 +145,9 @@ async function outcome(s: Session): Promise<{ code: number | undefined; signal?:
   return { code: r.exitCode, ...(r.signal ? { signal: r.signal } : {}), lastLine: lines.at(-1) ?? '' };
 }
 
-/** The agent pods' whole log (extra: --previous, …). */
-const agentLogs = (...extra: string[]) =>
-  kubectl(['-n', 'nsdebug-system', 'logs', '-l', 'app.kubernetes.io/name=nsdebug-agent', '--tail', '-1', ...extra]);
+/** The whole log of the agent on the target's node (extra: --previous, …): its sessions are audited there. */
+const agentLogs = async (...extra: string[]) =>
+  kubectl(['-n', 'nsdebug-system', 'logs', await agentPodOn(NODE.name), '--tail', '-1', ...extra]);
 
 /** The agent's audit line for a session (by its command's marker), from the agent's log (or `log`, followed earlier). */
 async function auditLine(s: Session, log?: () => string): Promise<Record<string, unknown>> {
@@ -173,27 +173,13 @@ async function startAll(netns?: { name: string; kubeconfig: string }): Promise<S
   return sessions;
 }
 
-async function agentPod(): Promise<PodJson & { metadata: { name: string } }> {
-  const pods = await kubectlJson<{ items: Array<PodJson & { metadata: { name: string } }> }>([
-    '-n',
-    'nsdebug-system',
-    'get',
-    'pods',
-    '-l',
-    'app.kubernetes.io/name=nsdebug-agent',
-  ]);
-  const pod = pods.items.find((p) => !(p as { metadata: { deletionTimestamp?: string } }).metadata.deletionTimestamp);
-  if (!pod) throw new Error('no agent pod');
-  return pod;
-}
-
 const agentReady = () =>
   waitFor(
     'the agent ready',
     async () => {
       const r = await kubectl(['-n', 'nsdebug-system', 'rollout', 'status', 'ds/nsdebug-agent', '--timeout', '5s']);
       if (r.exitCode !== 0) return false;
-      const pod = await agentPod();
+      const pod = await kubectlJson<PodJson>(['-n', 'nsdebug-system', 'get', 'pod', await agentPodOn(NODE.name)]);
       return pod.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
     },
     180_000,
@@ -204,7 +190,7 @@ beforeAll(async () => {
   const install = await kubectl(['nsdebug', 'install', '--session-auth', '--image', IMAGE, '--timeout', '3m']);
   if (install.exitCode !== 0) throw new Error(`kubectl nsdebug install --session-auth: ${String(install.stderr)}`);
   const objects = [
-    { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS, labels: { [E2E_LABEL]: 'true' } } },
+    { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS, labels: { [E2E_LABEL]: 'true' }, annotations: NODE.nodeSelector } },
     busyboxPod('target', NS, 'sleep infinity', { restart: 'Always' }),
   ];
   const applied = await kubectl(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects }) });
@@ -288,18 +274,35 @@ test('the network between the CLI and the API server cut without a FIN: everythi
 const apiServerReady = () =>
   waitFor('the API server ready', async () => (await kubectl(['get', '--raw', '/readyz'])).exitCode === 0, 120_000, 1000);
 
-test.each([['kube-apiserver'], ['kubelet']])(
+/** The PID of a component on its node: the control plane on this host, the kubelet on the target's node. */
+async function componentPid(component: 'kube-apiserver' | 'kubelet'): Promise<{ node: string; pid: number }> {
+  const node = component === 'kubelet' ? NODE.name : HOST_NODE;
+  if (node === HOST_NODE) {
+    const pidFile = join(process.env.NSDEBUG_CLUSTER_DIR ?? '/var/lib/nsdebug-cluster', 'pids', `${component}.pid`);
+    return { node, pid: Number(readFileSync(pidFile, 'utf8').trim()) };
+  }
+  // a systemd unit on a VM node
+  return { node, pid: Number(String((await onNode(node, ['systemctl', 'show', '-P', 'MainPID', component])).stdout).trim()) };
+}
+
+test.each([['kube-apiserver'], ['kubelet']] as const)(
   '%s restarted mid-session: everything ends within 5 s of its going, the CLI says the connection closed (75)',
   async (component) => {
     await apiServerReady();
     await agentReady();
     const sessions = await startAll();
-    const pidFile = join(process.env.NSDEBUG_CLUSTER_DIR ?? '/var/lib/nsdebug-cluster', 'pids', `${component}.pid`);
-    const oldPid = Number(readFileSync(pidFile, 'utf8').trim());
-    const restart = execa('bash', [CLUSTER_SH, 'restart', component], { reject: false });
+    const old = await componentPid(component);
+    expect(old.pid).toBeGreaterThan(1);
+    const restart = clusterSh(['restart', component, ...(component === 'kubelet' ? [NODE.name] : [])]);
     try {
       // the cause is the process going away (a SIGTERMed API server first drains for a while)
-      await waitFor(`the old ${component} gone`, async () => (await pgrep(`^${oldPid}$`)).length === 0 && !existsPid(oldPid), 60_000, 100);
+      await waitFor(
+        `the old ${component} gone`,
+        async () =>
+          old.node === HOST_NODE ? !existsPid(old.pid) : (await onNode(old.node, ['kill', '-0', String(old.pid)])).exitCode !== 0,
+        60_000,
+        100,
+      );
       const goneAt = Date.now();
       for (const s of sessions) expect(await gone(s, 15_000, goneAt)).toBeLessThanOrEqual(5000);
       for (const s of sessions) {
@@ -322,7 +325,7 @@ test.each([['kube-apiserver'], ['kubelet']])(
 
 test('the agent pod deleted: its sessions end within 5 s, each CLI says the agent is stopping (74)', async () => {
   const sessions = await startAll();
-  const pod = await agentPod();
+  const pod = { metadata: { name: await agentPodOn(NODE.name) } };
   // the pod's log goes with it: follow it from now on
   let followed = '';
   const follow = execa('kubectl', ['-n', 'nsdebug-system', 'logs', '-f', pod.metadata.name], { reject: false });
@@ -346,10 +349,10 @@ test('the agent pod deleted: its sessions end within 5 s, each CLI says the agen
 
 test("the agent's container killed (SIGKILL of serve, the container restarts): its sessions end within 5 s", async () => {
   const sessions = await startAll();
-  const [serve] = await pgrep('nsdebug-agent\\.js serve|nsdebug-agent serve');
+  const [serve] = await pgrepOn(NODE.name, 'nsdebug-agent\\.js serve|nsdebug-agent serve');
   expect(serve).toBeDefined();
   const killedAt = Date.now();
-  process.kill(serve as number, 'SIGKILL');
+  expect((await onNode(NODE.name, ['kill', '-KILL', String(serve)])).exitCode).toBe(0);
   for (const s of sessions) expect(await gone(s, 15_000, killedAt)).toBeLessThanOrEqual(5000);
   for (const s of sessions) {
     const seen = await outcome(s);
@@ -369,7 +372,7 @@ test.each([[false], [true]])(
     expect(await gone(s, 15_000, revokedAt)).toBeLessThanOrEqual(5000);
     const seen = await outcome(s);
     expect(seen.code).toBe(74);
-    expect(seen.lastLine).toMatch(/ended the session: DebugSession nsdebug-e2e-liveness\/\S+ was deleted: the session is revoked$/);
+    expect(seen.lastLine).toMatch(new RegExp(`ended the session: DebugSession ${NS}/\\S+ was deleted: the session is revoked$`));
     if (tty) expect(restored(seen.sttyAfter)).toBe(true);
     expect(await auditLine(s)).toEqual(expect.objectContaining({ ended: 'revoked' }));
   },

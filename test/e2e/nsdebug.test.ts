@@ -10,10 +10,12 @@ import { join } from 'node:path';
 import type { Options, Result } from 'execa';
 
 import { clusterEnv, E2E_LABEL, isReady, kubectl, kubectlJson, waitFor, type PodJson } from './helpers/kube.js';
+import { agentPodOn, targetNode } from './helpers/node.js';
 import { tmuxTerminal } from './helpers/tmux.js';
 
 const env = clusterEnv();
-const NS = 'demo';
+const NODE = targetNode();
+const NS = NODE.namespace;
 const AGENT_NS = 'nsdebug-system';
 const IMAGE = process.env.NSDEBUG_AGENT_IMAGE ?? 'nsdebug.local/agent:dev';
 
@@ -82,23 +84,6 @@ const baselineProcesses = new Map<Target, string[]>();
 /** the targets the running case touched: their processes are compared afterwards */
 let touched = new Set<Target>();
 const touch = (...targets: Target[]) => targets.forEach((t) => touched.add(t));
-
-async function agentPod(): Promise<string> {
-  return text(
-    (
-      await kubectl([
-        '-n',
-        AGENT_NS,
-        'get',
-        'pods',
-        '-l',
-        'app.kubernetes.io/name=nsdebug-agent',
-        '-o',
-        'jsonpath={.items[0].metadata.name}',
-      ])
-    ).stdout,
-  );
-}
 
 beforeAll(async () => {
   // kubectl must find the plugin by its name on PATH, as a user's kubectl would
@@ -192,7 +177,7 @@ describe('kubectl nsdebug TARGET on a real cluster', () => {
     const unknown = await nsdebug(['-n', NS, 'pod/multi', '-c', 'db', '--', 'true']);
     expect([unknown.exitCode, lines(unknown.stderr)]).toEqual([
       65,
-      ['error: container "db" not found in pod demo/multi; valid names: sidecar, app'],
+      [`error: container "db" not found in pod ${NS}/multi; valid names: sidecar, app`],
     ]);
   }, 120_000);
 
@@ -212,6 +197,20 @@ describe('kubectl nsdebug TARGET on a real cluster', () => {
     expect(zero.exitCode).toBe(0);
     const notFound = await nsdebug(['-n', NS, 'pod/busybox', '--', 'no-such-command-here']);
     expect(notFound.exitCode).toBe(127);
+  }, 120_000);
+
+  test("a session is audited by the agent on the target's node, and by no other", async () => {
+    touch(TARGETS.busybox);
+    const marker = `audit-${randomBytes(6).toString('hex')}`;
+    const r = await nsdebug(['-n', NS, 'pod/busybox', '--', 'echo', marker]);
+    expect([r.exitCode, text(r.stdout).trim()]).toEqual([0, marker]);
+    const agents = await kubectlJson<{ items: PodJson[] }>(['-n', AGENT_NS, 'get', 'pods', '-l', 'app.kubernetes.io/name=nsdebug-agent']);
+    const audited: string[] = [];
+    for (const agent of agents.items) {
+      const logs = await kubectl(['-n', AGENT_NS, 'logs', agent.metadata.name, '-c', 'agent', '--tail', '-1']);
+      if (lines(logs.stdout).some((l) => l.includes('"msg":"session"') && l.includes(marker))) audited.push(agent.spec.nodeName ?? '?');
+    }
+    expect(audited).toEqual([NODE.name]);
   }, 120_000);
 
   test('10 MB of random bytes go through `cat` intact', async () => {
@@ -287,13 +286,15 @@ describe('kubectl nsdebug TARGET on a real cluster', () => {
   }, 180_000);
 
   test('a user who may not exec into the pod is refused before the agent is contacted', async () => {
-    const pod = await agentPod();
+    const pod = await agentPodOn(NODE.name);
     const since = new Date().toISOString();
     const r = await nsdebug(['--kubeconfig', env.kubeconfigLimited, '-n', NS, 'pod/busybox', '--', 'true']);
     expect(r.exitCode).toBe(66);
     expect(lines(r.stderr)).toEqual([
       expect.stringMatching(
-        /^error: you may not exec into pod demo\/busybox: missing permission create pods\/exec in namespace demo( \(.*\))?; ask your cluster admin for it$/,
+        new RegExp(
+          `^error: you may not exec into pod ${NS}/busybox: missing permission create pods/exec in namespace ${NS}( \\(.*\\))?; ask your cluster admin for it$`,
+        ),
       ),
     ]);
     // the agent never saw it: no session in its log since
@@ -301,7 +302,7 @@ describe('kubectl nsdebug TARGET on a real cluster', () => {
     const logs = lines((await kubectl(['-n', AGENT_NS, 'logs', pod, '-c', 'agent', `--since-time=${since}`])).stdout);
     // (--since-time is in whole seconds: the previous case's session may be listed; compare starts)
     const sessions = logs.filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { msg?: string; pod?: string; start?: string });
-    expect(sessions.filter((s) => s.msg === 'session' && s.pod === 'demo/busybox' && (s.start ?? '') >= since)).toEqual([]);
+    expect(sessions.filter((s) => s.msg === 'session' && s.pod === `${NS}/busybox` && (s.start ?? '') >= since)).toEqual([]);
   }, 120_000);
 
   test('a container that never ran (its image is not on the node) gets the not-running message with its state', async () => {
@@ -332,7 +333,9 @@ describe('kubectl nsdebug TARGET on a real cluster', () => {
       expect(r.exitCode).toBe(70);
       expect(lines(r.stderr)).toEqual([
         expect.stringMatching(
-          /^error: container app of pod demo\/no-image is not running: waiting \(ErrImageNeverPull: .*\), restarted 0 times; see `kubectl logs -n demo no-image -c app`$/,
+          new RegExp(
+            `^error: container app of pod ${NS}/no-image is not running: waiting \\(ErrImageNeverPull: .*\\), restarted 0 times; see \`kubectl logs -n ${NS} no-image -c app\`$`,
+          ),
         ),
       ]);
     } finally {
@@ -344,7 +347,7 @@ describe('kubectl nsdebug TARGET on a real cluster', () => {
     const missing = await nsdebug(['-n', NS, 'pod/no-such-pod']);
     expect([missing.exitCode, lines(missing.stderr)]).toEqual([
       65,
-      ["error: pod no-such-pod not found in namespace demo; check the name, or pass -n with the pod's namespace"],
+      [`error: pod no-such-pod not found in namespace ${NS}; check the name, or pass -n with the pod's namespace`],
     ]);
     const usage = await nsdebug(['-n', NS, 'pod/busybox', 'ls']);
     expect(usage.exitCode).toBe(64);
@@ -368,10 +371,12 @@ describe("kubectl's completion of kubectl nsdebug (kubectl_complete-nsdebug on P
   test('targets, namespaces, containers and flags come from the cluster and the CLI', async () => {
     expect(await completions('-n', NS, 'deploy/')).toEqual(['deploy/web', ':4']);
     expect(await completions('-n', NS, 'dis')).toEqual(['distroless', ':4']);
-    expect(await completions('-n', 'de')).toEqual(['default', 'demo', ':4']);
+    const names = async (kind: string) =>
+      lines((await kubectl(['get', kind, '-o', 'jsonpath={range .items[*]}{.metadata.name}{"\\n"}{end}'])).stdout).sort();
+    expect(await completions('-n', 'de')).toEqual([...(await names('namespaces')).filter((n) => n.startsWith('de')), ':4']);
     expect(await completions('-n', NS, 'pod/multi', '-c', '')).toEqual(['app', 'sidecar', ':4']);
     expect(await completions('-n', NS, 'ps', '-o', '')).toEqual(['json', 'table', ':4']);
-    expect(await completions('node/')).toEqual(['node/nsdebug-node', ':4']);
+    expect(await completions('node/')).toEqual([...(await names('nodes')).map((n) => `node/${n}`), ':4']);
     // the limited user may list pods in demo, not namespaces: no candidates, and no error text
     expect(await completions('--kubeconfig', env.kubeconfigLimited, '-n', NS, 'bus')).toEqual(['busybox', ':4']);
     expect(await completions('--kubeconfig', env.kubeconfigLimited, '-n', '')).toEqual([':4']);

@@ -3,13 +3,15 @@
 // `unshare --pid --fork --mount-proc`, as the seed material does with nsenter), `ns` (the lsns
 // view of a pod: who shares which namespace) and node/NAME (a shell in the node's own
 // namespaces) on the real cluster.
-import { hostname } from 'node:os';
-
 import { clusterEnv, E2E_LABEL, isReady, kubectl, kubectlJson, waitFor, type PodJson } from './helpers/kube.js';
+import { onNode, targetNode } from './helpers/node.js';
 
 clusterEnv();
 const IMAGE = process.env.NSDEBUG_AGENT_IMAGE ?? 'nsdebug.local/agent:dev';
-const PRIVILEGED_NS = 'nsdebug-e2e-nested';
+const NODE = targetNode();
+const NS = NODE.namespace;
+// one per node type: the previous tier's may still be terminating
+const PRIVILEGED_NS = `nsdebug-e2e-nested-${NODE.name}`;
 const lines = (v: unknown) =>
   String(v ?? '')
     .split('\n')
@@ -23,7 +25,11 @@ beforeAll(async () => {
     {
       apiVersion: 'v1',
       kind: 'Namespace',
-      metadata: { name: PRIVILEGED_NS, labels: { [E2E_LABEL]: 'true', 'pod-security.kubernetes.io/enforce': 'privileged' } },
+      metadata: {
+        name: PRIVILEGED_NS,
+        labels: { [E2E_LABEL]: 'true', 'pod-security.kubernetes.io/enforce': 'privileged' },
+        annotations: NODE.nodeSelector,
+      },
     },
     {
       apiVersion: 'v1',
@@ -68,7 +74,7 @@ describe('kubectl nsdebug --read-only', () => {
     const r = await kubectl([
       'nsdebug',
       '-n',
-      'demo',
+      NS,
       'pod/busybox',
       '--read-only',
       '--',
@@ -79,7 +85,7 @@ describe('kubectl nsdebug --read-only', () => {
     expect([r.exitCode, lines(r.stdout)]).toEqual([1, ['nsdebug-marker', 'touch: /tmp/nsdebug-ro: Read-only file system']]);
     const ls = await kubectl([
       '-n',
-      'demo',
+      NS,
       'exec',
       'busybox',
       '--',
@@ -120,13 +126,29 @@ describe('kubectl nsdebug --process PID', () => {
 
 describe('kubectl nsdebug node/NAME', () => {
   test("a shell in the node's own namespaces: its files, its hostname, its processes; audited", async () => {
-    const node = (await kubectlJson<{ items: Array<{ metadata: { name: string } }> }>(['get', 'nodes'])).items[0]!.metadata.name;
+    const node = NODE.name;
+    // the kubelet's root directory on this node type (cluster.sh gives the host's its own)
+    const kubeletDir = NODE.vm ? '/var/lib/kubelet' : '/var/lib/nsdebug-cluster/kubelet';
     const r = await kubectl(['nsdebug', `node/${node}`], {
-      input:
-        'hostname; test -d /var/lib/nsdebug-cluster/kubelet && echo node-files; pgrep -x kubelet >/dev/null && echo kubelet-visible\nexit 0\n',
+      input: `hostname; test -d ${kubeletDir} && echo node-files; pgrep -x kubelet >/dev/null && echo kubelet-visible\nexit 0\n`,
     });
-    expect([r.exitCode, lines(r.stdout)]).toEqual([0, [hostname(), 'node-files', 'kubelet-visible']]);
-    const pod = String((await kubectl(['-n', 'nsdebug-system', 'get', 'pods', '-o', 'jsonpath={.items[0].metadata.name}'])).stdout);
+    const nodeHostname = String((await onNode(node, ['hostname'])).stdout).trim();
+    expect([r.exitCode, lines(r.stdout)]).toEqual([0, [nodeHostname, 'node-files', 'kubelet-visible']]);
+    // audited by the agent on that node, not another's
+    const pod = String(
+      (
+        await kubectl([
+          '-n',
+          'nsdebug-system',
+          'get',
+          'pods',
+          '--field-selector',
+          `spec.nodeName=${node}`,
+          '-o',
+          'jsonpath={.items[0].metadata.name}',
+        ])
+      ).stdout,
+    );
     const audit = lines((await kubectl(['-n', 'nsdebug-system', 'logs', pod, '-c', 'agent'])).stdout).filter((l) =>
       l.includes(`"node":"${node}"`),
     );
@@ -154,7 +176,7 @@ describe('kubectl nsdebug ns', () => {
   };
 
   test('a normal pod: the sandbox shares its network, IPC and UTS; each container has its own PID and mount namespace', async () => {
-    const of = await ns('demo', 'multi');
+    const of = await ns(NS, 'multi');
     for (const kind of ['net', 'ipc', 'uts'])
       expect(of(kind)).toEqual([expect.objectContaining({ sharedBy: ['sandbox', 'sidecar', 'app'], node: false })]);
     expect(of('pid').map((e) => [e.sharedBy, e.level])).toEqual([
@@ -165,13 +187,13 @@ describe('kubectl nsdebug ns', () => {
     expect(of('mnt').map((e) => e.sharedBy)).toEqual([['sandbox'], ['sidecar'], ['app']]);
     expect(of('user')).toEqual([expect.objectContaining({ sharedBy: ['node', 'sandbox', 'sidecar', 'app'] })]);
     // the table: lsns's columns
-    const table = await kubectl(['nsdebug', '-n', 'demo', 'ns', 'multi']);
+    const table = await kubectl(['nsdebug', '-n', NS, 'ns', 'multi']);
     expect(lines(table.stdout)[0]).toMatch(/^NS +TYPE +LEVEL +NPROCS +HOST PID +SHARED BY +COMMAND$/);
     expect(lines(table.stdout)).toContainEqual(expect.stringMatching(/^\d+ +net +- +3 +\d+ +sandbox, sidecar, app +\/pause$/));
   }, 120_000);
 
   test('shareProcessNamespace: one PID namespace for the sandbox and both containers, PID 1 the pause process', async () => {
-    const of = await ns('demo', 'shared-pid');
+    const of = await ns(NS, 'shared-pid');
     expect(of('pid')).toEqual([
       expect.objectContaining({ sharedBy: ['sandbox', 'app', 'helper'], level: 1, command: '/pause', node: false }),
     ]);
@@ -196,10 +218,10 @@ describe('kubectl nsdebug ns', () => {
   }, 120_000);
 
   test('a pod that does not exist: one line, exit 65', async () => {
-    const r = await kubectl(['nsdebug', '-n', 'demo', 'ns', 'pod/no-such-pod']);
+    const r = await kubectl(['nsdebug', '-n', NS, 'ns', 'pod/no-such-pod']);
     expect([r.exitCode, lines(r.stderr)]).toEqual([
       65,
-      ["error: pod no-such-pod not found in namespace demo; check the name, or pass -n with the pod's namespace"],
+      [`error: pod no-such-pod not found in namespace ${NS}; check the name, or pass -n with the pod's namespace`],
     ]);
   }, 60_000);
 });

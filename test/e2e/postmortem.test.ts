@@ -5,9 +5,23 @@ import { rmSync, writeFileSync } from 'node:fs';
 
 import { CriClient } from '../support/cri.js';
 import { clusterEnv, E2E_LABEL, kubectl, kubectlJson, waitFor, type PodJson, busyboxPod, waitForBackOff } from './helpers/kube.js';
+import { nodeContainerd, slow, targetNode } from './helpers/node.js';
 
 const env = clusterEnv();
-const NS = 'demo';
+const NODE = targetNode();
+const NS = NODE.namespace;
+
+/** A real CRI client on the target node's containerd, for fn. */
+async function withNodeCri<T>(fn: (cri: CriClient) => Promise<T>): Promise<T> {
+  const containerd = await nodeContainerd(NODE.name, env.containerdAddress);
+  const cri = new CriClient(containerd.address);
+  try {
+    return await fn(cri);
+  } finally {
+    cri.close();
+    containerd.close();
+  }
+}
 const IMAGE = process.env.NSDEBUG_AGENT_IMAGE ?? 'nsdebug.local/agent:dev';
 const nsdebug = (args: string[], opts: Parameters<typeof kubectl>[1] = {}) => kubectl(['nsdebug', '-n', NS, ...args], opts);
 const lines = (v: unknown) =>
@@ -72,15 +86,12 @@ describe('kubectl nsdebug on a container that is not running: a post-mortem sess
       'pod completed Succeeded',
       async () => (await kubectlJson<PodJson>(['-n', NS, 'get', 'pod', 'completed'])).status.phase === 'Succeeded',
     );
-    const cri = new CriClient(env.containerdAddress);
-    try {
-      await waitFor('its sandbox stopped', async () => {
+    await withNodeCri((cri) =>
+      waitFor('its sandbox stopped', async () => {
         const sandboxes = await cri.listPodSandbox({ labelSelector: { 'io.kubernetes.pod.uid': pod.metadata.uid } });
         return sandboxes.length > 0 && sandboxes.every((sb) => sb.state === 'SANDBOX_NOTREADY');
-      });
-    } finally {
-      cri.close();
-    }
+      }),
+    );
     const r = await nsdebug(['pod/completed'], { input: 'cat /tmp/result\nexit 4\n' });
     expect(r.exitCode).toBe(4);
     expect(lines(r.stdout)).toEqual(['finished']);
@@ -107,12 +118,7 @@ describe('kubectl nsdebug on a container that is not running: a post-mortem sess
   test('a dead container already removed from the node: nothing left to inspect, try --wait', async () => {
     const pod = await createAndWaitTerminated(oneShotPod('removed', 'true'));
     const id = pod.status.containerStatuses?.[0]?.state.terminated?.containerID ?? '';
-    const cri = new CriClient(env.containerdAddress);
-    try {
-      await cri.removeContainer(id.replace(/^containerd:\/\//, ''));
-    } finally {
-      cri.close();
-    }
+    await withNodeCri((cri) => cri.removeContainer(id.replace(/^containerd:\/\//, '')));
     const r = await nsdebug(['pod/removed', '--', 'true']);
     expect(r.exitCode).toBe(65);
     expect(lines(r.stderr)).toContainEqual(
@@ -125,7 +131,7 @@ describe('kubectl nsdebug on a container that is not running: a post-mortem sess
 
 describe('kubectl nsdebug --wait: the next start of a crash-looping container, entered alive', () => {
   test('a container that lives two seconds between back-offs is caught; the command runs in it', async () => {
-    const pod = oneShotPod('flaky', 'echo attempt-$(cat /proc/uptime) > /tmp/a; sleep 2; exit 1');
+    const pod = oneShotPod('flaky', `echo attempt-$(cat /proc/uptime) > /tmp/a; sleep ${slow(2000) / 1000}; exit 1`);
     pod.spec.restartPolicy = 'Always';
     expect((await kubectl(['apply', '-f', '-'], { input: JSON.stringify(pod) })).exitCode).toBe(0);
     await waitForBackOff(NS, 'flaky');
@@ -142,7 +148,7 @@ describe('kubectl nsdebug --wait: the next start of a crash-looping container, e
     expect(r.exitCode).toBe(0);
     expect(lines(r.stdout)).toEqual([expect.stringMatching(/^attempt-[\d.]+ [\d.]+$/), expect.stringMatching(/^sh -c echo attempt-/)]);
     expect(lines(r.stderr)).toEqual([
-      'waiting up to 90 s for container app of pod demo/flaky to start…',
+      `waiting up to 90 s for container app of pod ${NS}/flaky to start…`,
       expect.stringMatching(/^nsdebug-agent: container app started \([0-9a-f]{12}\): entering it$/),
     ]);
   }, 180_000);

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The e2e tier: brings the single-node cluster up (or reuses a running one, test/cluster),
+# The e2e tier: brings the cluster up (or reuses a running one, test/cluster),
 # loads the demo workloads and waits for them, builds the agent image from the Dockerfile and
 # imports it into the node, then runs the e2e jest project against the cluster with
 #   KUBECONFIG, KUBECONFIG_LIMITED, CONTAINERD_ADDRESS   exported, and
@@ -9,7 +9,9 @@
 # workloads; the cluster stays up for the next run (`npm run cluster:down` stops it).
 #
 #   test/e2e/run.sh [jest args…]      e.g. --json --outputFile=x.json, -t 'node Ready'
-# Environment: NSDEBUG_E2E_SKIP_AGENT=1 skips the agent image build.
+# Environment: NSDEBUG_E2E_SKIP_AGENT=1 skips the agent image build; NSDEBUG_E2E_NODE=NODE
+# targets that node's type (test/e2e/helpers/node.ts; default this host's node, demo; a VM node
+# targets demo-vm).
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
@@ -44,8 +46,10 @@ rc=$?
 
 # What the tests created; the cluster itself stays up.
 kubectl delete namespace -l nsdebug.test/e2e=true --ignore-not-found --wait=false >/dev/null 2>&1 || true
-kubectl -n demo delete pod -l 'nsdebug.test/e2e=true' --ignore-not-found --wait=false >/dev/null 2>&1 || true
-kubectl -n demo delete pod -l '!nsdebug.test/demo' --ignore-not-found --wait=false >/dev/null 2>&1 || true
+for ns in demo demo-vm; do
+  kubectl -n "$ns" delete pod -l 'nsdebug.test/e2e=true' --ignore-not-found --wait=false >/dev/null 2>&1 || true
+  kubectl -n "$ns" delete pod -l '!nsdebug.test/demo' --ignore-not-found --wait=false >/dev/null 2>&1 || true
+done
 bash test/cluster/cluster.sh demo >/dev/null 2>&1 || log "warning: restoring the demo workloads failed"
 log "done in $((SECONDS - start))s (jest exit $rc)"
 exit $rc

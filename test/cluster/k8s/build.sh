@@ -7,7 +7,7 @@
 # build on 2 cores takes the time written in ../README.md.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-K8S_VERSION=v1.34.4            # keep in step with go.mod (k8s.io/kubernetes + replaces)
+K8S_VERSION=v1.37.2            # keep in step with go.mod (k8s.io/kubernetes + replaces)
 cache=${NSDEBUG_CACHE:-/var/cache/nsdebug}
 # The stamp covers the wrapper module's sources, so editing them rebuilds.
 stamp=$(cat "$here/go.mod" "$here/go.sum" "$here/main.go" "$0" | sha256sum | cut -c1-16)
