@@ -3,7 +3,8 @@
 // exhaust or mislead the agent. So the path is resolved below the container's root without
 // opening anything (O_PATH, openat2 RESOLVE_IN_ROOT: its symlinks stay inside), the inode that
 // fd pins is checked to be a regular file on a real file system, and only then opened for
-// reading, non-blocking, and checked to be that same inode.
+// reading, non-blocking, and checked to be that same inode. With the container's credentials
+// both the resolution and the open are made with them.
 import { closeSync, constants, fstatSync, openSync, readSync, statfsSync, type Stats } from 'node:fs';
 
 import { ExitCode } from '../contract.js';
@@ -43,7 +44,9 @@ const notRegular = (path: string, stat: Stats) =>
  * them (the container's permissions), by path again, and must find the very inode checked.
  */
 export function openContainerFile(native: NativeLibrary, rootFd: number, path: string, creds?: Confinement): OpenedFile {
-  const pathFd = native.openInRoot(rootFd, path, O_PATH);
+  // With creds the path is resolved with them too: the kernel's protected_symlinks (on in most
+  // distributions) refuses even root a symlink the container's user made in its /tmp.
+  const pathFd = creds ? native.openInRootAs(rootFd, path, O_PATH, 0, creds) : native.openInRoot(rootFd, path, O_PATH);
   try {
     const stat = fstatSync(pathFd);
     if (!stat.isFile()) throw notRegular(path, stat);

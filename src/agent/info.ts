@@ -4,12 +4,14 @@ import { closeSync, existsSync, readFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { join } from 'node:path';
 
-import { CONTRACT_VERSION, type AgentCheck, type AgentInfo } from '../contract.js';
+import { CONTRACT_VERSION, SESSION_PORT, type AgentCheck, type AgentInfo } from '../contract.js';
 import { loadNativeLibrary } from '../native/libnsdebug.js';
 import { formatTable } from './ps.js';
 import { cgroupMounts, kubeletRoots, type CgroupMount } from './cgroups.js';
+import { AUDIT_SOCKET } from './audit.js';
 import { TOOLBOX_CANDIDATES } from './enter.js';
 import { namespaceId, PROC } from './procfs.js';
+import { SESSION_SOCKET } from './resident.js';
 import { createSessionCgroup, removeSessionCgroup } from './session-cgroup.js';
 
 const RUNTIME_SOCKETS: Array<[string, string]> = [
@@ -62,7 +64,42 @@ async function check(name: string, probe: () => string | Promise<string>): Promi
   }
 }
 
-export async function collectInfo(): Promise<AgentInfo> {
+/** Paths of the listening unix sockets in a /proc/net/unix text (flag __SO_ACCEPTCON). */
+export function listeningUnixSockets(text: string): string[] {
+  return text
+    .split('\n')
+    .slice(1)
+    .map((line) => line.trim().split(/\s+/))
+    .filter((f) => f.length >= 8 && (parseInt(f[3] ?? '0', 16) & 0x10000) !== 0)
+    .map((f) => f.slice(7).join(' '));
+}
+
+/** Ports listening on 127.0.0.1 or any address in a /proc/net/tcp text (state 0A, LISTEN). */
+export function listeningLoopbackPorts(text: string): number[] {
+  return text
+    .split('\n')
+    .slice(1)
+    .map((line) => line.trim().split(/\s+/))
+    .filter((f) => f[3] === '0A' && /^(0100007F|00000000):/.test(f[1] ?? ''))
+    .map((f) => parseInt(f[1]!.split(':')[1]!, 16));
+}
+
+/**
+ * serve's listeners are up (read from /proc/net, so the probe opens no connection serve would
+ * log): the readiness probe's last word, so a restarted agent is not Ready before it can serve.
+ */
+function serveListening(): string {
+  const unix = listeningUnixSockets(readFileSync(`${PROC}/self/net/unix`, 'utf8'));
+  const missing = [SESSION_SOCKET, AUDIT_SOCKET].filter((path) => !unix.includes(path));
+  // serve opens the session port where the DaemonSet tells it its node (see serve.ts)
+  const port = process.env.NSDEBUG_NODE_NAME ? SESSION_PORT : undefined;
+  if (port && !listeningLoopbackPorts(readFileSync(`${PROC}/self/net/tcp`, 'utf8')).includes(port)) missing.push(`127.0.0.1:${port}`);
+  if (missing.length) throw new Error(`serve is not listening on ${missing.join(', ')} (yet): sessions cannot start`);
+  return `listening${port ? ` (session port ${port})` : ''}`;
+}
+
+/** What this node offers; with serving, whether serve answers too (not asked by serve itself at start). */
+export async function collectInfo(opts: { serving?: boolean } = {}): Promise<AgentInfo> {
   const mounts = cgroupMounts();
   const hostRoot = existsSync(`${PROC}/1/root/run`) ? `${PROC}/1/root` : '';
   const runtime = RUNTIME_SOCKETS.find(([, sock]) => existsSync(hostRoot + sock) || existsSync(sock))?.[0] ?? 'unknown';
@@ -97,6 +134,7 @@ export async function collectInfo(): Promise<AgentInfo> {
       await removeSessionCgroup(session);
       return session.killFd >= 0 ? 'cgroup.kill' : 'per-process kill (no cgroup.kill before Linux 5.14)';
     }),
+    ...(opts.serving ? [check('serve', serveListening)] : []),
     check('toolbox', () => {
       const path = process.env.NSDEBUG_TOOLBOX ?? TOOLBOX_CANDIDATES.find((p) => existsSync(p));
       if (!path || !existsSync(path))

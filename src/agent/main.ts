@@ -38,7 +38,7 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'info': {
       const { collectInfo, formatInfo } = await import('./info.js');
-      const info = await collectInfo();
+      const info = await collectInfo({ serving: true });
       writeSync(1, args.output === 'json' ? `${JSON.stringify(info)}\n` : formatInfo(info));
       return args.check && info.checks.some((c) => !c.ok) ? ExitCode.AGENT_UNAVAILABLE : ExitCode.OK;
     }

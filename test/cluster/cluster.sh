@@ -17,8 +17,9 @@
 #   cluster.sh image-missing IMAGE DIGEST
 #                               print the VM nodes that lack IMAGE at DIGEST
 #   cluster.sh status           exit 0 when every component runs and the API server is ready
-#   cluster.sh down             stop everything by PID, remove mounts, cgroups, the bridge,
-#                               iptables rules, restore host sysctls, delete the state directory
+#   cluster.sh down             stop everything by PID (the VMs too), remove mounts, cgroups,
+#                               bridges, taps, routes, iptables rules, restore host sysctls,
+#                               delete the state directory
 #   cluster.sh demo [--wait]    (re)apply the demo workloads; --wait: until each reaches its state
 #   cluster.sh env              the three lines below, without checking anything
 #   cluster.sh restart kube-apiserver|kubelet [NODE]
@@ -752,7 +753,12 @@ cmd_image_missing() {
 case ${1:-} in
   up) shift; cmd_up "$@" ;;
   restart) shift; cmd_restart "$@" ;;
-  ssh) shift; i=$(vm_index_of "${1:?ssh NODE [CMD…]}"); shift; vm_ssh "$i" "$@" ;;
+  ssh)
+    shift
+    i=$(vm_index_of "${1:?ssh NODE [CMD…]}")
+    shift
+    # shellcheck disable=SC2046 # options are words
+    exec ssh $(vm_ssh_opts) "root@$(vm_ip "$i")" "$@" ;;
   import-image) shift; cmd_import_image "$@" ;;
   image-missing) shift; cmd_image_missing "$@" ;;
   down) shift; cmd_down ;;
@@ -760,5 +766,5 @@ case ${1:-} in
   demo) shift; BIN=$(cat "$DIR/bin-dir" 2>/dev/null || true); cmd_demo "$@" ;;
   wait-demo) shift; wait_demo "$@" ;;
   env) print_env ;;
-  *) sed -n '2,36p' "$0" | cut -c3- >&2; exit 2 ;;
+  *) sed -n '2,37p' "$0" | cut -c3- >&2; exit 2 ;;
 esac

@@ -3,14 +3,15 @@
 // Every session runs a backgrounded and a double-forked (setsid) process next to its command, and
 // the check is made from outside nsdebug: pgrep on the target's node for those processes, the
 // agent's audit line for how the session ended, the CLI's exit code and last line, and, for TTY
-// sessions, `stty -a` on the CLI's own terminal after it exited.
+// sessions, `stty -a` on the CLI's own terminal after it exited. On a VM node (emulated CPUs) the
+// time bounds are scaled by slow().
 import { execa, type ResultPromise } from 'execa';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { busyboxPod, clusterEnv, E2E_LABEL, kubectl, kubectlJson, waitFor, type PodJson } from './helpers/kube.js';
-import { agentPodOn, clusterSh, HOST_NODE, onNode, pgrepOn, targetNode } from './helpers/node.js';
+import { agentPodOn, clusterSh, HOST_NODE, onNode, pgrepOn, slow, targetNode } from './helpers/node.js';
 
 const env = clusterEnv();
 const NODE = targetNode();
@@ -102,7 +103,7 @@ async function startSession(mode: Mode, tty: boolean, netns?: { name: string; ku
       if (exited) throw new Error(`the CLI ended before its session ran (${exited})`);
       return (await targetProcesses(session)).length === 3;
     },
-    60_000,
+    slow(60_000),
     200,
   );
   // kubectl exec'd the plugin: its node process is the CLI
@@ -182,7 +183,7 @@ const agentReady = () =>
       const pod = await kubectlJson<PodJson>(['-n', 'nsdebug-system', 'get', 'pod', await agentPodOn(NODE.name)]);
       return pod.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
     },
-    180_000,
+    slow(180_000),
     1000,
   );
 
@@ -200,7 +201,7 @@ beforeAll(async () => {
     async () => (await kubectlJson<PodJson>(['-n', NS, 'get', 'pod', 'target'])).status.phase === 'Running',
   );
   await agentReady();
-}, 300_000);
+}, slow(300_000));
 
 afterAll(async () => {
   await execa('ip', ['netns', 'del', CUT_NETNS], { reject: false });
@@ -224,7 +225,7 @@ describe.each([
     // killing the process kubectl started is killing kubectl: it exec'd the plugin
     const killedAt = Date.now();
     process.kill(s.cliPid, `SIG${signal}`);
-    expect(await gone(s, 5000, killedAt)).toBeLessThanOrEqual(5000);
+    expect(await gone(s, slow(5000), killedAt)).toBeLessThanOrEqual(slow(5000));
     const seen = await outcome(s);
     if (tty) {
       expect(seen.code).toBe(ttyCode ?? 137);
@@ -234,42 +235,49 @@ describe.each([
   });
 });
 
-test('the network between the CLI and the API server cut without a FIN: everything ends within 30 s, the CLI says so (75)', async () => {
-  // a network namespace of the test's own, routed to the API server through a veth pair
-  // the admin kubeconfig names 127.0.0.1, which inside the namespace is its own loopback: use the node's IP
-  const nodeIp = readFileSync(join(process.env.NSDEBUG_CLUSTER_DIR ?? '/var/lib/nsdebug-cluster', 'node-ip'), 'utf8').trim();
-  const kubeconfig = join(dir, 'via-node-ip.kubeconfig');
-  writeFileSync(kubeconfig, readFileSync(env.kubeconfig, 'utf8').replace(/server: https:\/\/127\.0\.0\.1:/g, `server: https://${nodeIp}:`));
-  const ip = (...args: string[]) => execa('ip', args);
-  await execa('ip', ['netns', 'del', CUT_NETNS], { reject: false });
-  await ip('netns', 'add', CUT_NETNS);
-  await ip('link', 'add', 'nsdbg-cut0', 'type', 'veth', 'peer', 'name', 'nsdbg-cut1');
-  await ip('link', 'set', 'nsdbg-cut1', 'netns', CUT_NETNS);
-  await ip('addr', 'add', '10.250.77.1/30', 'dev', 'nsdbg-cut0');
-  await ip('link', 'set', 'nsdbg-cut0', 'up');
-  const inNs = (...args: string[]) => execa('ip', ['netns', 'exec', CUT_NETNS, ...args]);
-  await inNs('ip', 'addr', 'add', '10.250.77.2/30', 'dev', 'nsdbg-cut1');
-  await inNs('ip', 'link', 'set', 'nsdbg-cut1', 'up');
-  await inNs('ip', 'link', 'set', 'lo', 'up');
-  await inNs('ip', 'route', 'add', `${nodeIp}/32`, 'via', '10.250.77.1');
-
-  const sessions = await startAll({ name: CUT_NETNS, kubeconfig });
-  // drop every packet both ways: no FIN, no RST, as when a laptop sleeps or leaves the Wi-Fi
-  await inNs('iptables', '-A', 'OUTPUT', '-j', 'DROP');
-  await inNs('iptables', '-A', 'INPUT', '-j', 'DROP');
-  const cutAt = Date.now();
-  for (const s of sessions) expect(await gone(s, 35_000, cutAt)).toBeLessThanOrEqual(30_000);
-  for (const s of sessions) {
-    const seen = await outcome(s);
-    expect(seen.code).toBe(75);
-    expect(seen.lastLine).toMatch(
-      /^error: lost the connection to the nsdebug agent on node .*: nothing heard for \d+ s; the agent ends the session's processes/,
+test(
+  'the network between the CLI and the API server cut without a FIN: everything ends within 30 s, the CLI says so (75)',
+  async () => {
+    // a network namespace of the test's own, routed to the API server through a veth pair
+    // the admin kubeconfig names 127.0.0.1, which inside the namespace is its own loopback: use the node's IP
+    const nodeIp = readFileSync(join(process.env.NSDEBUG_CLUSTER_DIR ?? '/var/lib/nsdebug-cluster', 'node-ip'), 'utf8').trim();
+    const kubeconfig = join(dir, 'via-node-ip.kubeconfig');
+    writeFileSync(
+      kubeconfig,
+      readFileSync(env.kubeconfig, 'utf8').replace(/server: https:\/\/127\.0\.0\.1:/g, `server: https://${nodeIp}:`),
     );
-    if (s.tty) expect(restored(seen.sttyAfter)).toBe(true);
-    // the agent's heartbeat timeout, or the API server's own websocket ping timeout, closing the exec first
-    expect(['heartbeat lost', 'client gone']).toContain((await auditLine(s)).ended);
-  }
-}, 120_000);
+    const ip = (...args: string[]) => execa('ip', args);
+    await execa('ip', ['netns', 'del', CUT_NETNS], { reject: false });
+    await ip('netns', 'add', CUT_NETNS);
+    await ip('link', 'add', 'nsdbg-cut0', 'type', 'veth', 'peer', 'name', 'nsdbg-cut1');
+    await ip('link', 'set', 'nsdbg-cut1', 'netns', CUT_NETNS);
+    await ip('addr', 'add', '10.250.77.1/30', 'dev', 'nsdbg-cut0');
+    await ip('link', 'set', 'nsdbg-cut0', 'up');
+    const inNs = (...args: string[]) => execa('ip', ['netns', 'exec', CUT_NETNS, ...args]);
+    await inNs('ip', 'addr', 'add', '10.250.77.2/30', 'dev', 'nsdbg-cut1');
+    await inNs('ip', 'link', 'set', 'nsdbg-cut1', 'up');
+    await inNs('ip', 'link', 'set', 'lo', 'up');
+    await inNs('ip', 'route', 'add', `${nodeIp}/32`, 'via', '10.250.77.1');
+
+    const sessions = await startAll({ name: CUT_NETNS, kubeconfig });
+    // drop every packet both ways: no FIN, no RST, as when a laptop sleeps or leaves the Wi-Fi
+    await inNs('iptables', '-A', 'OUTPUT', '-j', 'DROP');
+    await inNs('iptables', '-A', 'INPUT', '-j', 'DROP');
+    const cutAt = Date.now();
+    for (const s of sessions) expect(await gone(s, 35_000, cutAt)).toBeLessThanOrEqual(30_000);
+    for (const s of sessions) {
+      const seen = await outcome(s);
+      expect(seen.code).toBe(75);
+      expect(seen.lastLine).toMatch(
+        /^error: lost the connection to the nsdebug agent on node .*: nothing heard for \d+ s; the agent ends the session's processes/,
+      );
+      if (s.tty) expect(restored(seen.sttyAfter)).toBe(true);
+      // the agent's heartbeat timeout, or the API server's own websocket ping timeout, closing the exec first
+      expect(['heartbeat lost', 'client gone']).toContain((await auditLine(s)).ended);
+    }
+  },
+  slow(120_000),
+);
 
 const apiServerReady = () =>
   waitFor('the API server ready', async () => (await kubectl(['get', '--raw', '/readyz'])).exitCode === 0, 120_000, 1000);
@@ -300,11 +308,11 @@ test.each([['kube-apiserver'], ['kubelet']] as const)(
         `the old ${component} gone`,
         async () =>
           old.node === HOST_NODE ? !existsPid(old.pid) : (await onNode(old.node, ['kill', '-0', String(old.pid)])).exitCode !== 0,
-        60_000,
+        slow(60_000),
         100,
       );
       const goneAt = Date.now();
-      for (const s of sessions) expect(await gone(s, 15_000, goneAt)).toBeLessThanOrEqual(5000);
+      for (const s of sessions) expect(await gone(s, slow(15_000), goneAt)).toBeLessThanOrEqual(slow(5000));
       for (const s of sessions) {
         const seen = await outcome(s);
         expect(seen.code).toBe(75);
@@ -320,47 +328,55 @@ test.each([['kube-apiserver'], ['kubelet']] as const)(
     for (const s of sessions)
       expect(s.mode === 'plain' ? ['client gone'] : ['client gone', 'revoked']).toContain((await auditLine(s)).ended);
   },
-  300_000,
+  slow(300_000),
 );
 
-test('the agent pod deleted: its sessions end within 5 s, each CLI says the agent is stopping (74)', async () => {
-  const sessions = await startAll();
-  const pod = { metadata: { name: await agentPodOn(NODE.name) } };
-  // the pod's log goes with it: follow it from now on
-  let followed = '';
-  const follow = execa('kubectl', ['-n', 'nsdebug-system', 'logs', '-f', pod.metadata.name], { reject: false });
-  follow.stdout?.on('data', (chunk: Buffer) => (followed += chunk.toString()));
-  const deletedAt = Date.now();
-  const deletion = kubectl(['-n', 'nsdebug-system', 'delete', 'pod', pod.metadata.name, '--wait=false']);
-  for (const s of sessions) expect(await gone(s, 15_000, deletedAt)).toBeLessThanOrEqual(5000);
-  await deletion;
-  for (const s of sessions) {
-    const seen = await outcome(s);
-    expect(seen.code).toBe(74);
-    expect(seen.lastLine).toMatch(
-      /^error: the nsdebug agent on node .* ended the session: the agent on this node is shutting down \(SIGTERM\)$/,
-    );
-    if (s.tty) expect(restored(seen.sttyAfter)).toBe(true);
-  }
-  for (const s of sessions) expect(await auditLine(s, () => followed)).toEqual(expect.objectContaining({ ended: 'agent stopping' }));
-  follow.kill();
-  await agentReady();
-}, 300_000);
+test(
+  'the agent pod deleted: its sessions end within 5 s, each CLI says the agent is stopping (74)',
+  async () => {
+    const sessions = await startAll();
+    const pod = { metadata: { name: await agentPodOn(NODE.name) } };
+    // the pod's log goes with it: follow it from now on
+    let followed = '';
+    const follow = execa('kubectl', ['-n', 'nsdebug-system', 'logs', '-f', pod.metadata.name], { reject: false });
+    follow.stdout?.on('data', (chunk: Buffer) => (followed += chunk.toString()));
+    const deletedAt = Date.now();
+    const deletion = kubectl(['-n', 'nsdebug-system', 'delete', 'pod', pod.metadata.name, '--wait=false']);
+    for (const s of sessions) expect(await gone(s, slow(15_000), deletedAt)).toBeLessThanOrEqual(slow(5000));
+    await deletion;
+    for (const s of sessions) {
+      const seen = await outcome(s);
+      expect(seen.code).toBe(74);
+      expect(seen.lastLine).toMatch(
+        /^error: the nsdebug agent on node .* ended the session: the agent on this node is shutting down \(SIGTERM\)$/,
+      );
+      if (s.tty) expect(restored(seen.sttyAfter)).toBe(true);
+    }
+    for (const s of sessions) expect(await auditLine(s, () => followed)).toEqual(expect.objectContaining({ ended: 'agent stopping' }));
+    follow.kill();
+    await agentReady();
+  },
+  slow(300_000),
+);
 
-test("the agent's container killed (SIGKILL of serve, the container restarts): its sessions end within 5 s", async () => {
-  const sessions = await startAll();
-  const [serve] = await pgrepOn(NODE.name, 'nsdebug-agent\\.js serve|nsdebug-agent serve');
-  expect(serve).toBeDefined();
-  const killedAt = Date.now();
-  expect((await onNode(NODE.name, ['kill', '-KILL', String(serve)])).exitCode).toBe(0);
-  for (const s of sessions) expect(await gone(s, 15_000, killedAt)).toBeLessThanOrEqual(5000);
-  for (const s of sessions) {
-    const seen = await outcome(s);
-    expect(seen.code).not.toBe(0);
-    if (s.tty) expect(restored(seen.sttyAfter)).toBe(true);
-  }
-  await agentReady();
-}, 300_000);
+test(
+  "the agent's container killed (SIGKILL of serve, the container restarts): its sessions end within 5 s",
+  async () => {
+    const sessions = await startAll();
+    const [serve] = await pgrepOn(NODE.name, 'nsdebug-agent\\.js serve|nsdebug-agent serve');
+    expect(serve).toBeDefined();
+    const killedAt = Date.now();
+    expect((await onNode(NODE.name, ['kill', '-KILL', String(serve)])).exitCode).toBe(0);
+    for (const s of sessions) expect(await gone(s, slow(15_000), killedAt)).toBeLessThanOrEqual(slow(5000));
+    for (const s of sessions) {
+      const seen = await outcome(s);
+      expect(seen.code).not.toBe(0);
+      if (s.tty) expect(restored(seen.sttyAfter)).toBe(true);
+    }
+    await agentReady();
+  },
+  slow(300_000),
+);
 
 test.each([[false], [true]])(
   'the DebugSession deleted mid-session (revoked), tty %s: the session ends within 5 s (74)',
@@ -369,35 +385,39 @@ test.each([[false], [true]])(
     const revokedAt = Date.now();
     const deleted = await kubectl(['-n', NS, 'delete', 'debugsessions.nsdebug.io', '--all', '--wait=false']);
     expect(deleted.exitCode).toBe(0);
-    expect(await gone(s, 15_000, revokedAt)).toBeLessThanOrEqual(5000);
+    expect(await gone(s, slow(15_000), revokedAt)).toBeLessThanOrEqual(slow(5000));
     const seen = await outcome(s);
     expect(seen.code).toBe(74);
     expect(seen.lastLine).toMatch(new RegExp(`ended the session: DebugSession ${NS}/\\S+ was deleted: the session is revoked$`));
     if (tty) expect(restored(seen.sttyAfter)).toBe(true);
     expect(await auditLine(s)).toEqual(expect.objectContaining({ ended: 'revoked' }));
   },
-  120_000,
+  slow(120_000),
 );
 
-test("the agent's maximum session lifetime (serve --max-session): sessions end when they reach it (74)", async () => {
-  const args = (value: string) =>
-    JSON.stringify([{ op: 'replace', path: '/spec/template/spec/containers/0/args', value: ['serve', `--max-session=${value}`] }]);
-  const patched = await kubectl(['-n', 'nsdebug-system', 'patch', 'ds/nsdebug-agent', '--type=json', '-p', args('15s')]);
-  expect(patched.exitCode).toBe(0);
-  try {
-    await agentReady();
-    const sessions = await startAll();
-    const startedAt = Date.now();
-    for (const s of sessions) expect(await gone(s, 40_000, startedAt)).toBeLessThanOrEqual(20_000);
-    for (const s of sessions) {
-      const seen = await outcome(s);
-      expect(seen.code).toBe(74);
-      expect(seen.lastLine).toMatch(/ended the session: the session reached the agent's maximum session lifetime \(15s\)$/);
-      if (s.tty) expect(restored(seen.sttyAfter)).toBe(true);
-      expect(await auditLine(s)).toEqual(expect.objectContaining({ ended: 'max lifetime' }));
+test(
+  "the agent's maximum session lifetime (serve --max-session): sessions end when they reach it (74)",
+  async () => {
+    const args = (value: string) =>
+      JSON.stringify([{ op: 'replace', path: '/spec/template/spec/containers/0/args', value: ['serve', `--max-session=${value}`] }]);
+    const patched = await kubectl(['-n', 'nsdebug-system', 'patch', 'ds/nsdebug-agent', '--type=json', '-p', args('15s')]);
+    expect(patched.exitCode).toBe(0);
+    try {
+      await agentReady();
+      const sessions = await startAll();
+      const startedAt = Date.now();
+      for (const s of sessions) expect(await gone(s, 40_000, startedAt)).toBeLessThanOrEqual(20_000);
+      for (const s of sessions) {
+        const seen = await outcome(s);
+        expect(seen.code).toBe(74);
+        expect(seen.lastLine).toMatch(/ended the session: the session reached the agent's maximum session lifetime \(15s\)$/);
+        if (s.tty) expect(restored(seen.sttyAfter)).toBe(true);
+        expect(await auditLine(s)).toEqual(expect.objectContaining({ ended: 'max lifetime' }));
+      }
+    } finally {
+      await kubectl(['-n', 'nsdebug-system', 'patch', 'ds/nsdebug-agent', '--type=json', '-p', args('12h')]);
+      await agentReady();
     }
-  } finally {
-    await kubectl(['-n', 'nsdebug-system', 'patch', 'ds/nsdebug-agent', '--type=json', '-p', args('12h')]);
-    await agentReady();
-  }
-}, 300_000);
+  },
+  slow(300_000),
+);

@@ -37,5 +37,7 @@ for n in kube-apiserver kube-controller-manager kube-scheduler kubelet etcd; do
   ln -sfn k8s "$bin/$n"
 done
 echo "$stamp" > "$out/stamp"
+# Other versions' builds are dead weight (a running cluster keeps its open binaries).
+find "$cache" -mindepth 1 -maxdepth 1 -type d -name 'k8s-v*' ! -name "k8s-$K8S_VERSION" -exec rm -rf {} +
 echo "built in $(( $(date +%s) - start ))s" >&2
 echo "$bin"

@@ -100,5 +100,7 @@ rm -rf "$root"
 mkdir -p "$out"
 mv "$work/vmlinuz" "$work/initrd.img" "$out/"
 mv "$work/rootfs.img" "$out/rootfs.img"
+# Older builds are dead weight (a VM still running on one keeps its open file).
+find "$cache" -mindepth 1 -maxdepth 1 -type d -name "vm-$SUITE-*" ! -name "vm-$SUITE-$key" -exec rm -rf {} +
 echo "image.sh: built $out in $(( $(date +%s) - start ))s (kernel $kver)" >&2
 echo "$out"

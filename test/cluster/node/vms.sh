@@ -24,9 +24,13 @@ vm_ip() { echo "$VM_NET.$((10 + $1))"; }
 vm_pod_cidr() { echo "10.244.$1.0/24"; }
 
 # ssh options for the cluster's key and the VMs' host keys (known_hosts written by vm_prepare).
+# Commands share one connection per VM (ControlMaster); NSDEBUG_SSH_MUX=no gives a connection of
+# its own (a long-lived forward, which must end with its ssh process).
 vm_ssh_opts() {
+  local mux="-o ControlMaster=auto -o ControlPath=$SSH_DIR/cm-%h -o ControlPersist=120"
+  [ "${NSDEBUG_SSH_MUX:-}" = no ] && mux="-o ControlMaster=no -o ControlPath=none"
   echo "-i $SSH_DIR/id_ed25519 -o UserKnownHostsFile=$SSH_DIR/known_hosts -o StrictHostKeyChecking=yes" \
-    "-o BatchMode=yes -o ConnectTimeout=5 -o ControlMaster=auto -o ControlPath=$SSH_DIR/cm-%h -o ControlPersist=120 -o LogLevel=ERROR"
+    "-o BatchMode=yes -o ConnectTimeout=5 $mux -o LogLevel=ERROR"
 }
 # vm_ssh I CMD…: run CMD (one shell string) as root on VM I.
 vm_ssh() {
@@ -95,9 +99,14 @@ POD_CIDR=$(vm_pod_cidr "$i")
 API_SERVER=$(cat "$DIR/node-ip"):$APISERVER_PORT
 SERVICE_IP=$(service_ip)
 EOF
-  # The disk: a copy-on-write overlay on the cached image (which is never written).
+  # The disk: a copy-on-write overlay on the cached image (which is never written); a new one
+  # when the image was rebuilt since (image.sh removes the old one).
+  if [ "$(cat "$vdir/image" 2>/dev/null)" != "$image" ] && ! vm_pid "$name" >/dev/null; then
+    rm -f "$vdir/disk.qcow2"
+  fi
   if [ ! -f "$vdir/disk.qcow2" ]; then
     qemu-img create -q -f qcow2 -F raw -b "$image/rootfs.img" "$vdir/disk.qcow2"
+    echo "$image" >"$vdir/image"
   fi
 }
 

@@ -69,19 +69,9 @@ export async function nodeContainerd(node: string, hostAddress: string): Promise
   const socket = join(dir, 'containerd.sock');
   const forward = execa(
     'bash',
-    [
-      CLUSTER_SH,
-      'ssh',
-      node,
-      '-o',
-      'ControlPath=none',
-      '-o',
-      'ExitOnForwardFailure=yes',
-      '-N',
-      '-L',
-      `${socket}:/run/containerd/containerd.sock`,
-    ],
-    { reject: false },
+    [CLUSTER_SH, 'ssh', node, '-o', 'ExitOnForwardFailure=yes', '-N', '-L', `${socket}:/run/containerd/containerd.sock`],
+    // a connection of its own: the forward ends with this ssh process (cluster.sh execs it)
+    { reject: false, env: { NSDEBUG_SSH_MUX: 'no' } },
   );
   const close = () => {
     forward.kill('SIGTERM');
