@@ -70,7 +70,9 @@ Before=ssh.service
 [Service]
 Type=oneshot
 RemainAfterExit=yes
-ExecStart=/bin/sh -c 'mountpoint -q /mnt/nsdebug || mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000,ro nsdebug /mnt/nsdebug; exec /bin/sh /mnt/nsdebug/setup.sh'
+# udev may still be binding the 9p transport to its device ("no channels available"): retry
+# ($$ is systemd's escape for the shell's $).
+ExecStart=/bin/sh -c 'i=0; until mountpoint -q /mnt/nsdebug || mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000,ro nsdebug /mnt/nsdebug 2>/dev/null; do i=$$((i + 1)); [ $$i -lt 600 ] || exit 1; modprobe -q 9pnet_virtio; sleep 0.1; done; exec /bin/sh /mnt/nsdebug/setup.sh'
 StandardOutput=journal+console
 [Install]
 WantedBy=multi-user.target
