@@ -363,6 +363,10 @@ test(
   "the agent's container killed (SIGKILL of serve, the container restarts): its sessions end within 5 s",
   async () => {
     const sessions = await startAll();
+    const agent = await agentPodOn(NODE.name);
+    const restarts = async () =>
+      (await kubectlJson<PodJson>(['-n', 'nsdebug-system', 'get', 'pod', agent])).status.containerStatuses?.[0]?.restartCount ?? 0;
+    const before = await restarts();
     const [serve] = await pgrepOn(NODE.name, 'nsdebug-agent\\.js serve|nsdebug-agent serve');
     expect(serve).toBeDefined();
     const killedAt = Date.now();
@@ -373,6 +377,9 @@ test(
       expect(seen.code).not.toBe(0);
       if (s.tty) expect(restored(seen.sttyAfter)).toBe(true);
     }
+    // the kubelet restarted the container (until it reports that, the pod still shows the old
+    // container's Ready, on a slow node for many seconds); then the new one must become Ready
+    await waitFor('the agent container restarted', async () => (await restarts()) > before, slow(60_000), 500);
     await agentReady();
   },
   slow(300_000),
