@@ -4,11 +4,13 @@
 #   docker build -t nsdebug.local/agent:dev .                  (Docker / BuildKit)
 #   podman build --pull=never -t nsdebug.local/agent:dev .     (no registry: a local node base)
 #
-# Stage `build` compiles the TypeScript and native/ on the Node base. The runtime starts from
-# scratch and receives only what the agent executes: the node binary and the shared libraries it
-# and the native code link against, the agent's modules and the packages they import (found by
-# walking its import graph), libnsdebug.so, and Debian's static busybox as the toolbox. No
-# package manager, npm or libc userland of the base comes along (busybox gives an operator `sh`).
+# Stage `build` compiles native/ and the TypeScript on the Node base and bundles the agent with
+# esbuild (build/agent.mjs: dist/agent/, nothing of the CLI's src/kube, src/cli or client-node).
+# The runtime starts from scratch and receives only what the agent executes: the node binary and
+# the shared libraries it and the native code link against, the agent's bundle, koffi (the one
+# package the bundle leaves to Node: a native addon), libnsdebug.so and the native entry points,
+# and Debian's static busybox as the toolbox. No package manager, npm or libc userland of the base
+# comes along (busybox gives an operator `sh`).
 # The Node.js LTS line the project runs on (test/support/deps.sh, package.json engines).
 ARG NODE_IMAGE=node:26-bookworm-slim
 
@@ -21,52 +23,24 @@ COPY package.json package-lock.json ./
 # koffi ships prebuilt binaries: no install script is needed (npm 11 would skip them anyway).
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY . .
-# prune first: an agent module that imports a devDependency then fails the walk below
-RUN npm run build \
- && npm prune --omit=dev --ignore-scripts --no-audit --no-fund
-
-# The agent's module graph, from its entry point: the dist files it imports and the packages
-# (with their dependencies) it needs. The CLI's own packages (client-node, oclif…) stay behind.
-RUN node -e ' \
-      const fs = require("fs"), path = require("path"); \
-      const files = new Set(), bare = new Set(), pkgs = new Set(); \
-      const walk = (f) => { \
-        if (files.has(f)) return; files.add(f); \
-        for (const [, s] of fs.readFileSync(f, "utf8").matchAll(/(?:\bfrom\s+|\bimport\s*\(\s*|\bimport\s+)["\x27]([^"\x27\n]+)["\x27]/g)) { \
-          if (s.startsWith(".")) walk(path.resolve(path.dirname(f), s)); \
-          else if (!s.startsWith("node:")) bare.add(s.split("/").slice(0, s.startsWith("@") ? 2 : 1).join("/")); \
-        } \
-      }; \
-      const need = (name, from, optional) => { \
-        for (let dir = from; ; dir = path.dirname(dir)) { \
-          const p = path.join(dir, "node_modules", name); \
-          if (fs.existsSync(path.join(p, "package.json"))) { \
-            if (pkgs.has(p)) return; pkgs.add(p); \
-            const pj = JSON.parse(fs.readFileSync(path.join(p, "package.json"), "utf8")); \
-            for (const d of Object.keys(pj.dependencies ?? {})) need(d, p, false); \
-            for (const d of Object.keys(pj.optionalDependencies ?? {})) need(d, p, true); \
-            return; \
-          } \
-          if (dir === path.dirname(dir)) { if (optional) return; throw new Error("the agent imports " + name + ", which is not installed"); } \
-        } \
-      }; \
-      walk(path.resolve("bin/nsdebug-agent.js")); \
-      for (const b of bare) need(b, process.cwd(), false); \
-      const rel = (p) => path.relative(process.cwd(), p); \
-      fs.writeFileSync("/tmp/agent-files", [...files, ...pkgs].map(rel).join("\n") + "\n"); \
-      console.log("agent modules:", [...files].length, "files; packages:", [...pkgs].map(rel).join(" ") || "none"); \
-    '
+# Only what the image runs: not the CLI's bundle and start-up snapshot (npm run build:js).
+RUN npm run -s build:native && npm run -s build:ts && npm run -s build:agent
 
 # Assemble the runtime's root filesystem in /rootfs.
 RUN set -eux; \
     R=/rootfs; \
     mkdir -p $R/app/native $R/usr/local/bin $R/usr/lib/nsdebug $R/bin $R/usr/bin $R/etc $R/tmp $R/run; \
     chmod 1777 $R/tmp; \
+    # package.json: the package root the bundle finds above itself (src/package.ts), its version
     cp package.json $R/app/; \
-    xargs -a /tmp/agent-files cp -a --parents -t $R/app; \
-    # what never runs in the agent: koffi's C/C++ sources beside its JavaScript in src/ (its
-    # binary is the optional package @koromix/koffi-linux-x64, the only platform npm installed),
-    # typings, maps, docs
+    mkdir -p $R/app/bin $R/app/dist/agent $R/app/node_modules/@koromix; \
+    cp bin/nsdebug-agent.js $R/app/bin/; \
+    cp dist/agent/*.js dist/agent/THIRD-PARTY-LICENSES.txt $R/app/dist/agent/; \
+    # koffi, and its binary: the optional package @koromix/koffi-<platform>, the only one npm installed
+    cp -a node_modules/koffi $R/app/node_modules/; \
+    cp -a node_modules/@koromix/koffi-* $R/app/node_modules/@koromix/; \
+    # what never runs in the agent: koffi's C/C++ sources beside its JavaScript in src/, typings,
+    # maps, docs
     find $R/app/node_modules/koffi/src -type f ! -name '*.js' ! -name '*.cjs' -delete; \
     rm -rf $R/app/node_modules/koffi/vendor $R/app/node_modules/koffi/doc; \
     find $R/app -type f \( -name '*.d.ts' -o -name '*.d.mts' -o -name '*.d.cts' -o -name '*.map' -o -name '*.md' \) -delete; \
@@ -84,12 +58,12 @@ RUN set -eux; \
       | while read -r lib; do cp -L --parents "$lib" $R; done; \
     printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/sh\n' > $R/etc/passwd; \
     printf 'root:x:0:\nnogroup:x:65534:\n' > $R/etc/group; \
-    # fail the build here, not in a cluster: every agent module loads in the runtime tree
+    # fail the build here, not in a cluster: every chunk of the bundle loads in the runtime tree
+    # (the bundled packages, koffi and its addon with them), and so does libnsdebug.so
     chroot $R /usr/bin/env -u NODE_EXTRA_CA_CERTS node --input-type=module -e ' \
       import { readdirSync } from "node:fs"; \
-      for (const dir of ["/app/dist/src/agent", "/app/dist/src/native"]) \
-        for (const f of readdirSync(dir)) if (f.endsWith(".js") && f !== "main.js") await import(`${dir}/${f}`); \
-      const { loadNativeLibrary } = await import("/app/dist/src/native/libnsdebug.js"); \
+      for (const f of readdirSync("/app/dist/agent")) if (f.endsWith(".js") && f !== "nsdebug-agent.js") await import(`/app/dist/agent/${f}`); \
+      const { loadNativeLibrary } = await import("/app/dist/agent/libnsdebug.js"); \
       loadNativeLibrary(); \
     '; \
     # (no /proc in this chroot for the entry point to find its package: name the script)

@@ -120,7 +120,9 @@ async function call<T>(
   if (!endpoint.startsWith('unix://')) {
     throw new NsdebugError(`runtime endpoint ${endpoint} is not supported yet (containerd over a unix socket only)`, ExitCode.ENTER_FAILED);
   }
-  const [grpc, loader] = await Promise.all([import('@grpc/grpc-js'), import('@grpc/proto-loader')]);
+  // Both are CommonJS: their module.exports is `default`, under Node's import() as in the agent's
+  // bundle (build/agent.mjs), where a CommonJS package split into a chunk of its own has no other export.
+  const [{ default: grpc }, { default: loader }] = await Promise.all([import('@grpc/grpc-js'), import('@grpc/proto-loader')]);
   const api = grpc.loadPackageDefinition(loader.fromJSON(API, { keepCase: true, defaults: true, arrays: true })) as unknown as Api;
   const metadata = new grpc.Metadata();
   metadata.set('containerd-namespace', 'k8s.io');

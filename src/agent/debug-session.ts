@@ -25,7 +25,7 @@ import {
   type SessionHello,
 } from '../contract.js';
 import { NsdebugError } from '../errors.js';
-import { anyInstance, chooseContainer, exitedContainer, runningContainer, type PodLike } from '../kube/target.js';
+import { anyInstance, chooseContainer, exitedContainer, runningContainer, type PodLike } from '../pod.js';
 import { apiMessage, type ApiResponse, type ApiWatch, type InClusterApi } from './apiserver.js';
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;

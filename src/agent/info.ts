@@ -6,6 +6,7 @@ import { join } from 'node:path';
 
 import { CONTRACT_VERSION, SESSION_PORT, type AgentCheck, type AgentInfo } from '../contract.js';
 import { loadNativeLibrary } from '../native/libnsdebug.js';
+import { packageRoot } from '../package.js';
 import { formatTable } from './ps.js';
 import { cgroupMounts, kubeletRoots, type CgroupMount } from './cgroups.js';
 import { AUDIT_SOCKET } from './audit.js';
@@ -29,8 +30,7 @@ const NEEDED_CAPS: Array<[number, string]> = [
 ];
 
 export function packageVersion(): string {
-  const pkg = new URL('../../../package.json', import.meta.url);
-  return (JSON.parse(readFileSync(pkg, 'utf8')) as { version: string }).version;
+  return (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
 }
 
 export function cgroupVersionOf(mounts: CgroupMount[]): string {

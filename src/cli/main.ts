@@ -1,7 +1,7 @@
-// Entry of `kubectl-nsdebug` (bin/kubectl-nsdebug.js): run oclif, print any failure as one line
+// Entry of `kubectl-nsdebug` (bin/kubectl-nsdebug, through src/cli/entry.ts): run oclif, print any failure as one line
 // (src/cli/failure.ts), wait for stdout to drain, exit with the command's code. Only oclif is
 // imported up front; commands load what they need (client-node only once a cluster is involved).
-import { Config, run } from '@oclif/core';
+import { Config, run, settings } from '@oclif/core';
 
 import { ExitCode } from '../contract.js';
 import { escapeLine } from './escape.js';
@@ -51,6 +51,8 @@ export async function main(argv: string[], root: string): Promise<never> {
     stream.on('error', (err: NodeJS.ErrnoException) => process.exit(err.code === 'EPIPE' ? 128 + 13 : ExitCode.INTERNAL));
   }
   let exitCode: number;
+  // dist/ is what runs: oclif need not look for TypeScript sources (nor load typescript to)
+  settings.enableAutoTranspile = false;
   try {
     const config = await Config.load(root);
     const result = await run(

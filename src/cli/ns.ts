@@ -3,7 +3,7 @@
 // containers by name, the sandbox, the node — including PID namespaces made inside a container.
 import { ExitCode, NAMESPACE_KINDS, nsArgv, type NamespaceInfo } from '../contract.js';
 import { NsdebugError } from '../errors.js';
-import type { PodLike } from '../kube/target.js';
+import type { PodLike } from '../pod.js';
 import { processIo, type CliIo } from './io.js';
 import { completePs, validatePs, type PsFlags, type PsOptions } from './options.js';
 import { formatColumns } from './output.js';

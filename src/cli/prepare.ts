@@ -1,7 +1,8 @@
 // The steps every session takes before it reaches the agent, shared by `kubectl nsdebug TARGET`
-// and `kubectl nsdebug ps TARGET`: kubeconfig → target pod and container → (in parallel) access
-// review, node check, agent lookup. Refusals come in that order of importance: a user who may
-// not exec into the pod hears that first, whatever else is wrong.
+// and `kubectl nsdebug ps TARGET`: kubeconfig → target pod and container (with the access review
+// alongside for pod/NAME) → (in parallel) access review, node check, agent lookup. Refusals come
+// in that order of importance: a user who may not exec into the pod hears that first, whatever
+// else is wrong.
 import { checkExecAccess, type AccessClient } from '../kube/access.js';
 import { findAgent, type AgentClient, type AgentPod } from '../kube/agent.js';
 import type { KubeConfigOptions, KubeConnection } from '../kube/config.js';
@@ -54,6 +55,10 @@ export async function prepare(
   const conn = await cluster.loadKubeConfig(opts.kube);
   const [targets, access, agents] = await Promise.all([cluster.targetClient(conn), cluster.accessClient(conn), cluster.agentClient(conn)]);
 
+  const accessTo = (pod: string) => checkExecAccess({ namespace: conn.namespace, pod }, access, opts.sessionAuth === true);
+  // pod/NAME: its access review needs no answer from the pod read, so both go at once (one round
+  // trip fewer); a failed read is still what the user hears first, as before
+  const earlyAccess = ref.kind === 'pod' ? settled(accessTo(ref.name)) : undefined;
   progress.step(`resolving ${describeRef(ref)} in namespace ${conn.namespace}`);
   const target = await resolveTarget(
     ref,
@@ -64,7 +69,7 @@ export async function prepare(
 
   progress.step(`checking access and finding the agent on node ${target.node}`);
   const [allowed, node, agent] = await Promise.allSettled([
-    checkExecAccess({ namespace: target.namespace, pod: target.pod }, access, opts.sessionAuth === true),
+    earlyAccess?.then((result) => (result.status === 'rejected' ? Promise.reject(result.reason) : undefined)) ?? accessTo(target.pod),
     targets.readNode(target.node),
     findAgent(target.node, opts.agentNamespace, agents),
   ]);
@@ -74,3 +79,10 @@ export async function prepare(
   if (agent.status === 'rejected') throw agent.reason;
   return { conn, target, agent: agent.value, targets };
 }
+
+/** p's outcome as a value, so that a rejection nobody has awaited yet is not an unhandled one. */
+const settled = <T>(p: Promise<T>): Promise<PromiseSettledResult<T>> =>
+  p.then(
+    (value) => ({ status: 'fulfilled', value }),
+    (reason: unknown) => ({ status: 'rejected', reason }),
+  );

@@ -16,7 +16,7 @@ import { NsdebugError, usageError } from '../errors.js';
 
 import type { AuthorizationV1Api, AppsV1Api, BatchV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 
-type ClientNode = typeof import('@kubernetes/client-node');
+type ClientNode = typeof import('./client-node.js');
 
 /** kubectl's global flags, as the user gave them; everything optional. */
 export interface KubeConfigOptions {
@@ -64,17 +64,11 @@ const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 let clientNodeModule: Promise<ClientNode> | undefined;
 
 /**
- * client-node as `npm run build` bundles it: the package is ~2,600 modules (mostly generated
- * models) that take ~550 ms to load on every command, one file ~150 ms. Run from the sources
- * (ts-jest), this path does not exist and the package itself is loaded.
+ * @kubernetes/client-node (the parts ./client-node.ts names), imported once, on first use. In
+ * the CLI's start-up snapshot (build/cli.mjs) it is already loaded.
  */
-const BUNDLED_CLIENT_NODE = new URL('../../vendor/client-node.js', import.meta.url);
-
-/** @kubernetes/client-node, imported once, on first use. */
 export function clientNode(): Promise<ClientNode> {
-  clientNodeModule ??= existsSync(BUNDLED_CLIENT_NODE)
-    ? (import(BUNDLED_CLIENT_NODE.href) as Promise<ClientNode>)
-    : import('@kubernetes/client-node');
+  clientNodeModule ??= import('./client-node.js');
   return clientNodeModule;
 }
 

@@ -3,11 +3,11 @@
 // half-closed). The transport is client-node's WebSocketHandler in production and a fake in
 // tests; everything here ends in the one Promise run() returns: the remote exit code, or an
 // NsdebugError. Raw mode and signals belong to the caller (src/cli/terminal.ts).
-import type { Readable, Writable } from 'node:stream';
+import { PassThrough, type Readable, type Writable } from 'node:stream';
 
 import { ExitCode } from '../contract.js';
 import { NsdebugError } from '../errors.js';
-import { describeApiError, type KubeConnection } from './config.js';
+import { clientNode, describeApiError, type KubeConnection } from './config.js';
 
 /** The channels of the Kubernetes streaming protocol: the first byte of every binary message. */
 export const Channel = {
@@ -402,9 +402,7 @@ export function withTimeout<T>(promise: Promise<T>, ms: number, timeoutError: ()
  * kubeconfig). Its own stream bookkeeping gets inert streams: this module handles every channel.
  */
 export async function createExecTransport(conn: KubeConnection): Promise<ExecTransport> {
-  const { PassThrough } = await import('node:stream');
-  // not re-exported by the package index; the package has no exports map, so the path is public
-  const { WebSocketHandler } = await import('@kubernetes/client-node/dist/web-socket-handler.js');
+  const { WebSocketHandler } = await clientNode();
   return new WebSocketHandler(conn.kc, undefined, {
     stdin: new PassThrough(),
     stdout: new PassThrough(),

@@ -3,13 +3,13 @@
 // server-side applied, then a wait for the DaemonSet's rollout that names the node and reason of
 // any agent pod that cannot start. Parsing, rendering and rollout judgement are pure functions;
 // the API sits behind InstallClient so tests can pass a fake.
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 import { ExitCode } from '../contract.js';
 import { NsdebugError, usageError } from '../errors.js';
 import { parseDuration } from '../duration.js';
+import { packageRoot } from '../package.js';
 
 import {
   apiClients,
@@ -39,15 +39,6 @@ export interface KubeObject {
 }
 
 // ---- the manifests ----
-
-/** The package's root: the nearest directory above this module with nsdebug's package.json. */
-export function packageRoot(from = dirname(fileURLToPath(import.meta.url))): string {
-  for (let dir = from; ; dir = dirname(dir)) {
-    const pkg = join(dir, 'package.json');
-    if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'nsdebug') return dir;
-    if (dirname(dir) === dir) throw new Error(`cannot find nsdebug's package.json above ${from}`);
-  }
-}
 
 export const deployDir = () => join(packageRoot(), 'deploy');
 /** The opt-in session authorization objects (`install --session-auth`). */

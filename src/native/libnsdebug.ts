@@ -3,11 +3,12 @@
 // callers depend on the NativeLibrary interface, so tests can pass a fake of it.
 import { existsSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { getSystemErrorMap } from 'node:util';
 
 import koffi, { type LibraryHandle } from 'koffi';
+
+import { packageRoot } from '../package.js';
 
 /** Mirrors enum nsd_file_op in native/libnsdebug.h. */
 enum FileOp {
@@ -215,10 +216,13 @@ export function errnoMessage(errno: number): string {
 
 /** Where the library may be: $NSDEBUG_NATIVE_LIB, the package's native/, the image's lib dir. */
 export function libraryCandidates(env = process.env): string[] {
-  const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-  return [env.NSDEBUG_NATIVE_LIB, join(packageRoot, 'native', 'libnsdebug.so'), '/usr/lib/nsdebug/libnsdebug.so'].filter(
-    (p): p is string => Boolean(p),
-  );
+  let packaged: string | undefined;
+  try {
+    packaged = join(packageRoot(), 'native', 'libnsdebug.so');
+  } catch {
+    // run from outside a package (a copied bundle): the other two places
+  }
+  return [env.NSDEBUG_NATIVE_LIB, packaged, '/usr/lib/nsdebug/libnsdebug.so'].filter((p): p is string => Boolean(p));
 }
 
 let loaded: NativeLibrary | undefined;

@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 
 import type { Row } from './run.js';
 
-const CLI = fileURLToPath(new URL('../../../bin/kubectl-nsdebug.js', import.meta.url));
+const CLI = fileURLToPath(new URL('../../../bin/kubectl-nsdebug', import.meta.url));
 const PIPES = 35;
 const TTYS = 15;
 const SESSION_BYTES = 10_000_000;
@@ -67,10 +67,10 @@ function runSession(session: Session, env: NodeJS.ProcessEnv, dir: string, deadl
     // the session's output comes through the pty. script's stdin stays open and unwritten:
     // at EOF it would send the pty an EOF character, which the container's pty would echo.
     const remote = `head -c ${SESSION_BYTES} /dev/zero | tr "\\\\0" x; exit ${TTY_EXIT}`;
-    const cli = [process.execPath, CLI, '-t', ...target, '--', 'sh', '-c', remote].map(quote).join(' ');
+    const cli = [CLI, '-t', ...target, '--', 'sh', '-c', remote].map(quote).join(' ');
     child = spawn('script', ['-qfec', `${cli} 2>${quote(stderrFile)}`, '/dev/null'], { env: { ...env, SHELL: '/bin/sh' } });
   } else {
-    child = spawn(process.execPath, [CLI, ...target, '--', 'cat'], { env });
+    child = spawn(CLI, [...target, '--', 'cat'], { env });
     child.stdin!.on('error', () => {}); // EPIPE when the CLI fails early: its exit code tells
     child.stdin!.end(session.input);
   }

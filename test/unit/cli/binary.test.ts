@@ -1,11 +1,11 @@
-// The real executable (bin/kubectl-nsdebug.js → dist/) against a fake API server on localhost:
+// The real executable (bin/kubectl-nsdebug → the start-up snapshot of dist/cli/nsdebug.cjs) against a fake API server on localhost:
 // oclif's default-command routing, the kubeconfig, the REST calls, and the exec stream over a real
 // WebSocket (client-node's transport) with stdin, stdout, stderr and the exit status. No cluster
 // needed; the real cluster is test/e2e/nsdebug.test.ts.
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 
 import { execa } from 'execa';
@@ -14,9 +14,9 @@ import { CONTRACT_VERSION, encodeFrame, Frame, FrameDecoder, STREAM_WINDOW } fro
 import { ID, UID, fakeAgentPod, fakePod } from '../kube/fakes.js';
 
 const ROOT = new URL('../../..', import.meta.url).pathname;
-const BIN = join(ROOT, 'bin', 'kubectl-nsdebug.js');
-const built = existsSync(join(ROOT, 'dist', 'src', 'cli', 'main.js'));
-if (!built) console.warn('skipping the executable tests: dist/ is not built (npm run build:ts)');
+const BIN = join(ROOT, 'bin', 'kubectl-nsdebug');
+const built = existsSync(join(ROOT, 'dist', 'cli', 'nsdebug.cjs'));
+if (!built) console.warn('skipping the executable tests: dist/ is not built (npm run build)');
 const maybe = built ? describe : describe.skip;
 
 /** The part of the `ws` package's server used here (ws ships no types; it comes with client-node). */
@@ -134,13 +134,14 @@ function kubeconfigFor(url: string): string {
 }
 
 const run = (args: string[], input?: Buffer | string) =>
-  execa(process.execPath, [BIN, ...args], {
+  execa(BIN, args, {
     reject: false,
     timeout: 60_000,
     ...(input !== undefined ? { input } : { stdin: 'ignore' }),
     encoding: 'buffer',
     stripFinalNewline: false,
-    env: { NO_COLOR: '1' },
+    // the node running the tests, the one `npm run build` made the snapshot with
+    env: { NO_COLOR: '1', PATH: `${dirname(process.execPath)}:/usr/bin:/bin` },
   });
 const str = (v: unknown) => Buffer.from(v as Uint8Array).toString();
 

@@ -291,10 +291,16 @@ describe('kubectl nsdebug TARGET', () => {
     expect(c.transport.paths).toEqual([]);
   });
 
-  test('a container that is not running is refused before any access review', async () => {
-    const c = cluster();
-    await failure(runDebug({ target: 'crashloop', command: [] }, fakeIo(), c));
-    expect(c.access.questions).toEqual([]);
+  test('a container that is not running is what the user hears, whatever the access review (asked alongside) says', async () => {
+    const allowed = cluster();
+    const denied = cluster({ access: new FakeAccessClient({ allowed: false }) });
+    const [a, d] = [
+      await failure(runDebug({ target: 'crashloop', command: [] }, fakeIo(), allowed)),
+      await failure(runDebug({ target: 'crashloop', command: [] }, fakeIo(), denied)),
+    ];
+    expect(d).toEqual(a);
+    expect(a.code).not.toBe(ExitCode.FORBIDDEN);
+    expect(allowed.transport.paths).toEqual([]);
   });
 
   test('a TTY session: raw mode once the stream is open, restored at the end and on failure', async () => {

@@ -8,15 +8,8 @@ import { join } from 'node:path';
 import * as yaml from 'js-yaml';
 
 import { AGENT_EXECUTABLE } from '../../../src/contract.js';
-import {
-  cliVersion,
-  deployDir,
-  packageRoot,
-  PART_OF,
-  readDeployManifests,
-  renderManifests,
-  type KubeObject,
-} from '../../../src/kube/install.js';
+import { cliVersion, deployDir, PART_OF, readDeployManifests, renderManifests, type KubeObject } from '../../../src/kube/install.js';
+import { packageRoot } from '../../../src/package.js';
 
 const DEPLOY = deployDir();
 const key = (o: KubeObject) => `${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`;

@@ -5,7 +5,8 @@ import { Channel, type ExecSocket, type ExecStatus, type ExecTransport } from '.
 import type { AccessAnswer, AccessClient, AccessQuestion } from '../../../src/kube/access.js';
 import type { AgentClient } from '../../../src/kube/agent.js';
 import type { PodLike as AgentPodLike } from '../../../src/kube/install.js';
-import type { ContainerStatusLike, LabelSelectorLike, NodeLike, PodLike, TargetClient, WorkloadKind } from '../../../src/kube/target.js';
+import type { LabelSelectorLike, NodeLike, TargetClient, WorkloadKind } from '../../../src/kube/target.js';
+import type { ContainerStatusLike, PodLike } from '../../../src/pod.js';
 
 export const ID = (c: string) => c.repeat(64);
 export const UID = '8d2f3c1e-5b4a-4c3d-9e8f-7a6b5c4d3e2f';
@@ -232,6 +233,17 @@ export class FakeTransport implements ExecTransport {
   query(i = 0): URLSearchParams {
     return new URLSearchParams((this.paths[i] ?? '').split('?')[1]);
   }
+}
+
+/** The NsdebugError f throws, as { code, message }; fails when it returns. */
+export function thrownBy(f: () => unknown): { code: number; message: string } {
+  try {
+    f();
+  } catch (err) {
+    if (err instanceof NsdebugError) return { code: err.exitCode, message: err.message };
+    throw err;
+  }
+  throw new Error('no error');
 }
 
 /** The NsdebugError a promise rejects with, as { code, message }; fails when it resolves. */
