@@ -6,8 +6,9 @@
 // API request. A snapshot holds them already loaded and compiled; Node deserializes it instead.
 // Node's snapshot builder cannot serialize the HTTP parser's and TLS's native state, and its
 // deserialized main has no import() callback. So:
-// - node:http/https/tls/http2, and the packages that touch them as they load, become lazy
-//   facades: their exports are getters that load the real module on first use, at run time;
+// - node:http/https/tls/http2 become lazy facades that load the real module on first use, at
+//   run time, and hand out stand-ins for what is read from them while the snapshot builds; the
+//   packages that extend their classes as they load are lazy facades too;
 // - oclif's module loader asks the bundle first (src/cli/entry.ts) and require()s otherwise;
 // - import.meta.url is the bundle's URL, set at run time (the package may have moved).
 import { execFileSync } from 'node:child_process';
@@ -24,11 +25,12 @@ const require = createRequire(`${ROOT}package.json`);
 /** Builtins whose native state a snapshot cannot hold. */
 const LAZY_BUILTINS = new Set(['http', 'https', 'tls', 'http2']);
 /**
- * Packages that use those builtins as they load (a class extending http.Agent, a destructured
- * IncomingMessage): the snapshot build fails loudly ("lazy … touched while building") when one
- * is missing here.
+ * Packages that use those builtins as they load in a way no stand-in can serve (a class
+ * extending http.Agent): the snapshot build fails loudly ("lazy … touched while building") when
+ * one is missing here. undici is not one: what it reads as it loads (IncomingMessage for
+ * instanceof, http2's constants) the facades answer with stand-ins, so it is in the snapshot.
  */
-const LAZY_FOR_BUILTINS = ['agent-base', 'hpagent', 'http-proxy-agent', 'https-proxy-agent', 'socks-proxy-agent', 'undici', 'ws'];
+const LAZY_FOR_BUILTINS = ['agent-base', 'hpagent', 'http-proxy-agent', 'https-proxy-agent', 'socks-proxy-agent', 'ws'];
 /**
  * Modules that read the terminal or the environment as they load (colour support, the terminal's
  * width): loaded at snapshot time they would answer for the build's terminal forever. Found by
@@ -42,23 +44,53 @@ const LAZY_FILES = LAZY_FOR_TERMINAL.filter((m) => m.endsWith('.js')).map((m) =>
 /**
  * A CommonJS module standing for `real` (the module as the build sees it), loaded by `load` on
  * first use: a proxy that reads, calls and constructs through to it. Its own keys are the build's,
- * so esbuild's ESM interop can copy them without loading it.
+ * so esbuild's ESM interop can copy them without loading it. Read while the snapshot builds, a
+ * function export is a stand-in that calls, constructs and answers instanceof through to the real
+ * one at run time, and plain data (http2's constants) is the build's copy; anything else fails
+ * the build.
  */
 function lazyFacade(what, real, load) {
   const ownKeys = Object.getOwnPropertyNames(real).filter(
     (k) => typeof real !== 'function' || !['prototype', 'length', 'name', 'arguments', 'caller'].includes(k),
   );
+  const functions = ownKeys.filter((k) => typeof real[k] === 'function');
+  const data = Object.fromEntries(
+    ownKeys.flatMap((k) => {
+      if (typeof real[k] === 'function') return [];
+      try {
+        const json = JSON.stringify(real[k]);
+        return json === undefined ? [] : [[k, JSON.parse(json)]];
+      } catch {
+        return [];
+      }
+    }),
+  );
   return `let real;
+const building = () => process.getBuiltinModule('node:v8').startupSnapshot.isBuildingSnapshot();
 const get = () => {
-  if (process.getBuiltinModule('node:v8').startupSnapshot.isBuildingSnapshot()) throw new Error('lazy ${what} touched while building the snapshot: see LAZY_FOR_BUILTINS in build/cli.mjs');
+  if (building()) throw new Error('lazy ${what} touched while building the snapshot: see LAZY_FOR_BUILTINS in build/cli.mjs');
   return (real ??= ${load});
 };
 const keys = ${JSON.stringify(ownKeys)};
+const functions = ${JSON.stringify(functions)};
+const data = ${JSON.stringify(data)};
+const standIn = (key) =>
+  new Proxy(function () {}, {
+    apply: (_, self, args) => Reflect.apply(get()[key], self, args),
+    construct: (_, args, newTarget) => Reflect.construct(get()[key], args, newTarget),
+    get: (_, k) => (k === Symbol.hasInstance ? (v) => v instanceof get()[key] : get()[key][k]),
+    set: (_, k, v) => Reflect.set(get()[key], k, v),
+  });
 const target = ${typeof real === 'function' ? 'function () {}' : '{}'};
 // interop helpers ask this as they import: answered without loading
 const esModule = ${JSON.stringify(Boolean(real.__esModule))};
 const facade = new Proxy(target, {
-  get: (_, key) => (key === '__esModule' ? esModule : get()[key]),
+  get: (_, key) => {
+    if (key === '__esModule') return esModule;
+    if (building() && functions.includes(key)) return standIn(key);
+    if (building() && Object.hasOwn(data, key)) return data[key];
+    return get()[key];
+  },
   has: (_, key) => key in get(),
   ownKeys: () => [...keys, ...Reflect.ownKeys(target)],
   getOwnPropertyDescriptor: (_, key) =>

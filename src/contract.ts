@@ -378,11 +378,23 @@ export interface SessionEnded {
 /** The largest payload either side accepts in one frame. */
 export const MAX_FRAME_PAYLOAD = 1 << 20;
 
-export function encodeFrame(type: number, payload: Buffer = Buffer.alloc(0)): Buffer {
-  const header = Buffer.allocUnsafe(5);
-  header[0] = type;
-  header.writeUInt32BE(payload.length, 1);
-  return Buffer.concat([header, payload]);
+/**
+ * A frame as one buffer: its payload given whole or in parts, behind `channel` when the carrier
+ * wants one byte in front (the exec's and the port-forward's WebSocket channel). One copy of
+ * the payload, however it is carried: a 100 MiB transfer is all copies.
+ */
+export function encodeFrame(type: number, payload: Buffer | readonly Buffer[] = [], channel?: number): Buffer {
+  const parts = Buffer.isBuffer(payload) ? [payload] : payload;
+  const start = channel === undefined ? 0 : 1;
+  let size = 0;
+  for (const part of parts) size += part.length;
+  const bytes = Buffer.allocUnsafe(start + 5 + size);
+  if (channel !== undefined) bytes[0] = channel;
+  bytes[start] = type;
+  bytes.writeUInt32BE(size, start + 1);
+  let at = start + 5;
+  for (const part of parts) at += part.copy(bytes, at);
+  return bytes;
 }
 
 /** Splits a byte stream into frames; throws on a frame larger than MAX_FRAME_PAYLOAD. */

@@ -68,8 +68,15 @@ const DEFAULT_TIMING: LivenessTiming = { heartbeatMs: HEARTBEAT_INTERVAL_MS, tim
 type Settle = (o: { code: number } | { error: unknown }) => void;
 
 /**
+ * What the agent may send ahead of this side's writes without a TTY: 8 MiB keeps the long path
+ * through the API server and kubelet full for a bulk transfer (100 MiB out: 3.8 s with 1 MiB,
+ * 3.2 s with 8). With a TTY, STREAM_WINDOW: output already on its way after ^C stays short.
+ */
+export const BULK_OUTPUT_WINDOW = 8 * STREAM_WINDOW;
+
+/**
  * The frames of one session over an open stream: what arrives goes through push(), what is sent
- * goes through sendBytes (which wraps it for the carrier). Returns the cleanup.
+ * goes out through sendBytes, each frame behind the carrier's channel byte. Returns the cleanup.
  */
 class SessionFrames {
   private readonly decoder = new FrameDecoder();
@@ -84,6 +91,8 @@ class SessionFrames {
     private readonly local: SessionLocal,
     private readonly describe: string,
     private readonly settle: Settle,
+    /** the carrier's channel byte in front of each frame */
+    private readonly channel: number,
     private readonly sendBytes: (bytes: Buffer, sent?: () => void) => void,
   ) {}
 
@@ -108,7 +117,7 @@ class SessionFrames {
       clearInterval(watchdog);
     });
     // what the agent may send before this side has written anything
-    this.send(Frame.WINDOW, u32(STREAM_WINDOW));
+    this.send(Frame.WINDOW, u32(this.local.tty ? STREAM_WINDOW : BULK_OUTPUT_WINDOW));
     const { tty, terminal, stdin } = this.local;
     if (tty && terminal)
       this.cleanups.push(followWindowSize(terminal, (size) => this.send(Frame.RESIZE, Buffer.from(JSON.stringify(size)))));
@@ -125,8 +134,8 @@ class SessionFrames {
     out.write(data, () => this.send(Frame.WINDOW, u32(data.length)));
   }
 
-  send(type: number, payload?: Buffer, sent?: () => void): void {
-    this.sendBytes(encodeFrame(type, payload), sent);
+  send(type: number, payload?: Buffer | Buffer[], sent?: () => void): void {
+    this.sendBytes(encodeFrame(type, payload, this.channel), sent);
   }
 
   /** Bytes of the session's frames, as they arrive. */
@@ -197,7 +206,7 @@ class SessionFrames {
           done.push(chunk.sent);
         }
       }
-      this.send(Frame.STDIN, parts.length === 1 ? parts[0] : Buffer.concat(parts, size));
+      this.send(Frame.STDIN, parts);
       this.credit -= size;
       for (const sent of done) sent();
     }
@@ -237,9 +246,7 @@ export class FramedExecStream {
     const { outcome, settle } = firstOutcome();
     let socket: ExecSocket | undefined;
     let statusSeen = false;
-    const frames = new SessionFrames(req, describe, settle, (bytes, sent) =>
-      socket?.send(Buffer.concat([Buffer.from([Channel.STDIN]), bytes]), sent),
-    );
+    const frames = new SessionFrames(req, describe, settle, Channel.STDIN, (bytes, sent) => socket?.send(bytes, sent));
     const onMessage = (channel: number, data: Buffer): boolean => {
       if (channel === Channel.STDOUT) frames.push(data);
       // the agent's own lines before frames begin (a contract it does not speak, a failure to start)
@@ -305,7 +312,8 @@ export class SessionStream {
     const describe = req.describe ?? `pod ${req.namespace}/${req.pod}`;
     const { outcome, settle } = firstOutcome();
     let socket: ExecSocket | undefined;
-    const frames = new SessionFrames(req, describe, settle, (bytes, sent) => socket?.send(Buffer.concat([Buffer.from([0]), bytes]), sent));
+    // the port's data channel: 0
+    const frames = new SessionFrames(req, describe, settle, 0, (bytes, sent) => socket?.send(bytes, sent));
     const portPrefixPending = [true, true];
     const onMessage = (channel: number, data: Buffer): boolean => {
       if (channel > 1) return true;

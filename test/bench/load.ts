@@ -54,7 +54,8 @@ function pipeSession(name: string, slow?: SlowReader): Session {
 
 /** as the table's quantiles (run.ts) */
 const quantile = (xs: number[], q: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))] ?? NaN;
-const quote = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
+/** One word for sh -c. */
+export const quote = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
 
 /** One session from spawn to exit, checked. Resolves with what went wrong rather than rejecting. */
 function runSession(session: Session, env: NodeJS.ProcessEnv, dir: string, deadline: number): Promise<Outcome> {

@@ -18,7 +18,7 @@ import { parseArgs } from 'node:util';
 import { findByProcScan, resolveContainer } from '../../src/agent/resolve.js';
 import { CriClient } from '../support/cri.js';
 import { createPod, IMAGES } from '../support/pods.js';
-import { loadRows } from './load.js';
+import { loadRows, quote } from './load.js';
 
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 const AGENT = `${ROOT}/bin/nsdebug-agent.js`;
@@ -94,6 +94,40 @@ function peakRssOfCommand(argv: string[], runs: number, env: NodeJS.ProcessEnv):
     if (r.status !== 0 || !kib) throw new Error(`/usr/bin/time ${argv.join(' ')} exited ${r.status}: ${r.stderr}`);
     return Number(kib) / 1024;
   });
+}
+
+/**
+ * Until an interactive shell's prompt shows at a terminal (script(1) gives the command a pty),
+ * per run; then `exit`.
+ */
+async function timePrompt(argv: string[], runs: number, env: NodeJS.ProcessEnv): Promise<number[]> {
+  const samples: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t0 = performance.now();
+    const child = spawn('script', ['-qfec', argv.map(quote).join(' '), '/dev/null'], {
+      env: { ...env, SHELL: '/bin/sh' },
+      stdio: ['pipe', 'pipe', 'ignore'],
+    });
+    const closed = new Promise((resolve) => child.on('close', resolve));
+    await new Promise<void>((resolve, reject) => {
+      let seen = '';
+      const timer = setTimeout(() => {
+        child.kill('SIGKILL');
+        reject(new Error(`no prompt from ${argv.join(' ')}: ${JSON.stringify(seen.slice(-200))}`));
+      }, 30_000);
+      child.stdout!.on('data', (d: Buffer) => {
+        seen += d.toString('latin1');
+        // busybox sh asks the terminal where its cursor is (ESC [6n) right after the prompt
+        if (!/[#$] (\x1b\[6n)?$/.test(seen)) return;
+        samples.push(performance.now() - t0);
+        clearTimeout(timer);
+        child.stdin!.write('exit\r');
+        resolve();
+      });
+    });
+    await closed;
+  }
+  return samples;
 }
 
 /** User + system CPU seconds (as ms) of a command and the processes it waits for, per run. */
@@ -237,6 +271,15 @@ async function clusterRows(withLoad: boolean): Promise<Row[]> {
         samples: cpuOfCommand(kubectl('nsdebug', 'pod/busybox', '--', 'true'), RUNS, env),
         baseline: { what: 'kubectl exec busybox -- true', samples: cpuOfCommand(kubectl('exec', 'busybox', '--', 'true'), RUNS, env) },
         goal: '≤ 2× kubectl exec',
+      },
+      {
+        what: 'kubectl nsdebug -it pod/busybox: until the shell prompt shows',
+        samples: await timePrompt(kubectl('nsdebug', '-it', 'pod/busybox'), 10, env),
+        baseline: {
+          what: 'kubectl exec -it busybox -- sh',
+          samples: await timePrompt(kubectl('exec', '-it', 'busybox', '--', 'sh'), 10, env),
+        },
+        goal: '≤ 1.5× kubectl exec',
       },
       {
         what: 'kubectl nsdebug pod/busybox --session-auth -- true (DebugSession + port-forward)',

@@ -4,9 +4,9 @@
 import { createHash } from 'node:crypto';
 import { PassThrough } from 'node:stream';
 
-import { CONTRACT_VERSION, encodeFrame, Frame, FrameDecoder, SESSION_PORT, STREAM_WINDOW } from '../../../src/contract.js';
+import { CONTRACT_VERSION, encodeFrame, Frame, FrameDecoder, SESSION_PORT } from '../../../src/contract.js';
 import { Channel } from '../../../src/kube/exec.js';
-import { FramedExecStream, SessionStream } from '../../../src/kube/session-stream.js';
+import { BULK_OUTPUT_WINDOW, FramedExecStream, SessionStream } from '../../../src/kube/session-stream.js';
 import { runDebug } from '../../../src/cli/debug.js';
 import { FakeOutput, fakeCluster, fakeIo, FakeSessionClient, FakeTerminal } from '../cli/fakes.js';
 import {
@@ -52,6 +52,16 @@ const exitFrame = (code: number) => {
   b.writeInt32BE(code, 0);
   return encodeFrame(Frame.EXIT, b);
 };
+
+describe('frames', () => {
+  test('one frame from parts, behind a channel byte, decodes as the frame of the whole payload', () => {
+    const framed = encodeFrame(Frame.STDIN, [Buffer.from('ab'), Buffer.alloc(0), Buffer.from('cde')], 7);
+    expect(framed[0]).toBe(7);
+    expect(framed.subarray(1)).toEqual(encodeFrame(Frame.STDIN, Buffer.from('abcde')));
+    expect(new FrameDecoder().push(framed.subarray(1))).toEqual([{ type: Frame.STDIN, payload: Buffer.from('abcde') }]);
+    expect(encodeFrame(Frame.STDIN_EOF)).toEqual(Buffer.from([Frame.STDIN_EOF, 0, 0, 0, 0]));
+  });
+});
 
 describe('SessionStream', () => {
   test('hello first, output split by frame type, the exit code from the EXIT frame', async () => {
@@ -179,10 +189,10 @@ describe('SessionStream', () => {
         await new Promise((r) => setTimeout(r, 100));
         s.serve(0, encodeFrame(Frame.HEARTBEAT));
       }
-      expect([s.paused, granted(s)]).toEqual([false, [STREAM_WINDOW]]);
+      expect([s.paused, granted(s)]).toEqual([false, [BULK_OUTPUT_WINDOW]]);
       stdout.resume();
       await new Promise((r) => setTimeout(r, 20));
-      expect(granted(s)).toEqual([STREAM_WINDOW, 64]);
+      expect(granted(s)).toEqual([BULK_OUTPUT_WINDOW, 64]);
       s.serve(0, exitFrame(0));
     });
     const code = await new SessionStream(transport, { heartbeatMs: 20, timeoutMs: 200 }).run({
