@@ -118,7 +118,7 @@ async function timePrompt(argv: string[], runs: number, env: NodeJS.ProcessEnv):
       child.stdout!.on('data', (d: Buffer) => {
         seen += d.toString('latin1');
         // busybox sh asks the terminal where its cursor is (ESC [6n) right after the prompt
-        if (!/[#$] (\x1b\[6n)?$/.test(seen)) return;
+        if (!/[#$] $/.test(seen.replaceAll(`${String.fromCharCode(27)}[6n`, ''))) return;
         samples.push(performance.now() - t0);
         clearTimeout(timer);
         child.stdin!.write('exit\r');
