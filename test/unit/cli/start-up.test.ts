@@ -80,6 +80,18 @@ maybe('bin/kubectl-nsdebug', () => {
     expect([fallback.exitCode, snapshot.exitCode]).toEqual([0, 0]);
   });
 
+  test('without a record of the node that built the snapshot: the bundle from its file, quietly', async () => {
+    const record = join(other, 'dist', 'cli', 'snapshot.node');
+    rmSync(record);
+    try {
+      const r = await execa(join(other, 'bin', 'kubectl-nsdebug'), ['--version'], { env: { PATH }, extendEnv: false });
+      expect(r.stdout).toMatch(VERSION);
+      expect(r.stderr).toBe('');
+    } finally {
+      writeFileSync(record, '/bin/sh\n');
+    }
+  });
+
   test('a terminal gets the same help from both: its width and colours, read at run time', async () => {
     // script(1) gives the CLI a pty 150 columns wide; the snapshot was built without one
     const atTerminal = (bin: string) =>
