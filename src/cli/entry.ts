@@ -50,16 +50,17 @@ const PROGRAMS: Record<string, (argv: string[], root: string) => Promise<unknown
   'kubectl_complete-nsdebug': (argv) => printCompletion(argv),
 };
 
-/** What a session needs, loaded (and compiled) into the snapshot; other commands load on use. */
+/**
+ * What a session needs, loaded (and compiled) into the snapshot: the session command and the
+ * modules its cluster steps import on use (src/cli/prepare.ts); other commands load on use.
+ */
 async function preloadSession(): Promise<void> {
   await Promise.all([
     import('./debug.js'),
-    import('./prepare.js'),
     import('../kube/target.js'),
     import('../kube/access.js'),
     import('../kube/agent.js'),
     import('../kube/exec.js'),
-    import('../kube/session-stream.js'),
     import('../kube/config.js').then(({ clientNode }) => clientNode()),
   ]);
 }

@@ -1,6 +1,7 @@
-// Entry of `kubectl-nsdebug` (bin/kubectl-nsdebug, through src/cli/entry.ts): run oclif, print any failure as one line
-// (src/cli/failure.ts), wait for stdout to drain, exit with the command's code. Only oclif is
-// imported up front; commands load what they need (client-node only once a cluster is involved).
+// Entry of `kubectl-nsdebug` (bin/kubectl-nsdebug, through src/cli/entry.ts): run oclif, print
+// any failure as one line (src/cli/failure.ts), wait for stdout to drain, exit with the command's
+// code. Only oclif is imported up front; commands load what they need (client-node only once a
+// cluster is involved; the start-up snapshot holds a session's already).
 import { Config, run, settings } from '@oclif/core';
 
 import { ExitCode } from '../contract.js';

@@ -58,7 +58,8 @@ export async function prepare(
   const accessTo = (pod: string) => checkExecAccess({ namespace: conn.namespace, pod }, access, opts.sessionAuth === true);
   // pod/NAME: its access review needs no answer from the pod read, so both go at once (one round
   // trip fewer); a failed read is still what the user hears first, as before
-  const earlyAccess = ref.kind === 'pod' ? settled(accessTo(ref.name)) : undefined;
+  const earlyAccess = ref.kind === 'pod' ? accessTo(ref.name) : undefined;
+  earlyAccess?.catch(() => {}); // awaited below, once the pod is read: not an unhandled rejection
   progress.step(`resolving ${describeRef(ref)} in namespace ${conn.namespace}`);
   const target = await resolveTarget(
     ref,
@@ -69,7 +70,7 @@ export async function prepare(
 
   progress.step(`checking access and finding the agent on node ${target.node}`);
   const [allowed, node, agent] = await Promise.allSettled([
-    earlyAccess?.then((result) => (result.status === 'rejected' ? Promise.reject(result.reason) : undefined)) ?? accessTo(target.pod),
+    earlyAccess ?? accessTo(target.pod),
     targets.readNode(target.node),
     findAgent(target.node, opts.agentNamespace, agents),
   ]);
@@ -79,10 +80,3 @@ export async function prepare(
   if (agent.status === 'rejected') throw agent.reason;
   return { conn, target, agent: agent.value, targets };
 }
-
-/** p's outcome as a value, so that a rejection nobody has awaited yet is not an unhandled one. */
-const settled = <T>(p: Promise<T>): Promise<PromiseSettledResult<T>> =>
-  p.then(
-    (value) => ({ status: 'fulfilled', value }),
-    (reason: unknown) => ({ status: 'rejected', reason }),
-  );

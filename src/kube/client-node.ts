@@ -1,6 +1,6 @@
 // The parts of @kubernetes/client-node that nsdebug uses, and only they: the CLI's bundle
-// (build/cli.mjs) keeps what this module names, about half of the package (its generated
-// models and API classes are most of it). Imported through clientNode() in config.ts.
+// (build/cli.mjs) keeps what this module names: 2.5 MB of the 4.2 MB the whole package bundles
+// to (its generated models and API classes are most of it). Imported through clientNode() in config.ts.
 export {
   AdmissionregistrationV1Api,
   AppsV1Api,
