@@ -105,13 +105,18 @@ EXIT STATUS: the remote command's exit code, like kubectl exec. nsdebug's own fa
       helpValue: 'UID[:GID]',
     }),
     privileged: Flags.boolean({
+      exclusive: ['user'],
       summary:
         "keep the agent's full privileges on the node (root, every capability, no seccomp) instead of the container's confinement; audited",
     }),
     wait: Flags.boolean({
       summary: "wait for the container's next start and enter it as soon as its process runs: catches a crash-looping container alive",
     }),
-    timeout: Flags.string({ summary: 'with --wait: how long to wait, e.g. 30s, 10m (default 5m)', helpValue: 'DURATION' }),
+    timeout: Flags.string({
+      dependsOn: ['wait'],
+      summary: 'with --wait: how long to wait, e.g. 30s, 10m (default 5m)',
+      helpValue: 'DURATION',
+    }),
     ...kubeFlags,
   };
 

@@ -1,10 +1,7 @@
+// `kubectl nsdebug install`: the agent on every node, from deploy/ (src/cli/install.ts runs it).
 import { Command, Flags } from '@oclif/core';
 
-import { kubeFlags } from '../src/cli/flags.js';
-import { DEFAULT_NAMESPACE, runInstall } from '../src/kube/install.js';
-
-// kubectl's connection flags; -n/--namespace here is the agent's namespace, not a target's
-const { namespace: _targetNamespace, ...connectionFlags } = kubeFlags;
+import { agentNamespaceFlag, connectionFlags } from '../src/cli/flags.js';
 
 export default class Install extends Command {
   static summary = 'Install the nsdebug agent on every node of the cluster.';
@@ -25,12 +22,7 @@ Needs cluster-admin. Exec into an agent pod is root on its node: bind nsdebug-us
 
   static flags = {
     image: Flags.string({ summary: 'the agent image [default: the one in deploy/]', helpValue: 'IMAGE' }),
-    namespace: Flags.string({
-      char: 'n',
-      helpValue: 'NS',
-      summary: 'namespace for the agent (created, labelled PodSecurity privileged)',
-      default: DEFAULT_NAMESPACE,
-    }),
+    namespace: agentNamespaceFlag('namespace for the agent (created, labelled PodSecurity privileged)'),
     'session-auth': Flags.boolean({
       summary: 'also install session authorization (DebugSession, its admission policy and roles; see the README)',
     }),
@@ -42,6 +34,7 @@ Needs cluster-admin. Exec into an agent pod is root on its node: bind nsdebug-us
 
   async run(): Promise<void> {
     const { flags } = await this.parse(Install);
+    const { runInstall } = await import('../src/cli/install.js');
     await runInstall(flags);
   }
 }

@@ -1,11 +1,7 @@
+// `kubectl nsdebug status`: the agent of every node (src/cli/status.ts runs it).
 import { Command, Flags } from '@oclif/core';
 
-import { kubeFlags } from '../src/cli/flags.js';
-import { DEFAULT_NAMESPACE } from '../src/kube/install.js';
-import { runStatus } from '../src/kube/status.js';
-
-// kubectl's connection flags; -n/--namespace here is the agent's namespace, not a target's
-const { namespace: _targetNamespace, ...connectionFlags } = kubeFlags;
+import { agentNamespaceFlag, connectionFlags } from '../src/cli/flags.js';
 
 export default class Status extends Command {
   static summary = 'Show the nsdebug agent of every node.';
@@ -16,12 +12,13 @@ export default class Status extends Command {
 
   static flags = {
     output: Flags.string({ char: 'o', summary: 'output format', options: ['table', 'json'], default: 'table' }),
-    namespace: Flags.string({ char: 'n', helpValue: 'NS', summary: 'namespace the agent runs in', default: DEFAULT_NAMESPACE }),
+    namespace: agentNamespaceFlag('namespace the agent runs in'),
     ...connectionFlags,
   };
 
   async run(): Promise<void> {
     const { flags } = await this.parse(Status);
+    const { runStatus } = await import('../src/cli/status.js');
     await runStatus(flags);
   }
 }

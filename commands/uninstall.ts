@@ -1,10 +1,7 @@
+// `kubectl nsdebug uninstall`: everything install created, removed (src/cli/uninstall.ts runs it).
 import { Command, Flags } from '@oclif/core';
 
-import { kubeFlags } from '../src/cli/flags.js';
-import { DEFAULT_NAMESPACE, runUninstall } from '../src/kube/install.js';
-
-// kubectl's connection flags; -n/--namespace here is the agent's namespace, not a target's
-const { namespace: _targetNamespace, ...connectionFlags } = kubeFlags;
+import { agentNamespaceFlag, connectionFlags } from '../src/cli/flags.js';
 
 export default class Uninstall extends Command {
   static summary = 'Remove the nsdebug agent and everything install created.';
@@ -14,7 +11,7 @@ export default class Uninstall extends Command {
   static examples = ['<%= config.bin %> uninstall', '<%= config.bin %> uninstall --no-wait'];
 
   static flags = {
-    namespace: Flags.string({ char: 'n', helpValue: 'NS', summary: 'namespace the agent was installed in', default: DEFAULT_NAMESPACE }),
+    namespace: agentNamespaceFlag('namespace the agent was installed in'),
     wait: Flags.boolean({ summary: 'wait until every object is gone', default: true, allowNo: true }),
     timeout: Flags.string({ helpValue: 'DURATION', summary: 'how long to wait, e.g. 90s, 5m', default: '2m' }),
     ...connectionFlags,
@@ -22,6 +19,7 @@ export default class Uninstall extends Command {
 
   async run(): Promise<void> {
     const { flags } = await this.parse(Uninstall);
+    const { runUninstall } = await import('../src/cli/uninstall.js');
     await runUninstall(flags);
   }
 }

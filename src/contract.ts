@@ -3,6 +3,8 @@
 // know, naming both versions, so a CLI and an agent from different releases fail in one clear line.
 import { createHash } from 'node:crypto';
 
+import { usageError } from './errors.js';
+
 /**
  * Bumped whenever the argv or JSON shapes below change incompatibly, or what they mean does.
  * 2: sessions are confined like their target (--privileged, --user): a CLI must never reach an
@@ -18,6 +20,18 @@ export const AGENT_EXECUTABLE = 'nsdebug-agent';
 /** Namespace kinds in the order the kernel wants them joined (see native/libnsdebug.c). */
 export const NAMESPACE_KINDS = ['user', 'cgroup', 'ipc', 'uts', 'net', 'pid', 'mnt', 'time'] as const;
 export type NamespaceKind = (typeof NAMESPACE_KINDS)[number];
+
+/** --ns as typed (both sides' flag): a comma-separated list of NAMESPACE_KINDS, each once. */
+export function parseNamespaceKinds(list: string): NamespaceKind[] {
+  const kinds = list.split(',').map((k) => k.trim());
+  const unknown = kinds.find((k) => !(NAMESPACE_KINDS as readonly string[]).includes(k));
+  if (unknown !== undefined) {
+    throw usageError(
+      `--ns: ${unknown === '' ? 'empty namespace kind' : `unknown namespace kind "${unknown}"`}; use a comma-separated list of ${NAMESPACE_KINDS.join(', ')}`,
+    );
+  }
+  return [...new Set(kinds)] as NamespaceKind[];
+}
 
 /**
  * Exit codes. 0–255 otherwise belong to the remote command (as with `kubectl exec`), so nsdebug's
@@ -93,8 +107,13 @@ export function parseSessionUser(text: string): SessionUser | undefined {
 
 export const formatSessionUser = (user: SessionUser) => (user.gid === undefined ? `${user.uid}` : `${user.uid}:${user.gid}`);
 
-/** Options of `nsdebug-agent enter`; the CLI builds its argv with {@link enterArgv}. */
-export interface EnterRequest {
+/**
+ * What a session asks of the agent (`enter`). The CLI builds it once, from its flags and the
+ * target it resolved; it travels as argv (exec into the agent pod, {@link agentArgv}) or as a
+ * DebugSession ({@link debugSessionAsk}), and the agent decodes either form back into this type
+ * and validates it once (src/agent/request.ts) before anything runs.
+ */
+export interface SessionRequest {
   /** the container instance to enter; with wait, the instance to skip ("" when none ran yet) */
   containerId: string;
   podUid?: string;
@@ -102,8 +121,9 @@ export interface EnterRequest {
   pod?: string;
   container?: string;
   namespaces?: NamespaceKind[];
-  tools?: boolean;
-  tty?: boolean;
+  /** run the command with nsdebug's toolbox (busybox), for a container without a shell */
+  tools: boolean;
+  tty: boolean;
   /** a private read-only copy of the container's mounts, no new privileges */
   readOnly?: boolean;
   /** enter the process with this PID inside the container (maybe in a nested PID namespace) */
@@ -130,34 +150,121 @@ export interface EnterRequest {
   command: string[];
 }
 
-/** argv for `nsdebug-agent enter`, without the executable. Passed as argv, never a shell string. */
-export function enterArgv(req: EnterRequest): string[] {
-  const argv = ['enter', `--contract=${CONTRACT_VERSION}`];
-  if (req.containerId) argv.push(`--container-id=${req.containerId}`);
-  if (req.podUid) argv.push(`--pod-uid=${req.podUid}`);
-  if (req.pod) argv.push(`--pod=${req.pod}`);
-  if (req.container) argv.push(`--container=${req.container}`);
-  if (req.namespaces?.length) argv.push(`--ns=${req.namespaces.join(',')}`);
-  if (req.tools) argv.push('--tools');
-  if (req.tty) argv.push('--tty');
-  if (req.readOnly) argv.push('--read-only');
-  if (req.process) argv.push(`--process=${req.process}`);
-  if (req.privileged) argv.push('--privileged');
-  if (req.user) argv.push(`--user=${formatSessionUser(req.user)}`);
-  if (req.postmortem) argv.push('--postmortem');
-  if (req.waitSeconds) argv.push(`--wait=${req.waitSeconds}`);
-  if (req.node) argv.push(`--node=${req.node}`);
-  if (req.framed) argv.push('--framed');
-  argv.push('--', ...req.command);
+/** `ps`: the processes of a container; `output` table is for a person running the agent by hand. */
+export interface ProcessQuery {
+  containerId: string;
+  podUid?: string;
+  output?: 'table' | 'json';
+}
+
+/** `ns`: the namespaces a pod's processes are in. */
+export interface NamespaceQuery {
+  podUid: string;
+}
+
+/** `info`: the agent's start-up checks; `check` exits non-zero when one failed. */
+export interface InfoQuery {
+  output?: 'table' | 'json';
+  check?: boolean;
+}
+
+/** What `kubectl nsdebug cp` asks of the agent: a file out of the container, or one into it from stdin. */
+export type CopyRequest = { containerId: string; podUid?: string } & SessionCopy;
+
+/** Every request the CLI makes of the agent: the one typed CLI ↔ agent contract. */
+export type AgentRequest =
+  | ({ operation: 'enter' } & SessionRequest)
+  | ({ operation: 'ps' } & ProcessQuery)
+  | ({ operation: 'ns' } & NamespaceQuery)
+  | ({ operation: 'cp' } & CopyRequest)
+  | ({ operation: 'info' } & InfoQuery);
+
+/** What a DebugSession may carry: every request but info. */
+export type DebugSessionRequest = Extract<AgentRequest, { operation: SessionOperation }>;
+
+/**
+ * The argv encoding of a request: `nsdebug-agent OPERATION --contract=N --flag=value… [-- COMMAND…]`,
+ * without the executable. Passed as argv, never a shell string; decoded by src/agent/args.ts.
+ */
+export function agentArgv(req: AgentRequest): string[] {
+  const argv: string[] = [req.operation, `--contract=${CONTRACT_VERSION}`];
+  const flag = (name: string, value: string | number | boolean | undefined) => {
+    if (value === true) argv.push(`--${name}`);
+    else if (value !== undefined && value !== false && value !== '' && value !== 0) argv.push(`--${name}=${value}`);
+  };
+  switch (req.operation) {
+    case 'enter':
+      flag('container-id', req.containerId);
+      flag('pod-uid', req.podUid);
+      flag('pod', req.pod);
+      flag('container', req.container);
+      flag('ns', req.namespaces?.join(','));
+      flag('tools', req.tools);
+      flag('tty', req.tty);
+      flag('read-only', req.readOnly);
+      flag('process', req.process);
+      flag('privileged', req.privileged);
+      flag('user', req.user && formatSessionUser(req.user));
+      flag('postmortem', req.postmortem);
+      flag('wait', req.waitSeconds);
+      flag('node', req.node);
+      flag('framed', req.framed);
+      argv.push('--', ...req.command);
+      break;
+    case 'ps':
+      flag('container-id', req.containerId);
+      flag('pod-uid', req.podUid);
+      flag('output', req.output);
+      break;
+    case 'ns':
+      flag('pod-uid', req.podUid);
+      break;
+    case 'cp':
+      flag('container-id', req.containerId);
+      flag('pod-uid', req.podUid);
+      if ('from' in req) flag('from', req.from);
+      else {
+        argv.push(`--to=${req.to}`, `--name=${req.name}`, `--size=${req.size}`);
+        argv.push(`--mode=${req.mode.toString(8).padStart(4, '0')}`, `--mtime=${Math.round(req.mtimeMs)}`);
+      }
+      break;
+    case 'info':
+      flag('output', req.output);
+      flag('check', req.check);
+      break;
+  }
   return argv;
 }
 
-/** argv for `nsdebug-agent ps -o json`, without the executable. */
-export function psArgv(req: { containerId: string; podUid?: string }): string[] {
-  const argv = ['ps', `--contract=${CONTRACT_VERSION}`, `--container-id=${req.containerId}`];
-  if (req.podUid) argv.push(`--pod-uid=${req.podUid}`);
-  argv.push('--output=json');
-  return argv;
+/**
+ * The DebugSession encoding of a request (session authorization): what the object asks, for the
+ * target pod by name. The agent finds the container, its instance and the pod's UID itself, from
+ * the pod as it reads it (src/agent/debug-session.ts), so nothing of those is taken from the client.
+ */
+export function debugSessionAsk(req: AgentRequest, target: { pod: string; container?: string }): SessionAsk {
+  const at = { pod: target.pod, ...(target.container !== undefined ? { container: target.container } : {}) };
+  switch (req.operation) {
+    case 'enter':
+      return {
+        ...at,
+        tools: req.tools,
+        tty: req.tty,
+        readOnly: req.readOnly === true,
+        ...(req.process !== undefined ? { process: req.process } : {}),
+        ...(req.waitSeconds ? { waitSeconds: req.waitSeconds } : {}),
+        command: req.command,
+      };
+    case 'ps':
+      return { operation: 'ps', ...at, command: [] };
+    case 'ns':
+      return { operation: 'ns', pod: target.pod, command: [] };
+    case 'cp': {
+      const { operation: _operation, containerId: _containerId, podUid: _podUid, ...copy } = req;
+      return { operation: 'cp', ...at, copy, command: [] };
+    }
+    case 'info':
+      throw new Error('info is asked of an agent by exec only');
+  }
 }
 
 /**
@@ -183,11 +290,6 @@ export interface NamespaceInfo {
   command: string;
 }
 
-/** argv for `nsdebug-agent ns` (it prints JSON), without the executable. */
-export function nsArgv(req: { podUid: string }): string[] {
-  return ['ns', `--contract=${CONTRACT_VERSION}`, `--pod-uid=${req.podUid}`];
-}
-
 /** `nsdebug-agent cp --from`: the first line of its stdout; the file's bytes follow. */
 export interface CopyHeader {
   /** the absolute path inside the container */
@@ -202,25 +304,6 @@ export interface CopyHeader {
 export interface CopyResult {
   path: string;
   size: number;
-}
-
-/** What `kubectl nsdebug cp` asks of the agent: a file out of the container, or one into it from stdin. */
-export type CopyRequest = { containerId: string; podUid?: string } & SessionCopy;
-
-/** argv for `nsdebug-agent cp`, without the executable; paths are argv, never shell text. */
-export function cpArgv(req: CopyRequest): string[] {
-  const argv = ['cp', `--contract=${CONTRACT_VERSION}`, `--container-id=${req.containerId}`];
-  if (req.podUid) argv.push(`--pod-uid=${req.podUid}`);
-  if ('from' in req) argv.push(`--from=${req.from}`);
-  else
-    argv.push(
-      `--to=${req.to}`,
-      `--name=${req.name}`,
-      `--size=${req.size}`,
-      `--mode=${req.mode.toString(8).padStart(4, '0')}`,
-      `--mtime=${Math.round(req.mtimeMs)}`,
-    );
-  return argv;
 }
 
 /** One start-up check of the agent (`nsdebug-agent info`), e.g. "host PID namespace visible". */
@@ -244,11 +327,6 @@ export interface AgentInfo {
   /** the Node.js the agent runs on (process.version); absent from older agents */
   nodejs?: string;
   checks: AgentCheck[];
-}
-
-/** argv for `nsdebug-agent info --output=json`, without the executable. */
-export function infoArgv(): string[] {
-  return ['info', `--contract=${CONTRACT_VERSION}`, '--output=json'];
 }
 
 // ---- session authorization (opt-in, deploy/session-auth/) ----
@@ -276,11 +354,13 @@ export type SessionOperation = (typeof SESSION_OPERATIONS)[number];
 /** cp through a DebugSession: the CopyRequest without the container, which the agent finds itself. */
 export type SessionCopy = { from: string } | { to: string; name: string; size: number; mode: number; mtimeMs: number };
 
+/** What a DebugSession asks, apart from who asks and the secret's hash: the CLI's part of it. */
+export type SessionAsk = Omit<DebugSessionSpec, 'requester' | 'secretHash'>;
+
 /** What a DebugSession asks for: the options of `enter` (or a query), for one pod, by one user. */
-export interface DebugSessionSpec extends Pick<
-  EnterRequest,
-  'container' | 'tools' | 'tty' | 'readOnly' | 'process' | 'waitSeconds' | 'command'
-> {
+export interface DebugSessionSpec extends Pick<SessionRequest, 'container' | 'readOnly' | 'process' | 'waitSeconds' | 'command'> {
+  tools?: boolean;
+  tty?: boolean;
   /**
    * Never set by nsdebug: a DebugSession joins every namespace of its target (one left out would
    * be the agent's). The CRD, the admission policy and the agent refuse a subset.

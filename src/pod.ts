@@ -1,11 +1,80 @@
-// A pod as the API returns it, judged without the API: which of several pods kubectl would pick,
-// which container (-c, else the default-container annotation, else the first, as kubectl chooses
-// it), and that container's runtime ID and state. Plain objects in, a choice or an NsdebugError
-// out. Both halves use it: the CLI resolving a target (src/kube/target.ts) and the agent judging
-// a DebugSession's pod (src/agent/debug-session.ts), so it imports nothing of src/kube or
-// client-node (eslint.config.js enforces that).
+// A pod as the API returns it, judged without the API: the target as the user typed it
+// (TYPE/NAME, -l SELECTOR), which of several pods kubectl would pick, whether its node can be
+// served, which container (-c, else the default-container annotation, else the first, as kubectl
+// chooses it), and that container's runtime ID and state. Plain objects in, a choice or an
+// NsdebugError out. Both halves use it: the CLI resolving a target (src/kube/target.ts) and the
+// agent judging a DebugSession's pod (src/agent/debug-session.ts), so it imports nothing of
+// src/kube or client-node (eslint.config.js enforces that).
 import { ExitCode } from './contract.js';
-import { NsdebugError } from './errors.js';
+import { NsdebugError, usageError } from './errors.js';
+import { DNS_SUBDOMAIN } from './names.js';
+import { oneLine } from './text.js';
+
+// ---- what the user typed ----
+
+export const WORKLOAD_KINDS = ['deployment', 'statefulset', 'daemonset', 'replicaset', 'job', 'service'] as const;
+export type WorkloadKind = (typeof WORKLOAD_KINDS)[number];
+
+export type TargetRef = { kind: 'pod'; name: string } | { kind: WorkloadKind; name: string } | { kind: 'selector'; selector: string };
+
+// kubectl's short names, plurals and resource.group spellings for the kinds nsdebug resolves.
+const KIND_NAMES: Record<string, TargetRef['kind']> = {};
+for (const [kind, names] of Object.entries({
+  pod: ['pod', 'pods', 'po'],
+  deployment: ['deployment', 'deployments', 'deploy', 'deployment.apps', 'deployments.apps'],
+  statefulset: ['statefulset', 'statefulsets', 'sts', 'statefulset.apps', 'statefulsets.apps'],
+  daemonset: ['daemonset', 'daemonsets', 'ds', 'daemonset.apps', 'daemonsets.apps'],
+  replicaset: ['replicaset', 'replicasets', 'rs', 'replicaset.apps', 'replicasets.apps'],
+  job: ['job', 'jobs', 'job.batch', 'jobs.batch'],
+  service: ['service', 'services', 'svc'],
+})) {
+  for (const name of names) KIND_NAMES[name] = kind as TargetRef['kind'];
+}
+
+/** The kind a TYPE spelling names (pod, po, deploy, sts…), if nsdebug resolves it. */
+export const kindNamed = (type: string): TargetRef['kind'] | undefined => KIND_NAMES[type.toLowerCase()];
+
+/** The node's name in a node/NAME target (no/, nodes/ too), else undefined. */
+export function nodeTargetName(text: string): string | undefined {
+  const slash = text.indexOf('/');
+  if (slash < 0 || !['node', 'nodes', 'no'].includes(text.slice(0, slash).toLowerCase())) return undefined;
+  const name = text.slice(slash + 1);
+  if (!DNS_SUBDOMAIN.test(name)) {
+    throw usageError(`"${name}" is not a valid node name (lowercase letters, digits, '-' and '.'); check the spelling`);
+  }
+  return name;
+}
+
+/** "web-0", "pod/web-0", "deploy/web", "statefulset.apps/db" → a TargetRef; usage errors name the fix. */
+export function parseTarget(text: string): TargetRef {
+  const slash = text.indexOf('/');
+  const typed = slash >= 0;
+  const type = typed ? text.slice(0, slash).toLowerCase() : 'pod';
+  const name = typed ? text.slice(slash + 1) : text;
+  if (nodeTargetName(text) !== undefined) {
+    throw usageError(`${text} names a node: \`kubectl nsdebug ${text}\` opens a shell on it; here name a pod, e.g. pod/NAME`);
+  }
+  const kind = kindNamed(type);
+  if (!kind) {
+    throw usageError(
+      `unknown target type "${type}" in "${text}"; use pod/, deploy/, statefulset/, daemonset/, replicaset/, job/ or service/ followed by a name`,
+    );
+  }
+  if (!name) throw usageError(`target "${text}" has no name; use TYPE/NAME, e.g. pod/web-0`);
+  if (!DNS_SUBDOMAIN.test(name)) {
+    throw usageError(`"${name}" is not a valid ${kind} name (lowercase letters, digits, '-' and '.'); check the spelling`);
+  }
+  return { kind, name } as TargetRef;
+}
+
+/** A label selector, checked only for what cannot be one; the API server judges the rest. */
+export function validateSelector(selector: string): void {
+  if (!selector.trim() || !/^[A-Za-z0-9_./\-!=,()\s]+$/.test(selector)) {
+    throw usageError(`-l/--selector "${selector}" is not a label selector; use e.g. -l app=web or -l 'tier in (web,api)'`);
+  }
+}
+
+export const describeRef = (ref: TargetRef) => (ref.kind === 'selector' ? `-l ${ref.selector}` : `${ref.kind}/${ref.name}`);
 
 // ---- the objects read ----
 
@@ -22,7 +91,15 @@ export interface PodLike {
   spec?: {
     nodeName?: string;
     os?: { name?: string };
-    containers?: Array<{ name: string }>;
+    /** a DaemonSet pod not yet bound names its node here (see src/agent-health.ts) */
+    affinity?: {
+      nodeAffinity?: {
+        requiredDuringSchedulingIgnoredDuringExecution?: {
+          nodeSelectorTerms?: Array<{ matchFields?: Array<{ key?: string; values?: string[] }> }>;
+        };
+      };
+    };
+    containers?: Array<{ name: string; image?: string }>;
     initContainers?: Array<{ name: string }>;
     ephemeralContainers?: Array<{ name: string }>;
   };
@@ -54,6 +131,36 @@ export interface ContainerStatusLike {
   started?: boolean;
   state?: { running?: { startedAt?: Date | string }; waiting?: { reason?: string; message?: string }; terminated?: TerminatedLike };
   lastState?: { terminated?: TerminatedLike };
+}
+
+/** The parts of a Node nsdebug reads; client-node's V1Node fits. */
+export interface NodeLike {
+  metadata?: { name?: string; labels?: Record<string, string> };
+  spec?: { unschedulable?: boolean };
+  status?: {
+    conditions?: Array<{ type?: string; status?: string; reason?: string; message?: string }>;
+    nodeInfo?: { operatingSystem?: string; kernelVersion?: string; containerRuntimeVersion?: string };
+  };
+}
+
+/** A workload's label selector, as the API returns it (matchLabels + matchExpressions), or a Service's map. */
+export interface LabelSelectorLike {
+  matchLabels?: Record<string, string>;
+  matchExpressions?: Array<{ key: string; operator: string; values?: string[] }>;
+}
+
+/** matchLabels + matchExpressions → "a=b,c in (d,e),!f", the string form list calls take. */
+export function selectorString(sel: LabelSelectorLike): string {
+  const parts = Object.entries(sel.matchLabels ?? {}).map(([k, v]) => `${k}=${v}`);
+  for (const e of sel.matchExpressions ?? []) {
+    const values = `(${(e.values ?? []).join(',')})`;
+    if (e.operator === 'In') parts.push(`${e.key} in ${values}`);
+    else if (e.operator === 'NotIn') parts.push(`${e.key} notin ${values}`);
+    else if (e.operator === 'Exists') parts.push(e.key);
+    else if (e.operator === 'DoesNotExist') parts.push(`!${e.key}`);
+    else throw new NsdebugError(`unknown label selector operator "${e.operator}" on key ${e.key}`, ExitCode.INTERNAL);
+  }
+  return parts.join(',');
 }
 
 // ---- picking one pod ----
@@ -92,6 +199,32 @@ export function pickPod(pods: PodLike[]): { pod: PodLike; note: string } | undef
   const ready = pods.filter(isReady).length;
   const readiness = ready === pods.length ? '' : ` (${ready} ready${isReady(pod) ? '' : `; pod/${pod.metadata?.name} is not ready`})`;
   return { pod, note: `Found ${pods.length} pod${pods.length === 1 ? '' : 's'}${readiness}, using pod/${pod.metadata?.name}` };
+}
+
+// ---- the node ----
+
+const isWindows = (pod: PodLike, node?: NodeLike) =>
+  pod.spec?.os?.name === 'windows' ||
+  node?.metadata?.labels?.['kubernetes.io/os'] === 'windows' ||
+  node?.status?.nodeInfo?.operatingSystem === 'windows';
+
+/** Refuse nodes no agent can serve: Windows, or not Ready. `node` undefined: only the pod's own hints are checked. */
+export function checkNode(pod: PodLike, node?: NodeLike): void {
+  const name = pod.spec?.nodeName ?? '?';
+  if (isWindows(pod, node)) {
+    throw new NsdebugError(
+      `pod ${podLabel(pod)} runs on Windows node ${name}, which nsdebug does not support (Linux nodes only)`,
+      ExitCode.AGENT_UNAVAILABLE,
+    );
+  }
+  const ready = node?.status?.conditions?.find((c) => c.type === 'Ready');
+  if (ready && ready.status !== 'True') {
+    const why = [ready.reason, oneLine(ready.message)].filter(Boolean).join(': ');
+    throw new NsdebugError(
+      `node ${name} is not Ready${why ? ` (${why})` : ''}; its agent cannot be reached until the node recovers`,
+      ExitCode.AGENT_UNAVAILABLE,
+    );
+  }
 }
 
 // ---- the container ----
@@ -169,9 +302,6 @@ export function parseContainerId(raw: string, what = 'the container'): { runtime
     throw new NsdebugError(`${what} has a malformed ${runtime} ID "${id.slice(0, 100)}" (expected 64 hex digits)`, ExitCode.INTERNAL);
   return { runtime, id };
 }
-
-/** An API message (a status or termination message) on one line. */
-export const oneLine = (text: string | undefined) => (text ?? '').replace(/\s+/g, ' ').trim();
 
 function describeTermination(t: TerminatedLike, prefix: string): string {
   const parts = [`${prefix}exit code ${t.exitCode ?? '?'}${t.signal ? ` (signal ${t.signal})` : ''}`];

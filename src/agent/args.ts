@@ -1,11 +1,19 @@
-// The agent's argv: the versioned contract of src/contract.ts, parsed and validated before
-// anything runs.
+// The agent's argv: the argv encoding of src/contract.ts's AgentRequest, decoded here and
+// validated (src/agent/request.ts) before anything runs.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 
-import { CONTRACT_VERSION, ExitCode, NAMESPACE_KINDS, parseSessionUser, type NamespaceKind } from '../contract.js';
+import {
+  CONTRACT_VERSION,
+  ExitCode,
+  parseNamespaceKinds,
+  parseSessionUser,
+  type AgentRequest,
+  type SessionCopy,
+  type SessionRequest,
+} from '../contract.js';
 import { parseDuration } from '../duration.js';
 import { NsdebugError, usageError } from '../errors.js';
-import { CONTAINER_ID, POD_UID } from './cgroups.js';
+import { validateAgentRequest } from './request.js';
 
 export const USAGE = `usage: nsdebug-agent enter --container-id ID [--pod-uid UID] [--ns LIST] [--tools] [--tty] [--read-only] [--process PID]
                            [--postmortem --pod-uid UID --container NAME]
@@ -66,10 +74,16 @@ const SUBCOMMANDS = {
 
 type Subcommand = keyof typeof SUBCOMMANDS;
 
-/** Parse argv for one subcommand; every value is validated before anything runs. */
-export function parseAgentArgs(argv: string[]) {
+/** What argv asks: a request of the contract (validated), the resident server, or the usage text. */
+export type AgentArgs = AgentRequest | { operation: 'serve'; maxSessionMs: number } | { operation: 'help' };
+
+/**
+ * Decode argv (the encoding src/contract.ts's agentArgv writes) into the request it carries:
+ * syntax here, meaning in validateAgentRequest, as for a DebugSession's request.
+ */
+export function parseAgentArgs(argv: string[]): AgentArgs {
   const [sub, ...rest] = argv;
-  if (sub === '--help' || sub === '-h' || sub === 'help') return { ...emptyArgs, help: true };
+  if (sub === '--help' || sub === '-h' || sub === 'help') return { operation: 'help' };
   if (!sub || !(sub in SUBCOMMANDS)) throw usageError(sub ? `unknown subcommand "${sub}"\n${USAGE}` : USAGE);
   const subcommand = sub as Subcommand;
   let parsed;
@@ -88,7 +102,6 @@ export function parseAgentArgs(argv: string[]) {
   }
   const values = parsed.values as Record<string, string | boolean | undefined>;
   const str = (name: string) => values[name] as string | undefined;
-
   const contract = str('contract');
   if (contract !== undefined && contract !== String(CONTRACT_VERSION)) {
     throw new NsdebugError(
@@ -96,96 +109,65 @@ export function parseAgentArgs(argv: string[]) {
       ExitCode.CONTRACT_MISMATCH,
     );
   }
-  const containerId = str('container-id');
-  const waitText = str('wait');
-  if (waitText !== undefined && !/^[1-9]\d{0,4}$/.test(waitText)) {
-    throw usageError(`--wait must be a number of seconds (1-99999), got ${JSON.stringify(waitText.slice(0, 80))}`);
+  if (values.help) return { operation: 'help' };
+  const outputText = str('output');
+  if (outputText !== undefined && outputText !== 'table' && outputText !== 'json')
+    throw usageError(`--output must be table or json, got ${JSON.stringify(outputText)}`);
+  const output = outputText as 'table' | 'json' | undefined;
+  const at = { containerId: str('container-id') ?? '', ...defined('podUid', str('pod-uid')) };
+  switch (subcommand) {
+    case 'enter':
+      return validateAgentRequest({ operation: 'enter', ...sessionRequest(str, values, parsed) });
+    case 'ps':
+      return validateAgentRequest({ operation: 'ps', ...at, ...defined('output', output) });
+    case 'ns':
+      return validateAgentRequest({ operation: 'ns', podUid: str('pod-uid') ?? '' });
+    case 'cp':
+      return validateAgentRequest({ operation: 'cp', ...at, ...copyRequest(str) });
+    case 'info':
+      return { operation: 'info', ...defined('output', output), check: values.check === true };
+    case 'serve':
+      return { operation: 'serve', maxSessionMs: parseMaxSession(str('max-session')) };
   }
-  if (waitText !== undefined && (!str('pod-uid') || !str('container') || values.postmortem)) {
-    throw usageError('--wait needs --pod-uid and --container (the container to wait for), and takes no --postmortem');
-  }
-  const node = str('node');
-  if (node !== undefined && !/^[a-z0-9]([-.a-z0-9]{0,251}[a-z0-9])?$/.test(node)) {
-    throw usageError(`--node must be a node name, got ${JSON.stringify(node.slice(0, 80))}`);
-  }
-  if (node !== undefined && (containerId || waitText || values.postmortem || str('process') || values['read-only'])) {
-    throw usageError('--node enters the node itself: it takes no --container-id, --wait, --postmortem, --process or --read-only');
-  }
-  if (
-    (subcommand === 'enter' || subcommand === 'ps' || subcommand === 'cp') &&
-    !values.help &&
-    waitText === undefined &&
-    node === undefined
-  ) {
-    if (!containerId) throw usageError('--container-id is required');
-  }
-  if (subcommand === 'ns' && !values.help && !str('pod-uid')) throw usageError('--pod-uid is required');
-  if (containerId !== undefined && !CONTAINER_ID.test(containerId)) {
-    throw usageError(`--container-id must be 64 lowercase hex digits, got ${JSON.stringify(containerId.slice(0, 80))}`);
-  }
-  const podUid = str('pod-uid');
-  if (podUid !== undefined && !POD_UID.test(podUid))
-    throw usageError(`--pod-uid must be a UUID, got ${JSON.stringify(podUid.slice(0, 80))}`);
-  const output = str('output') ?? 'table';
-  if (!['table', 'json'].includes(output)) throw usageError(`--output must be table or json, got ${JSON.stringify(output)}`);
+}
+
+/** { [key]: value } when value is set, else nothing: optional fields stay absent, not undefined. */
+const defined = <K extends string, V>(key: K, value: V | undefined) => (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
+
+/** A number as argv spells one, or the text as it came, for the validator to quote. */
+const numberOrText = (text: string | undefined) =>
+  (text === undefined ? undefined : /^\d{1,15}$/.test(text) ? Number(text) : text) as number | undefined;
+
+function sessionRequest(
+  str: (name: string) => string | undefined,
+  values: Record<string, string | boolean | undefined>,
+  parsed: { positionals: string[]; tokens?: Array<{ kind: string; index: number }> },
+): SessionRequest {
   // Positionals are only allowed after "--": a stray word is more likely a typo than a command.
   const dashDash = parsed.tokens?.find((t) => t.kind === 'option-terminator');
-  const stray = parsed.positionals.length && (!dashDash || parsed.tokens.some((t) => t.kind === 'positional' && t.index < dashDash.index));
+  const stray = parsed.positionals.length && (!dashDash || parsed.tokens?.some((t) => t.kind === 'positional' && t.index < dashDash.index));
   if (stray) throw usageError(`unexpected argument ${JSON.stringify(parsed.positionals[0])}: put the command after --`);
-  const pod = str('pod');
-  if (pod !== undefined && !/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\/[a-z0-9]([-.a-z0-9]{0,251}[a-z0-9])?$/.test(pod)) {
-    throw usageError(`--pod must be NAMESPACE/NAME, got ${JSON.stringify(pod.slice(0, 80))}`);
-  }
-  const container = str('container');
-  if (container !== undefined && !/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(container)) {
-    throw usageError(`--container must be a container name, got ${JSON.stringify(container.slice(0, 80))}`);
-  }
-  if (values.postmortem && (values.process !== undefined || values['read-only'] || str('ns') !== undefined)) {
-    throw usageError('--postmortem opens the dead container read-only in the pod network: it takes no --process, --read-only or --ns');
-  }
-  const processText = str('process');
-  if (processText !== undefined && !/^[1-9]\d{0,9}$/.test(processText)) {
-    throw usageError(`--process must be a PID inside the container, got ${JSON.stringify(processText.slice(0, 80))}`);
-  }
   const userText = str('user');
   const user = userText === undefined ? undefined : parseSessionUser(userText);
-  if (userText !== undefined && !user) {
+  if (userText !== undefined && !user)
     throw usageError(`--user must be UID or UID:GID (numbers inside the container), got ${JSON.stringify(userText.slice(0, 80))}`);
-  }
-  if (values.privileged && user)
-    throw usageError("--privileged keeps the agent's root; --user picks a user with the target's limits: choose one");
-  if ((values.privileged || user) && (node !== undefined || values.postmortem)) {
-    throw usageError("--privileged and --user apply to a running container's session, not to --node or --postmortem");
-  }
-  // Post-mortem mounts a dead container's snapshot: the agent checks it is this pod's container of this name.
-  if (values.postmortem && !values.help && (!podUid || !container)) {
-    throw usageError(
-      "--postmortem needs --pod-uid and --container (the dead container is checked to be that pod's container of that name)",
-    );
-  }
-  const copy = subcommand === 'cp' && !values.help ? parseCopy(str) : undefined;
+  const ns = str('ns');
   return {
-    subcommand,
-    copy,
-    pod,
-    process: processText === undefined ? undefined : Number(processText),
-    container,
-    help: values.help === true,
-    containerId: containerId ?? '',
-    podUid,
-    namespaces: parseNamespaceList(str('ns')),
+    containerId: str('container-id') ?? '',
+    ...defined('podUid', str('pod-uid')),
+    ...defined('pod', str('pod')),
+    ...defined('container', str('container')),
+    ...defined('namespaces', ns === undefined ? undefined : parseNamespaceKinds(ns)),
     tools: values.tools === true,
     tty: values.tty === true,
     readOnly: values['read-only'] === true,
+    ...defined('process', numberOrText(str('process'))),
     privileged: values.privileged === true,
-    user,
+    ...defined('user', user),
     postmortem: values.postmortem === true,
-    waitSeconds: waitText === undefined ? undefined : Number(waitText),
-    node,
-    output: output as 'table' | 'json',
-    check: values.check === true,
+    ...defined('waitSeconds', numberOrText(str('wait'))),
+    ...defined('node', str('node')),
     framed: values.framed === true,
-    maxSessionMs: parseMaxSession(str('max-session')),
     command: parsed.positionals,
   };
 }
@@ -200,25 +182,15 @@ function parseMaxSession(text: string | undefined): number {
   return ms;
 }
 
-/** A path inside the container, as argv carries it: no NUL (argv cannot hold one), at most PATH_MAX. */
-const CONTAINER_PATH = /^[^\0]{1,4095}$/;
-
-function parseCopy(str: (name: string) => string | undefined) {
+function copyRequest(str: (name: string) => string | undefined): SessionCopy {
   const from = str('from');
   const to = str('to');
   if ((from === undefined) === (to === undefined))
     throw usageError('cp needs exactly one of --from PATH (copy out) and --to PATH (copy in)');
-  const path = (from ?? to) as string;
-  if (!CONTAINER_PATH.test(path))
-    throw usageError(`--from/--to must be a path of 1 to 4095 bytes, got ${JSON.stringify(path.slice(0, 80))}`);
   if (from !== undefined) {
     for (const flag of ['name', 'size', 'mode', 'mtime'])
       if (str(flag) !== undefined) throw usageError(`--${flag} is for --to (copy in), not --from`);
-    return { path, upload: undefined };
-  }
-  const name = str('name') ?? '';
-  if (!/^[^/\0]{1,255}$/.test(name) || name === '.' || name === '..') {
-    throw usageError(`--name must be a file name (no "/", not "." or ".."), got ${JSON.stringify(name.slice(0, 80))}`);
+    return { from };
   }
   const number = (flag: string, pattern: RegExp, radix = 10) => {
     const text = str(flag);
@@ -229,49 +201,10 @@ function parseCopy(str: (name: string) => string | undefined) {
     return Number.parseInt(text, radix);
   };
   return {
-    path,
-    upload: {
-      name,
-      size: number('size', /^\d{1,15}$/),
-      mode: number('mode', /^[0-7]{3,4}$/, 8),
-      mtimeMs: number('mtime', /^\d{1,15}$/),
-    },
+    to: to as string,
+    name: str('name') ?? '',
+    size: number('size', /^\d{1,15}$/),
+    mode: number('mode', /^[0-7]{3,4}$/, 8),
+    mtimeMs: number('mtime', /^\d{1,15}$/),
   };
 }
-
-export function parseNamespaceList(list: string | undefined): NamespaceKind[] | undefined {
-  if (list === undefined) return undefined;
-  const kinds = list.split(',').map((k) => k.trim());
-  const unknown = kinds.filter((k) => !(NAMESPACE_KINDS as readonly string[]).includes(k));
-  if (unknown.length || kinds.length === 0) {
-    throw usageError(`--ns: unknown namespace ${JSON.stringify(unknown[0] ?? '')}; choose from ${NAMESPACE_KINDS.join(',')}`);
-  }
-  return [...new Set(kinds)] as NamespaceKind[];
-}
-
-export type AgentArgs = ReturnType<typeof parseAgentArgs>;
-
-const emptyArgs = {
-  subcommand: 'enter' as Subcommand,
-  copy: undefined,
-  pod: undefined,
-  process: undefined,
-  container: undefined,
-  help: false,
-  containerId: '',
-  podUid: undefined,
-  namespaces: undefined,
-  tools: false,
-  tty: false,
-  readOnly: false,
-  privileged: false,
-  user: undefined,
-  postmortem: false,
-  waitSeconds: undefined,
-  node: undefined,
-  output: 'table' as const,
-  check: false,
-  framed: false,
-  maxSessionMs: DEFAULT_MAX_SESSION_MS,
-  command: [] as string[],
-};

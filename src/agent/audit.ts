@@ -5,14 +5,14 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 
-import type { AgentArgs } from './args.js';
+import type { SessionRequest } from '../contract.js';
 
 export const RUN_DIR = process.env.NSDEBUG_RUN_DIR ?? '/run/nsdebug';
 export const AUDIT_SOCKET = join(RUN_DIR, 'audit.sock');
 
 /** What the audit line says of a session's request. */
-export function sessionRecord(args: AgentArgs): Record<string, unknown> {
-  const { containerId, podUid, pod, container, node, command, tools, tty, readOnly, namespaces, privileged, user } = args;
+export function sessionRecord(req: Partial<SessionRequest>): Record<string, unknown> {
+  const { containerId, podUid, pod, container, node, command, tools, tty, readOnly, namespaces, privileged, user } = req;
   return { pod, container, containerId, podUid, node, command, tools, tty, readOnly, privileged, user, requestedNamespaces: namespaces };
 }
 

@@ -14,10 +14,9 @@ import { posix } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Readable, Writable } from 'node:stream';
 
-import { ExitCode, type CopyHeader, type CopyResult } from '../contract.js';
+import { ExitCode, type CopyHeader, type CopyRequest, type CopyResult } from '../contract.js';
 import { NsdebugError } from '../errors.js';
 import { loadNativeLibrary, NativeError, O_PATH, type Confinement, type NativeLibrary } from '../native/libnsdebug.js';
-import type { AgentArgs } from './args.js';
 import { openAuditChannel, sessionRecord } from './audit.js';
 import { readTargetCredentials } from './confinement.js';
 import { openContainerFile } from './container-file.js';
@@ -180,41 +179,39 @@ export async function copyIn(opts: CopyOptions, native: NativeLibrary, stdin: Re
   }
 }
 
-/** `nsdebug-agent cp`, with one audit record like a session's: which file, which way, how many bytes. */
 /**
- * One parsed `cp` over a stdin and stdout: copied out, the header line and the bytes; copied
+ * One decoded `cp` over a stdin and stdout: copied out, the header line and the bytes; copied
  * in, the result line. What it did, for the audit line.
  */
 export async function copyThrough(
-  args: AgentArgs,
+  req: CopyRequest,
   native: NativeLibrary,
   stdin: Readable,
   stdout: Writable,
 ): Promise<CopyHeader | CopyResult> {
-  const copy = args.copy;
-  if (!copy) throw new NsdebugError('internal: cp without --from or --to', ExitCode.INTERNAL);
-  const opts: CopyOptions = {
-    containerId: args.containerId,
-    ...(args.podUid ? { podUid: args.podUid } : {}),
-    path: copy.path,
-    ...(copy.upload ? { upload: copy.upload } : {}),
-  };
-  const done = copy.upload ? await copyIn(opts, native, stdin) : await copyOut(opts, native, stdout);
-  if (copy.upload) stdout.write(`${JSON.stringify(done)}\n`);
+  const at = { containerId: req.containerId, ...(req.podUid ? { podUid: req.podUid } : {}) };
+  let done: CopyHeader | CopyResult;
+  if ('from' in req) done = await copyOut({ ...at, path: req.from }, native, stdout);
+  else {
+    const { to: path, name, size, mode, mtimeMs } = req;
+    done = await copyIn({ ...at, path, upload: { name, size, mode, mtimeMs } }, native, stdin);
+    stdout.write(`${JSON.stringify(done)}\n`);
+  }
   await new Promise<void>((resolve) => stdout.write('', () => resolve()));
   return done;
 }
 
 /** The audit line's command for a cp. */
-export const copyCommand = (args: AgentArgs) => ['cp', args.copy?.upload ? 'in' : 'out', args.copy?.path ?? ''];
+export const copyCommand = (req: CopyRequest) => ('from' in req ? ['cp', 'out', req.from] : ['cp', 'in', req.to]);
 
-export async function runCopy(args: AgentArgs): Promise<number> {
+/** `nsdebug-agent cp`, with one audit record like a session's: which file, which way, how many bytes. */
+export async function runCopy(req: CopyRequest): Promise<number> {
   const native = loadNativeLibrary();
   const audit = await openAuditChannel();
-  const record = { ...sessionRecord(args), command: copyCommand(args) };
+  const record = { ...sessionRecord(req), command: copyCommand(req) };
   audit.send({ event: 'start', ...record, start: new Date().toISOString() });
   try {
-    const done = await copyThrough(args, native, process.stdin, process.stdout);
+    const done = await copyThrough(req, native, process.stdin, process.stdout);
     audit.send({ event: 'end', ...record, path: done.path, bytes: done.size, end: new Date().toISOString(), exitCode: 0 });
     return ExitCode.OK;
   } catch (err) {

@@ -14,22 +14,19 @@ import {
   ExitCode,
   SESSION_OPERATIONS,
   SESSION_TTL_SECONDS,
-  cpArgv,
-  enterArgv,
-  nsArgv,
-  psArgv,
   sessionSecretHash,
   type DebugSessionObject,
+  type DebugSessionRequest,
   type DebugSessionSpec,
   type SessionEnded,
   type SessionHello,
 } from '../contract.js';
 import { NsdebugError } from '../errors.js';
+import { DNS_LABEL, DNS_SUBDOMAIN } from '../names.js';
 import { anyInstance, chooseContainer, exitedContainer, runningContainer, type PodLike } from '../pod.js';
 import { apiMessage, type ApiResponse, type ApiWatch, type InClusterApi } from './apiserver.js';
+import { validateAgentRequest } from './request.js';
 
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
-const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
 const SECRET = /^[0-9a-f]{64}$/;
 
 const refused = (why: string) => new NsdebugError(why, ExitCode.FORBIDDEN);
@@ -131,8 +128,8 @@ async function requirePinnedRequester(api: InClusterApi): Promise<void> {
 
 export interface AuthorizedSession {
   session: DebugSessionObject;
-  /** `nsdebug-agent enter` argv (without the executable) for what the object asks */
-  argv: string[];
+  /** what the object asks, decoded and validated */
+  request: DebugSessionRequest;
   /** for the audit line */
   record: Record<string, unknown>;
 }
@@ -168,16 +165,19 @@ export async function authorizeSession(api: InClusterApi, hello: SessionHello, n
   const pod = podAnswer.body as PodLike & { metadata?: { uid?: string } };
   if (pod.spec?.nodeName !== node)
     throw refused(`pod ${hello.namespace}/${spec.pod} runs on node ${pod.spec?.nodeName ?? '(none)'}, not on this agent's node ${node}`);
-  const argv = agentArgv(spec, pod, hello.namespace);
   return {
     session: claimedSession,
-    argv,
+    request: requestOf(spec, pod, hello.namespace),
     record: { requester: spec.requester, debugSession: `${hello.namespace}/${hello.name}` },
   };
 }
 
-/** The agent argv for what the DebugSession asks, for its pod as read now; parsed and validated by the caller. */
-export function agentArgv(spec: DebugSessionSpec, pod: PodLike & { metadata?: { uid?: string } }, namespace: string): string[] {
+/**
+ * Decode a DebugSession into the request it carries, for its pod as read now (the DebugSession
+ * encoding of src/contract.ts's debugSessionAsk): the container, its instance and the pod's UID
+ * come from the pod, nothing from the client. Validated like an argv request.
+ */
+export function requestOf(spec: DebugSessionSpec, pod: PodLike & { metadata?: { uid?: string } }, namespace: string): DebugSessionRequest {
   const podUid = pod.metadata?.uid ?? '';
   const operation = spec.operation ?? 'enter';
   if (!SESSION_OPERATIONS.includes(operation))
@@ -185,12 +185,12 @@ export function agentArgv(spec: DebugSessionSpec, pod: PodLike & { metadata?: { 
   // The CRD prunes unknown fields; an object that carries one anyway is refused, not half-served.
   if ((spec as { privileged?: unknown }).privileged !== undefined)
     throw refused("a DebugSession cannot ask for --privileged: the agent's privileges are never served through one");
-  if (operation === 'ns') return nsArgv({ podUid });
+  if (operation === 'ns') return validateAgentRequest({ operation, podUid });
   const choice = chooseContainer(pod, spec.container);
-  if (operation === 'ps') return psArgv({ containerId: runningContainer(pod, choice).containerId, podUid });
+  if (operation === 'ps') return validateAgentRequest({ operation, containerId: runningContainer(pod, choice).containerId, podUid });
   if (operation === 'cp') {
     if (!spec.copy) throw refused('a cp DebugSession needs spec.copy');
-    return cpArgv({ containerId: runningContainer(pod, choice).containerId, podUid, ...spec.copy });
+    return validateAgentRequest({ operation, containerId: runningContainer(pod, choice).containerId, podUid, ...spec.copy });
   }
   // Every namespace the target does not share with the agent: one left out would be the agent's
   // (the node's PID namespace, its mounts and token). The CRD and the admission policy refuse it too.
@@ -199,16 +199,19 @@ export function agentArgv(spec: DebugSessionSpec, pod: PodLike & { metadata?: { 
   // --wait: the instance it has now (or none yet) is the one to skip; otherwise a container
   // that is not running opens its last instance, post-mortem
   const container = spec.waitSeconds ? anyInstance(pod, choice) : (exitedContainer(pod, choice) ?? runningContainer(pod, choice));
-  return enterArgv({
+  return validateAgentRequest({
+    operation,
     containerId: container.containerId,
     podUid,
     pod: `${namespace}/${spec.pod}`,
     container: choice.name,
     tools: spec.tools === true,
     tty: spec.tty === true,
-    ...(spec.waitSeconds ? { waitSeconds: spec.waitSeconds } : container.exited ? { postmortem: true } : {}),
-    ...(spec.readOnly && !container.exited ? { readOnly: true } : {}),
+    readOnly: spec.readOnly === true && !container.exited,
+    privileged: false,
+    postmortem: !spec.waitSeconds && container.exited !== undefined,
     ...(spec.process !== undefined ? { process: spec.process } : {}),
+    ...(spec.waitSeconds ? { waitSeconds: spec.waitSeconds } : {}),
     command: Array.isArray(spec.command) ? spec.command : [],
   });
 }

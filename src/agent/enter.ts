@@ -4,13 +4,14 @@ import { closeSync, existsSync, fstatSync, openSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { isatty, ReadStream, WriteStream } from 'node:tty';
 
-import { ExitCode, NAMESPACE_KINDS, type NamespaceKind, type SessionEnded, type SessionUser } from '../contract.js';
+import { ExitCode, NAMESPACE_KINDS, type NamespaceKind, type SessionEnded, type SessionRequest } from '../contract.js';
 import { NsdebugError } from '../errors.js';
-import type { AgentArgs } from './args.js';
 import {
   CLONE_FLAGS,
+  errnoMessage,
   ExecMode,
   NativeError,
+  Step,
   type Confinement,
   type NativeLibrary,
   type SpawnRequest,
@@ -21,74 +22,11 @@ import { containerLayers, containerRecord, nothingLeft, ociSpecOf } from './cont
 import { checkBelongsToPod, inPod, nodeProcess, podSandbox, seesPath } from './postmortem.js';
 import { namespaceId, readEnviron } from './procfs.js';
 import { processInContainer, resolveContainer, shortId, type ResolvedContainer } from './resolve.js';
-import { containerCgroups, createSessionCgroup, openCgroupJoins, removeSessionCgroup } from './session-cgroup.js';
+import { nodeCgroups, type SessionCgroup, type SessionCgroups } from './session-cgroup.js';
 import { waitForStart } from './wait.js';
 
-export interface EnterOptions {
-  containerId: string;
-  podUid?: string;
-  /** namespaces to join; default every one the target does not share with us */
-  namespaces?: NamespaceKind[];
-  tools: boolean;
-  tty: boolean;
-  /** observe only: a private read-only copy of the container's mounts, no new privileges */
-  readOnly?: boolean;
-  /** enter this process (its PID inside the container) instead of the container's init */
-  process?: number;
-  /** keep the agent's privileges (root, its capabilities, no seccomp) instead of the target's confinement */
-  privileged?: boolean;
-  /** another user inside the target, never with more capabilities than the target's bounding set */
-  user?: SessionUser;
-  /** the container has exited: its last filesystem read-only, in the pod sandbox's namespaces */
-  postmortem?: boolean;
-  /** containerd's socket, for post-mortem sessions and --wait */
-  runtimeEndpoint?: string;
-  /** the node's own namespaces (its init's), not a container's: the node's name */
-  node?: string;
-  /** wait for the next start of the pod's container of this name, for up to waitSeconds */
-  waitSeconds?: number;
-  container?: string;
-  /** empty: an interactive shell */
-  command: string[];
-}
-
-/** The session a parsed `enter` argv asks for. */
-export function enterOptions(args: AgentArgs): EnterOptions {
-  const {
-    containerId,
-    podUid,
-    namespaces,
-    tools,
-    tty,
-    readOnly,
-    process: pid,
-    privileged,
-    user,
-    postmortem,
-    waitSeconds,
-    container,
-    node,
-    command,
-  } = args;
-  const runtimeEndpoint = process.env.NSDEBUG_RUNTIME_ENDPOINT;
-  return {
-    containerId,
-    podUid,
-    namespaces,
-    tools,
-    tty,
-    readOnly,
-    process: pid,
-    privileged,
-    user,
-    postmortem,
-    runtimeEndpoint,
-    waitSeconds,
-    container,
-    node,
-    command,
-  };
-}
+/** containerd's socket, for post-mortem sessions and --wait (the image's default when unset). */
+const runtimeEndpoint = () => process.env.NSDEBUG_RUNTIME_ENDPOINT;
 
 /** What the caller learns of a session, for the audit line. */
 export interface SessionOutcome {
@@ -129,7 +67,22 @@ export interface EnterDeps {
   /** resolves when the session must end early (client gone, agent stopping…); the caller tells the user */
   abort?: Promise<SessionEnded>;
   toolboxCandidates?: string[];
+  /** default: the node's cgroups */
+  cgroups?: SessionCgroups;
+  /** default: the node's /proc */
+  targets?: TargetProcesses;
 }
+
+/** How enter finds the process to enter and reads what the session takes from it: /proc, for tests a fake. */
+export interface TargetProcesses {
+  resolveContainer: typeof resolveContainer;
+  processInContainer: typeof processInContainer;
+  readEnviron: (pid: number) => string[];
+  readTargetConfinement: typeof readTargetConfinement;
+  nodeProcess: typeof nodeProcess;
+}
+
+const procTargets: TargetProcesses = { resolveContainer, processInContainer, readEnviron, readTargetConfinement, nodeProcess };
 
 /** Namespaces of pid that differ from ours, among those asked for (setns into our own user ns is EINVAL). */
 export function namespacesToJoin(pid: number, wanted: readonly NamespaceKind[] = NAMESPACE_KINDS): NamespaceKind[] {
@@ -160,10 +113,7 @@ function openToolbox(candidates: string[], required: boolean): number {
   return -1;
 }
 
-export async function enter(opts: EnterOptions, deps: EnterDeps): Promise<SessionOutcome> {
-  if (opts.readOnly && opts.namespaces && !opts.namespaces.includes('mnt')) {
-    throw new NsdebugError('--read-only needs the mount namespace: add mnt to --ns', ExitCode.USAGE);
-  }
+export async function enter(opts: SessionRequest, deps: EnterDeps): Promise<SessionOutcome> {
   if (opts.postmortem) return enterPostmortem(opts, deps);
   if (opts.node) return enterNode(opts, deps);
   if (opts.waitSeconds && opts.podUid && opts.container) {
@@ -172,22 +122,25 @@ export async function enter(opts: EnterOptions, deps: EnterDeps): Promise<Sessio
       container: opts.container,
       ...(opts.containerId ? { skip: opts.containerId } : {}),
       timeoutMs: opts.waitSeconds * 1000,
-      ...(opts.runtimeEndpoint ? { runtimeEndpoint: opts.runtimeEndpoint } : {}),
+      ...(runtimeEndpoint() ? { runtimeEndpoint: runtimeEndpoint() } : {}),
       ...(deps.abort ? { abort: deps.abort.then((end) => end.message) } : {}),
     });
     deps.note(`container ${opts.container} started (${shortId(containerId)}): entering it`);
     return enter({ ...opts, containerId, waitSeconds: undefined }, deps);
   }
-  const target = resolveContainer(opts.containerId, opts.podUid);
-  const pid = opts.process ? processInContainer(target, opts.containerId, opts.process) : target.pid;
+  const { targets = procTargets } = deps;
+  const target = targets.resolveContainer(opts.containerId, opts.podUid);
+  const pid = opts.process ? targets.processInContainer(target, opts.containerId, opts.process) : target.pid;
   const pidfd = deps.native.pidfdOpen(pid);
   try {
     // The PID may have been recycled between resolving and pidfd_open: check the pidfd's process.
-    resolveAgain(pid, opts);
+    resolveAgain(pid, opts, targets);
     const joined = namespacesToJoin(pid, opts.namespaces);
-    const env = sessionEnvironment(readEnviron(pid), opts.tty);
+    const env = sessionEnvironment(targets.readEnviron(pid), opts.tty);
     // Read after pidfd_open: if pid was recycled since, the supervisor finds the pidfd's process gone.
-    const confinement = opts.privileged ? undefined : await readTargetConfinement(pid, deps.native, joined.includes('user'), opts.user);
+    const confinement = opts.privileged
+      ? undefined
+      : await targets.readTargetConfinement(pid, deps.native, joined.includes('user'), opts.user);
     return await run(opts, deps, { target, pid, pidfd, joined, env, ...(confinement ? { confinement } : {}) });
   } finally {
     closeSync(pidfd);
@@ -195,10 +148,10 @@ export async function enter(opts: EnterOptions, deps: EnterDeps): Promise<Sessio
 }
 
 /** The dead container's last filesystem, read-only, in the pod sandbox's network, IPC and UTS. */
-async function enterPostmortem(opts: EnterOptions, deps: EnterDeps): Promise<SessionOutcome> {
+async function enterPostmortem(opts: SessionRequest, deps: EnterDeps): Promise<SessionOutcome> {
   if (!opts.podUid || !opts.container) throw new NsdebugError('--postmortem needs --pod-uid and --container', ExitCode.USAGE);
   // Whose snapshot this is, before mounting it: kubelet's labels name the pod and container.
-  const record = await containerRecord(opts.containerId, opts.runtimeEndpoint);
+  const record = await containerRecord(opts.containerId, runtimeEndpoint());
   if (!record) throw nothingLeft(opts.containerId);
   checkBelongsToPod(record.labels, opts.containerId, opts.podUid, opts.container);
   // The dead container's own user and capabilities, as runc gave them to its process.
@@ -212,7 +165,7 @@ async function enterPostmortem(opts: EnterOptions, deps: EnterDeps): Promise<Ses
       ExitCode.ENTER_FAILED,
     );
   }
-  const rootfs = await containerLayers(opts.containerId, opts.runtimeEndpoint);
+  const rootfs = await containerLayers(opts.containerId, runtimeEndpoint());
   const { sandboxPid, hostPid } = podSandbox(opts.podUid, rootfs.split(':')[0]!);
   const pidfds: number[] = [];
   try {
@@ -239,14 +192,15 @@ async function enterPostmortem(opts: EnterOptions, deps: EnterDeps): Promise<Ses
 }
 
 /** The node's own namespaces: its init's (PID 1 of the agent's host PID namespace), else the runtime's. */
-async function enterNode(opts: EnterOptions, deps: EnterDeps): Promise<SessionOutcome> {
-  const pid = nodeProcess();
+async function enterNode(opts: SessionRequest, deps: EnterDeps): Promise<SessionOutcome> {
+  const { targets = procTargets } = deps;
+  const pid = targets.nodeProcess();
   const pidfd = deps.native.pidfdOpen(pid);
   try {
     const joined = namespacesToJoin(pid, opts.namespaces);
     let environ: string[] = [];
     try {
-      environ = readEnviron(pid);
+      environ = targets.readEnviron(pid);
     } catch {
       // the node's init may hide its environment: PATH and TERM defaults serve
     }
@@ -269,10 +223,11 @@ interface Joined {
 }
 
 /** Start the command in the joined namespaces and relay it until it ends. */
-async function run(opts: EnterOptions, deps: EnterDeps, at: Joined, postmortem?: SpawnRequest['postmortem']): Promise<SessionOutcome> {
-  const { native } = deps;
+async function run(opts: SessionRequest, deps: EnterDeps, at: Joined, postmortem?: SpawnRequest['postmortem']): Promise<SessionOutcome> {
+  const { native, cgroups = nodeCgroups } = deps;
   const { target, pid, pidfd, joined, env, confinement } = at;
   const fds: number[] = [];
+  let session: SessionCgroup | undefined;
   try {
     const toolboxFd = openToolbox(deps.toolboxCandidates ?? toolboxCandidates(), opts.tools);
     if (toolboxFd >= 0) fds.push(toolboxFd);
@@ -281,9 +236,9 @@ async function run(opts: EnterOptions, deps: EnterDeps, at: Joined, postmortem?:
     const argv = mode !== ExecMode.Toolbox ? opts.command : opts.command.length ? ['sh', '-c', 'exec "$@"', 'sh', ...opts.command] : ['sh'];
     // A confined session lives in the container's cgroups (its limits and devices); one with the
     // agent's power, or post-mortem (no live container), below the agent's.
-    const placement = confinement && !postmortem ? containerCgroups(opts.containerId, opts.podUid) : { v1: [] };
-    const session = createSessionCgroup(placement.v2);
-    const containerCgroupFds = openCgroupJoins(placement.v1);
+    const placement = confinement && !postmortem ? cgroups.containerCgroups(opts.containerId, opts.podUid) : { v1: [] };
+    session = cgroups.createSessionCgroup(placement.v2);
+    const containerCgroupFds = cgroups.openCgroupJoins(placement.v1);
     fds.push(...containerCgroupFds);
     let spawned: SpawnResult;
     try {
@@ -308,16 +263,18 @@ async function run(opts: EnterOptions, deps: EnterDeps, at: Joined, postmortem?:
       // The supervisor lets the session init reap what the failed command left, then exits:
       // wait for that before emptying the cgroup, or the unreaped go to the container's PID 1.
       if (err instanceof NativeError && err.supervisorPid) await reap(err.supervisorPid, deps.native);
-      if (session) await removeSessionCgroup(session);
       throw explainSpawnFailure(err, pid, joined, opts);
     }
-    if (spawned.usedToolbox) deps.note("the container has no shell: running nsdebug's busybox sh (nothing is written into the container)");
-    deps.onStart?.(target, joined);
-    const exitCode = await runSession(spawned, opts.tty, deps);
-    if (session) await removeSessionCgroup(session);
+    const exitCode = await runSession(spawned, opts.tty, deps, () => {
+      if (spawned.usedToolbox)
+        deps.note("the container has no shell: running nsdebug's busybox sh (nothing is written into the container)");
+      deps.onStart?.(target, joined);
+    });
     return { exitCode, target, joined, usedToolbox: spawned.usedToolbox };
   } finally {
     for (const fd of fds) closeSync(fd);
+    // The supervisor is reaped by now, whatever failed: what it left in the session dies here.
+    if (session) await cgroups.removeSessionCgroup(session);
   }
 }
 
@@ -325,16 +282,16 @@ function toolboxCandidates(): string[] {
   return process.env.NSDEBUG_TOOLBOX ? [process.env.NSDEBUG_TOOLBOX] : TOOLBOX_CANDIDATES;
 }
 
-function resolveAgain(pid: number, opts: EnterOptions): void {
-  const again = resolveContainer(opts.containerId, opts.podUid);
+function resolveAgain(pid: number, opts: SessionRequest, targets: TargetProcesses): void {
+  const again = targets.resolveContainer(opts.containerId, opts.podUid);
   if (!again.pids.includes(pid)) {
     throw new NsdebugError(`container ${shortId(opts.containerId)} restarted while nsdebug was entering it; try again`, ExitCode.NOT_FOUND);
   }
 }
 
-function explainSpawnFailure(err: unknown, pid: number, joined: NamespaceKind[], opts: EnterOptions): unknown {
+function explainSpawnFailure(err: unknown, pid: number, joined: NamespaceKind[], opts: SessionRequest): unknown {
   if (!(err instanceof NativeError)) return err;
-  if (err.step === 'run the command') {
+  if (err.step === Step.Exec) {
     const what = opts.command[0] ?? 'a shell';
     if (err.code === 'ENOENT') {
       const hint = opts.command.length
@@ -344,29 +301,43 @@ function explainSpawnFailure(err: unknown, pid: number, joined: NamespaceKind[],
         : ': it has no /bin/bash or /bin/sh; use --tools';
       return new NsdebugError(`${what}: not found in container ${shortId(opts.containerId)}${hint}`, ExitCode.COMMAND_NOT_FOUND);
     }
-    return new NsdebugError(
-      `cannot run ${what} in the container: ${err.message.replace(/^cannot run the command: /, '')}`,
-      ExitCode.COMMAND_NOT_EXECUTABLE,
-    );
+    return new NsdebugError(`cannot run ${what} in the container: ${errnoMessage(err.errno)}`, ExitCode.COMMAND_NOT_EXECUTABLE);
   }
-  const which = err.step === 'join the namespaces' ? ` (${joined.join(', ')})` : '';
-  return new NsdebugError(`${err.message.replace(/^cannot ([^:]*)/, `cannot $1${which} of pid ${pid}`)}`, ExitCode.ENTER_FAILED);
+  const which = err.step === Step.Setns ? ` (${joined.join(', ')})` : '';
+  return new NsdebugError(`cannot ${err.what}${which} of pid ${pid}: ${errnoMessage(err.errno)}`, ExitCode.ENTER_FAILED);
 }
 
-/** Relay the pty (with --tty), wait for the exit code, reap the supervisor. */
-async function runSession(spawned: SpawnResult, tty: boolean, deps: EnterDeps): Promise<number> {
+/**
+ * Tell the caller the session runs (started), relay the pty (with --tty), wait for the exit code,
+ * reap the supervisor. Whatever throws before the relay runs ends the session, as the user would.
+ */
+async function runSession(spawned: SpawnResult, tty: boolean, deps: EnterDeps, started: () => void): Promise<number> {
+  let reaped = false;
   const endSession = () => {
+    // once reaped, its PID may be another process's
+    if (reaped) return;
     try {
       process.kill(spawned.supervisorPid, 'SIGTERM');
     } catch {
       // already gone
     }
   };
-  const relayDone = tty ? relayTerminal(spawned.ptyMasterFd, deps, endSession) : Promise.resolve();
+  let relayDone: Promise<void>;
+  try {
+    started();
+    relayDone = tty ? relayTerminal(spawned.ptyMasterFd, deps, endSession) : Promise.resolve();
+  } catch (err) {
+    endSession();
+    // no stream has taken them yet
+    for (const fd of [spawned.ptyMasterFd, spawned.exitFd]) if (fd >= 0) closeSync(fd);
+    await reap(spawned.supervisorPid, deps.native);
+    throw err;
+  }
   const exitCode = readExitCode(spawned.exitFd);
   void deps.abort?.then(endSession);
   const [code] = await Promise.all([exitCode, relayDone]);
   await reap(spawned.supervisorPid, deps.native);
+  reaped = true;
   // No exit code: the supervisor was told to end the session (or killed); report it as killed.
   return code ?? 128 + 9;
 }
@@ -387,12 +358,12 @@ function readExitCode(fd: number): Promise<number | null> {
 
 async function reap(pid: number, native: NativeLibrary): Promise<void> {
   // The supervisor exits right after the exit code or a failure (or is killed with the
-  // session): never long.
-  for (let i = 0; i < 500; i++) {
+  // session): never long. One that does not is killed, then reaped too: no zombie is left.
+  for (let i = 0; i < 1000; i++) {
     if (native.reap(pid) !== null) return;
+    if (i === 499) process.kill(pid, 'SIGKILL');
     await new Promise((r) => setTimeout(r, 2));
   }
-  process.kill(pid, 'SIGKILL');
 }
 
 /** A stream over one of the client's fds: a terminal, a pipe or a socket. */
@@ -409,9 +380,16 @@ function clientStream(fd: number, direction: 'in' | 'out'): ReadStream | WriteSt
  */
 function relayTerminal(masterFd: number, deps: EnterDeps, onHangup: () => void): Promise<void> {
   const { native, io } = deps;
-  const master = new ReadStream(masterFd);
+  // The client's streams before the master's: a client refused leaves masterFd to the caller.
   const input = clientStream(io.stdio[0], 'in');
-  const output = clientStream(io.stdio[1], 'out');
+  let output: ReadStream | WriteStream | Socket;
+  try {
+    output = clientStream(io.stdio[1], 'out');
+  } catch (err) {
+    input.destroy();
+    throw err;
+  }
+  const master = new ReadStream(masterFd);
   const raw = input instanceof ReadStream;
   const syncSize = () => {
     try {

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { CONTRACT_VERSION, SESSION_PORT, type AgentCheck, type AgentInfo } from '../contract.js';
 import { loadNativeLibrary } from '../native/libnsdebug.js';
 import { packageRoot } from '../package.js';
-import { formatTable } from './ps.js';
+import { formatTable } from '../text.js';
 import { cgroupMounts, kubeletRoots, type CgroupMount } from './cgroups.js';
 import { AUDIT_SOCKET } from './audit.js';
 import { TOOLBOX_CANDIDATES } from './enter.js';

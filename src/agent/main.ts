@@ -11,11 +11,11 @@ const note = (line: string) => writeSync(2, `nsdebug-agent: ${line}\n`);
 
 async function main(argv: string[]): Promise<number> {
   const args = parseAgentArgs(argv);
-  if (args.help) {
+  if (args.operation === 'help') {
     writeSync(1, `${USAGE}\n`);
     return ExitCode.OK;
   }
-  switch (args.subcommand) {
+  switch (args.operation) {
     case 'enter': {
       const { runEnter } = await import('./session.js');
       return runEnter(args, note);
@@ -29,7 +29,7 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'ns': {
       const { listPodNamespaces } = await import('./namespaces.js');
-      writeSync(1, `${JSON.stringify(listPodNamespaces(args.podUid as string))}\n`);
+      writeSync(1, `${JSON.stringify(listPodNamespaces(args.podUid))}\n`);
       return ExitCode.OK;
     }
     case 'cp': {

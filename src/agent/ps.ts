@@ -4,6 +4,7 @@ import { closeSync, constants, openSync } from 'node:fs';
 
 import type { ProcessInfo } from '../contract.js';
 import type { NativeLibrary } from '../native/libnsdebug.js';
+import { formatTable } from '../text.js';
 import { readContainerFile } from './container-file.js';
 import { bootTimeMs, PROC, readCmdline, readStat, readStatus, startTimeMs } from './procfs.js';
 import { resolveContainer } from './resolve.js';
@@ -75,11 +76,4 @@ export function formatProcessTable(processes: ProcessInfo[]): string {
     p.command,
   ]);
   return formatTable(['HOST PID', 'PID', 'NESTED PID', 'USER', 'STAT', 'START', 'COMMAND'], rows);
-}
-
-/** Left-aligned columns separated by two spaces; the last column is not padded. */
-export function formatTable(header: string[], rows: string[][]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ');
-  return [header, ...rows].map(line).join('\n') + '\n';
 }

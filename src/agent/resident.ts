@@ -8,12 +8,12 @@ import { createServer, Socket, type Server } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import type { SessionEnded } from '../contract.js';
+import type { SessionEnded, SessionRequest } from '../contract.js';
 import { describeFailure, usageError } from '../errors.js';
 import type { NativeLibrary } from '../native/libnsdebug.js';
-import { parseAgentArgs, type AgentArgs } from './args.js';
+import { parseAgentArgs } from './args.js';
 import { RUN_DIR, sessionRecord } from './audit.js';
-import { enter, enterOptions, type SessionIo } from './enter.js';
+import { enter, type SessionIo } from './enter.js';
 import { SessionLink } from './session-link.js';
 import { closingFrames, relaySession, type RelayOutcome } from './session-relay.js';
 
@@ -185,6 +185,7 @@ async function serveOne(socket: Socket, native: NativeLibrary, audit: SessionLog
     const request = await receive(socket, native);
     fds = request.fds;
     const args = parseAgentArgs(request.argv);
+    if (args.operation !== 'enter') throw usageError('the agent socket serves only `enter`');
     if (args.framed) {
       const [input, output] = fds as [number, number, number];
       fds = [fds[2] as number];
@@ -228,7 +229,7 @@ function ignoreWindowSizeSignals(socket: Socket): void {
  */
 export async function runFramedSession(
   link: SessionLink,
-  args: AgentArgs,
+  req: SessionRequest,
   native: NativeLibrary,
   audit: SessionLog,
   limits: SessionLimits,
@@ -236,7 +237,7 @@ export async function runFramedSession(
   const endings = agentEndings(limits);
   let outcome: RelayOutcome;
   try {
-    outcome = await relaySession(link, args, {}, native, audit, endings.ended);
+    outcome = await relaySession(link, req, {}, native, audit, endings.ended);
   } finally {
     endings.cancel();
   }
@@ -246,7 +247,7 @@ export async function runFramedSession(
 
 async function runResidentSession(
   socket: Socket,
-  args: AgentArgs,
+  req: SessionRequest,
   stdio: [number, number, number],
   native: NativeLibrary,
   audit: SessionLog,
@@ -269,7 +270,7 @@ async function runResidentSession(
   socket.resume();
   const endings = agentEndings(limits);
   try {
-    const outcome = await runAgentSession(args, io, native, audit, Promise.race([clientGone, endings.ended]));
+    const outcome = await runAgentSession(req, io, native, audit, Promise.race([clientGone, endings.ended]));
     return outcome.exitCode;
   } finally {
     endings.cancel();
@@ -278,11 +279,11 @@ async function runResidentSession(
 
 /**
  * One `enter` session in the resident process, for the thin entry point and the session port:
- * its parsed argv, the client's stdio, one audit record (with `record`'s fields, and `ended`:
+ * its request, the client's stdio, one audit record (with `record`'s fields, and `ended`:
  * how it ended) when it ends. Unframed, the user is told on stderr when the agent ended it.
  */
 export async function runAgentSession(
-  args: AgentArgs,
+  req: SessionRequest,
   io: SessionIo,
   native: NativeLibrary,
   audit: SessionLog,
@@ -290,9 +291,8 @@ export async function runAgentSession(
   record: Record<string, unknown> = {},
   onStart?: () => void,
 ): Promise<RelayOutcome> {
-  if (args.subcommand !== 'enter' || args.help) throw usageError('the agent socket serves only `enter`');
   const started = new Date();
-  const base = { ...sessionRecord(args), ...record };
+  const base = { ...sessionRecord(req), ...record };
   let hostPid: number | undefined;
   let namespaces: string[] = [];
   let ended: SessionEnded | undefined;
@@ -309,9 +309,9 @@ export async function runAgentSession(
       ...(ended ? { endedBy: ended.message } : {}),
       durationMs: Date.now() - started.getTime(),
     });
-  const note = (line: string) => writeNote(native, io.stdio[2], `nsdebug-agent: ${line}${args.tty ? '\r' : ''}\n`);
+  const note = (line: string) => writeNote(native, io.stdio[2], `nsdebug-agent: ${line}${req.tty ? '\r' : ''}\n`);
   try {
-    const outcome = await enter(enterOptions(args), {
+    const outcome = await enter(req, {
       native,
       io,
       note,
@@ -323,7 +323,7 @@ export async function runAgentSession(
       },
     });
     finished({ exitCode: outcome.exitCode });
-    if (ended && !args.framed) note(`session ended: ${ended.message}`);
+    if (ended && !req.framed) note(`session ended: ${ended.message}`);
     return { exitCode: outcome.exitCode, ...(ended ? { ended } : {}) };
   } catch (err) {
     finished({ exitCode: null, error: (err as Error).message });

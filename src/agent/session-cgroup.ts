@@ -131,6 +131,18 @@ async function removeCgroupDir(dir: string, timeoutMs: number): Promise<void> {
   rmdirSync(dir);
 }
 
+/** What a session does with its cgroups, as one object: `enter` takes it, tests pass a fake of it (no cgroupfs, no root). */
+export interface SessionCgroups {
+  containerCgroups(containerId: string, podUid: string | undefined): ContainerCgroups;
+  /** below parent; none given: below the agent's own cgroup */
+  createSessionCgroup(parent?: string): SessionCgroup | undefined;
+  openCgroupJoins(dirs: string[]): number[];
+  removeSessionCgroup(session: SessionCgroup): Promise<void>;
+}
+
+/** The node's cgroups under /sys/fs/cgroup. */
+export const nodeCgroups: SessionCgroups = { containerCgroups, createSessionCgroup, openCgroupJoins, removeSessionCgroup };
+
 const ownerOf = (dir: string) => Number(/\/nsdebug-session-(\d+)-[^/]*$/.exec(dir)?.[1] ?? 0);
 
 /**

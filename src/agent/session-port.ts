@@ -9,7 +9,6 @@ import { ExitCode, Frame, SESSION_PORT, type SessionEnded } from '../contract.js
 import { describeFailure, NsdebugError } from '../errors.js';
 import type { NativeLibrary } from '../native/libnsdebug.js';
 import type { InClusterApi } from './apiserver.js';
-import { parseAgentArgs } from './args.js';
 import { authorizeSession, deleteSession, parseHello, watchRevocation, type AuthorizedSession } from './debug-session.js';
 import { agentEndings, countedSession, type SessionLimits, type SessionLog } from './resident.js';
 import { SessionLink, type SessionLinkOptions } from './session-link.js';
@@ -85,11 +84,11 @@ async function serveConnection(
     const authorized = await authorizeSession(opts.api, parseHello(payload), opts.node);
     sessionObject = authorized.session;
     revocation = watchRevocation(opts.api, authorized.session);
-    const args = parseAgentArgs(authorized.argv);
+    const { request, record } = authorized;
     outcome =
-      args.subcommand === 'enter'
-        ? await relaySession(link, args, authorized.record, native, audit, Promise.race([endings.ended, revocation.revoked]))
-        : { exitCode: await relayQuery(link, args, authorized.record, native, audit) };
+      request.operation === 'enter'
+        ? await relaySession(link, request, record, native, audit, Promise.race([endings.ended, revocation.revoked]))
+        : { exitCode: await relayQuery(link, request, record, native, audit) };
   } catch (err) {
     const { line, exitCode } = describeFailure(err);
     link.send(Frame.STDERR, Buffer.from(`nsdebug-agent: ${line.replace(/^error: /, '')}\n`));

@@ -7,10 +7,9 @@ import { closeSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { PassThrough, Writable } from 'node:stream';
 
-import { ExitCode, Frame, STREAM_WINDOW, type SessionEnded } from '../contract.js';
-import { describeFailure, NsdebugError } from '../errors.js';
+import { ExitCode, Frame, STREAM_WINDOW, type DebugSessionRequest, type SessionEnded, type SessionRequest } from '../contract.js';
+import { describeFailure } from '../errors.js';
 import type { NativeLibrary } from '../native/libnsdebug.js';
-import type { AgentArgs } from './args.js';
 import { sessionRecord } from './audit.js';
 import { copyCommand, copyThrough } from './copy.js';
 import type { SessionIo } from './enter.js';
@@ -119,7 +118,7 @@ export interface RelayOutcome {
  */
 export async function relayQuery(
   link: SessionLink,
-  args: AgentArgs,
+  req: Exclude<DebugSessionRequest, { operation: 'enter' }>,
   record: Record<string, unknown>,
   native: NativeLibrary,
   audit: SessionLog,
@@ -142,20 +141,20 @@ export async function relayQuery(
 
   const started = new Date();
   const base: Record<string, unknown> = {
-    ...sessionRecord(args),
+    ...sessionRecord(req),
     ...record,
-    command: args.subcommand === 'cp' ? copyCommand(args) : [args.subcommand],
+    command: req.operation === 'cp' ? copyCommand(req) : [req.operation],
   };
   const finished = (outcome: Record<string, unknown>) =>
     audit({ ...base, start: started.toISOString(), end: new Date().toISOString(), durationMs: Date.now() - started.getTime(), ...outcome });
   try {
-    if (args.subcommand === 'ps') stdout.write(`${JSON.stringify(listProcesses(args.containerId, args.podUid, native))}\n`);
-    else if (args.subcommand === 'ns') stdout.write(`${JSON.stringify(listPodNamespaces(args.podUid as string))}\n`);
-    else if (args.subcommand === 'cp') {
-      const done = await copyThrough(args, native, stdin, stdout);
+    if (req.operation === 'ps') stdout.write(`${JSON.stringify(listProcesses(req.containerId, req.podUid, native))}\n`);
+    else if (req.operation === 'ns') stdout.write(`${JSON.stringify(listPodNamespaces(req.podUid))}\n`);
+    else {
+      const done = await copyThrough(req, native, stdin, stdout);
       base.path = done.path;
       base.bytes = done.size;
-    } else throw new NsdebugError(`the session port does not serve ${args.subcommand}`, ExitCode.USAGE);
+    }
     await new Promise<void>((resolve) => stdout.end(resolve));
     finished({ exitCode: 0 });
     return ExitCode.OK;
@@ -173,7 +172,7 @@ export async function relayQuery(
  */
 export async function relaySession(
   link: SessionLink,
-  args: AgentArgs,
+  req: SessionRequest,
   record: Record<string, unknown>,
   native: NativeLibrary,
   audit: SessionLog,
@@ -223,14 +222,14 @@ export async function relaySession(
   let endedBy: SessionEnded | undefined;
   const ending = Promise.race([link.gone, abort]).then((end) => (endedBy = end));
   try {
-    return await runAgentSession(args, io, native, audit, ending, record, () => (started = true));
+    return await runAgentSession(req, io, native, audit, ending, record, () => (started = true));
   } catch (err) {
     const { line, exitCode } = describeFailure(err);
     writeNote(native, stderrWrite, `nsdebug-agent: ${line.replace(/^error: /, '')}\n`);
     return { exitCode, ...(endedBy ? { ended: endedBy } : {}) };
   } finally {
     // With --tty the terminal relay owned (and closed) the session's stdin and stdout once it started.
-    const ours = args.tty && started ? [stderrWrite] : [stdinRead, stdoutWrite, stderrWrite];
+    const ours = req.tty && started ? [stderrWrite] : [stdinRead, stdoutWrite, stderrWrite];
     for (const fd of ours) closeSync(fd);
     stdin.destroy();
     let timer: NodeJS.Timeout | undefined;

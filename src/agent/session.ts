@@ -1,15 +1,15 @@
 // One `enter` session as a per-session agent process runs it (no resident serve to hand it to):
 // signals that end it early, and its audit record. With --framed its stdin and stdout carry
 // session frames, relayed as serve relays them.
-import type { SessionEnded } from '../contract.js';
+import type { SessionEnded, SessionRequest } from '../contract.js';
 import { loadNativeLibrary } from '../native/libnsdebug.js';
-import type { AgentArgs } from './args.js';
+import { DEFAULT_MAX_SESSION_MS } from './args.js';
 import { openAuditChannel, sessionRecord } from './audit.js';
-import { enter, enterOptions, processIo } from './enter.js';
+import { enter, processIo } from './enter.js';
 import { pipeLink, runFramedSession } from './resident.js';
 import { removeStaleSessions } from './session-cgroup.js';
 
-export async function runEnter(args: AgentArgs, note: (line: string) => void): Promise<number> {
+export async function runEnter(req: SessionRequest, note: (line: string) => void): Promise<number> {
   const native = loadNativeLibrary();
   // A session whose agent process was SIGKILLed leaves an empty cgroup behind: tidy it now.
   await removeStaleSessions().catch(() => undefined);
@@ -20,16 +20,16 @@ export async function runEnter(args: AgentArgs, note: (line: string) => void): P
       process.once(sig, () => resolve({ reason: 'agent stopping', message: `the agent received ${sig}` }));
   });
   const startedAt = new Date();
-  const record = sessionRecord(args);
-  if (args.framed) {
+  const record = sessionRecord(req);
+  if (req.framed) {
     try {
       const onStop = (listener: (end: SessionEnded) => void) => {
         void stopping.then(listener);
         return () => undefined;
       };
-      return await runFramedSession(pipeLink(0, 1), args, native, (r) => audit.send({ event: 'end', ...r }), {
+      return await runFramedSession(pipeLink(0, 1), req, native, (r) => audit.send({ event: 'end', ...r }), {
         onStop,
-        maxSessionMs: args.maxSessionMs,
+        maxSessionMs: DEFAULT_MAX_SESSION_MS,
       });
     } finally {
       await audit.close();
@@ -37,7 +37,7 @@ export async function runEnter(args: AgentArgs, note: (line: string) => void): P
   }
   let ended: SessionEnded | undefined;
   try {
-    const outcome = await enter(enterOptions(args), {
+    const outcome = await enter(req, {
       native,
       io: processIo,
       note,

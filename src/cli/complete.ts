@@ -6,7 +6,7 @@ import type { Command } from '@oclif/core';
 
 import { NAMESPACE_KINDS } from '../contract.js';
 import type { KubeConfigOptions } from '../kube/config.js';
-import { kindNamed, type TargetRef } from '../kube/target.js';
+import { kindNamed, type TargetRef } from '../pod.js';
 import { DEFAULT_COMMAND_ID } from './default-command.js';
 import { subcommandFirst } from './main.js';
 

@@ -7,14 +7,15 @@ import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import { Writable } from 'node:stream';
 
-import { cpArgv, ExitCode, type CopyHeader, type CopyResult } from '../contract.js';
+import { ExitCode, type CopyHeader, type CopyRequest, type CopyResult, type SessionCopy } from '../contract.js';
 import { NsdebugError, usageError } from '../errors.js';
-import { parseTarget } from '../kube/target.js';
+import type { ResolvedTarget } from '../kube/target.js';
+import { parseTarget } from '../pod.js';
+import { queryAgent } from './agent-query.js';
 import { processIo, type CliIo } from './io.js';
 import { completeTarget, validateTarget, type KubeFlags, type TargetFlags, type TargetOptions } from './options.js';
 import { prepare, realCluster, type ClusterDeps } from './prepare.js';
 import { createProgress } from './progress.js';
-import { queryAgent } from './ps.js';
 
 export interface CpFlags extends KubeFlags, Omit<TargetFlags, 'target' | 'selector'> {
   source?: string;
@@ -132,12 +133,8 @@ async function download(opts: TargetOptions, d: { remote: string; local: string 
       return { stream: file, owned: true };
     });
     const doing = `copy ${d.remote} out of container ${target.container.name} of pod ${target.namespace}/${target.pod}`;
-    const copy = { from: d.remote };
-    const query = {
-      argv: cpArgv({ containerId: target.container.containerId, podUid: target.podUid, ...copy }),
-      ask: { operation: 'cp' as const, pod: target.pod, container: target.container.name, copy, command: [] },
-    };
-    await queryAgent(cluster, { conn, agent, namespace: target.namespace, sessionAuth: opts.sessionAuth }, query, doing, { stdout: bytes });
+    const request = copyRequest(target, { from: d.remote });
+    await queryAgent(cluster, { conn, agent, target, sessionAuth: opts.sessionAuth }, request, doing, { stdout: bytes });
     await new Promise<void>((resolve, reject) => bytes.end((err?: Error | null) => (err ? reject(err) : resolve())));
     const header = bytes.header;
     if (!header || bytes.received !== header.size) {
@@ -171,13 +168,9 @@ async function upload(opts: TargetOptions, u: { local: string; remote: string },
     const { conn, target, agent } = await prepare(opts, cluster, progress);
     progress.step(`copying ${u.local} through the agent on node ${agent.node}`);
     const copy = { to: u.remote, name: basename(u.local), size: stat.size, mode: stat.mode & 0o7777, mtimeMs: stat.mtimeMs };
-    const query = {
-      argv: cpArgv({ containerId: target.container.containerId, podUid: target.podUid, ...copy }),
-      ask: { operation: 'cp' as const, pod: target.pod, container: target.container.name, copy, command: [] },
-    };
     const doing = `copy ${u.local} into container ${target.container.name} of pod ${target.namespace}/${target.pod}`;
-    const at = { conn, agent, namespace: target.namespace, sessionAuth: opts.sessionAuth };
-    const out = await queryAgent(cluster, at, query, doing, { stdin: createReadStream(u.local) });
+    const at = { conn, agent, target, sessionAuth: opts.sessionAuth };
+    const out = await queryAgent(cluster, at, copyRequest(target, copy), doing, { stdin: createReadStream(u.local) });
     const result = JSON.parse(out.trim() || '{}') as Partial<CopyResult>;
     if (result.size !== stat.size)
       throw new NsdebugError(`the agent did not confirm the copy of ${u.local} (${out.trim().slice(0, 120)})`, ExitCode.INTERNAL);
@@ -188,6 +181,14 @@ async function upload(opts: TargetOptions, u: { local: string; remote: string },
     progress.clear();
   }
 }
+
+/** The agent's cp request for the target's container. */
+const copyRequest = (target: ResolvedTarget, copy: SessionCopy): { operation: 'cp' } & CopyRequest => ({
+  operation: 'cp',
+  containerId: target.container.containerId,
+  podUid: target.podUid,
+  ...copy,
+});
 
 /** A local file system error in one line; nsdebug's own errors pass through. */
 function localFailure(err: unknown, path: string): unknown {

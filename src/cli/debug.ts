@@ -2,21 +2,31 @@
 // (src/cli/prepare.ts), then exec `nsdebug-agent enter …` in the agent pod on the target's node
 // and stream the session. The exit code is the remote command's; nsdebug's own failures throw
 // NsdebugError, which src/cli/main.ts prints as one line.
-import { AGENT_EXECUTABLE, CONTRACT_VERSION, ExitCode, enterArgv } from '../contract.js';
+import {
+  AGENT_EXECUTABLE,
+  CONTRACT_VERSION,
+  ExitCode,
+  agentArgv,
+  debugSessionAsk,
+  parseNamespaceKinds,
+  type AgentRequest,
+  type SessionRequest,
+} from '../contract.js';
 import { NsdebugError, usageError } from '../errors.js';
 import { checkExecAccess } from '../kube/access.js';
 import { findAgent, type AgentPod } from '../kube/agent.js';
 import type { KubeConnection } from '../kube/config.js';
 import type { ExecRequest } from '../kube/exec.js';
 import { FramedExecStream } from '../kube/session-stream.js';
-import { nodeTargetName, type ResolvedTarget, type TargetClient } from '../kube/target.js';
+import type { ResolvedTarget, TargetClient } from '../kube/target.js';
+import { nodeTargetName } from '../pod.js';
 import { processIo, type CliIo } from './io.js';
-import { completeDebug, parseNamespaceKinds, validateDebug, type DebugFlags, type DebugOptions } from './options.js';
+import { completeDebug, validateDebug, type DebugFlags, type DebugOptions } from './options.js';
 import { escapeLine } from './escape.js';
 import { AgentLineWatcher } from './output.js';
 import { prepare, realCluster, type ClusterDeps } from './prepare.js';
 import { createProgress, type Progress } from './progress.js';
-import { streamThroughDebugSession, type SessionAsk } from './session-auth.js';
+import { streamThroughDebugSession } from './session-auth.js';
 import { withTerminal, type SignalHost } from './terminal.js';
 
 export async function runDebug(
@@ -30,31 +40,31 @@ export async function runDebug(
   return debug(opts, io, cluster, host);
 }
 
-/** The agent's argv for this session: `nsdebug-agent enter --contract=N …`. */
-export function agentEnterArgv(
+/** The session this invocation asks of the agent, built once; sent as argv or as a DebugSession. */
+export function sessionRequest(
   opts: Pick<DebugOptions, 'ns' | 'tools' | 'tty' | 'command' | 'waitSeconds' | 'readOnly' | 'process' | 'privileged' | 'user'>,
   target: ResolvedTarget,
-): string[] {
-  return [
-    AGENT_EXECUTABLE,
-    ...enterArgv({
-      containerId: target.container.containerId,
-      podUid: target.podUid,
-      pod: `${target.namespace}/${target.pod}`,
-      container: target.container.name,
-      ...(opts.ns !== undefined ? { namespaces: parseNamespaceKinds(opts.ns) } : {}),
-      tools: opts.tools,
-      tty: opts.tty,
-      ...(opts.waitSeconds ? { waitSeconds: opts.waitSeconds } : target.container.exited ? { postmortem: true } : {}),
-      ...(opts.readOnly && !target.container.exited ? { readOnly: true } : {}),
-      ...(opts.process !== undefined ? { process: opts.process } : {}),
-      ...(opts.privileged ? { privileged: true } : {}),
-      ...(opts.user ? { user: opts.user } : {}),
-      framed: true,
-      command: opts.command,
-    }),
-  ];
+): SessionRequest {
+  return {
+    containerId: target.container.containerId,
+    podUid: target.podUid,
+    pod: `${target.namespace}/${target.pod}`,
+    container: target.container.name,
+    ...(opts.ns !== undefined ? { namespaces: parseNamespaceKinds(opts.ns) } : {}),
+    tools: opts.tools,
+    tty: opts.tty,
+    ...(opts.waitSeconds ? { waitSeconds: opts.waitSeconds } : target.container.exited ? { postmortem: true } : {}),
+    ...(opts.readOnly && !target.container.exited ? { readOnly: true } : {}),
+    ...(opts.process !== undefined ? { process: opts.process } : {}),
+    ...(opts.privileged ? { privileged: true } : {}),
+    ...(opts.user ? { user: opts.user } : {}),
+    framed: true,
+    command: opts.command,
+  };
 }
+
+/** argv to exec in the agent pod for a request: `nsdebug-agent OPERATION --contract=N …`. */
+export const agentCommand = (req: AgentRequest) => [AGENT_EXECUTABLE, ...agentArgv(req)];
 
 /** How many lines of the dead container's log the post-mortem announcement shows. */
 const LOG_TAIL_LINES = 10;
@@ -121,12 +131,13 @@ export async function debug(opts: DebugOptions, io: CliIo, cluster: ClusterDeps,
       progress.clear();
       await announcePostmortem(target, targets, opts, io.stderr);
     }
-    if (opts.sessionAuth) return await streamAuthorizedSession(opts, io, cluster, progress, { conn, agent, target }, host);
+    const request = sessionRequest(opts, target);
+    if (opts.sessionAuth) return await streamAuthorizedSession(opts, io, cluster, progress, { conn, agent, target, request }, host);
     if (opts.privileged) {
       progress.clear();
       io.stderr.write(`nsdebug: --privileged: this session has the agent's full privileges on node ${agent.node}\n`);
     }
-    return await streamSession(opts, io, cluster, progress, { conn, agent, argv: agentEnterArgv(opts, target) }, host);
+    return await streamSession(opts, io, cluster, progress, { conn, agent, argv: agentCommand({ operation: 'enter', ...request }) }, host);
   } finally {
     progress.clear();
   }
@@ -154,18 +165,16 @@ async function debugNode(node: string, opts: DebugOptions, io: CliIo, cluster: C
   const agent = await findAgent(node, opts.agentNamespace, await cluster.agentClient(conn));
   // exec into the agent is what the API server authorizes, and it is root on the node
   await checkExecAccess({ namespace: agent.namespace, pod: agent.pod }, await cluster.accessClient(conn));
-  const argv = [
-    AGENT_EXECUTABLE,
-    ...enterArgv({
-      containerId: '',
-      node,
-      ...(opts.ns !== undefined ? { namespaces: parseNamespaceKinds(opts.ns) } : {}),
-      tools: opts.tools,
-      tty: opts.tty,
-      framed: true,
-      command: opts.command,
-    }),
-  ];
+  const argv = agentCommand({
+    operation: 'enter',
+    containerId: '',
+    node,
+    ...(opts.ns !== undefined ? { namespaces: parseNamespaceKinds(opts.ns) } : {}),
+    tools: opts.tools,
+    tty: opts.tty,
+    framed: true,
+    command: opts.command,
+  });
   return streamSession(opts, io, cluster, progress, { conn, agent, argv }, host);
 }
 
@@ -237,43 +246,25 @@ async function streamSession(
   );
 }
 
-/** What the DebugSession asks for this session: what the agent will serve, and nothing else. */
-export function debugSessionAsk(
-  opts: Pick<DebugOptions, 'tools' | 'tty' | 'readOnly' | 'process' | 'waitSeconds' | 'command'>,
-  target: ResolvedTarget,
-): SessionAsk {
-  return {
-    pod: target.pod,
-    container: target.container.name,
-    tools: opts.tools,
-    tty: opts.tty,
-    readOnly: opts.readOnly,
-    ...(opts.process !== undefined ? { process: opts.process } : {}),
-    ...(opts.waitSeconds ? { waitSeconds: opts.waitSeconds } : {}),
-    command: opts.command,
-  };
-}
-
 /** --session-auth: the same session, asked for by a DebugSession and reached by port-forward. */
 async function streamAuthorizedSession(
   opts: DebugOptions,
   io: CliIo,
   cluster: ClusterDeps,
   progress: Progress,
-  at: { conn: KubeConnection; agent: AgentPod; target: ResolvedTarget },
+  at: { conn: KubeConnection; agent: AgentPod; target: ResolvedTarget; request: SessionRequest },
   host?: SignalHost,
 ): Promise<number> {
-  const { conn, agent, target } = at;
+  const { conn, agent, target, request } = at;
+  // what the DebugSession asks: what the agent will serve, and nothing else
+  const ask = debugSessionAsk({ operation: 'enter', ...request }, { pod: target.pod, container: target.container.name });
   progress.step(`asking for a DebugSession in namespace ${target.namespace} and connecting to the agent on node ${agent.node}`);
   return relaySession(
     opts,
     io,
     progress,
     agent,
-    (local) =>
-      streamThroughDebugSession(cluster, conn, agent, target.namespace, debugSessionAsk(opts, target), local, (line) =>
-        io.stderr.write(`${line}\n`),
-      ),
+    (local) => streamThroughDebugSession(cluster, conn, agent, target.namespace, ask, local, (line) => io.stderr.write(`${line}\n`)),
     host,
   );
 }

@@ -2,6 +2,8 @@
 // NsdebugError speaks for itself; oclif's parse errors become usage lines (exit 64) without
 // their "See more help" tails; anything else is a bug: "error: internal: …", with its stack
 // only under --debug.
+import { stripVTControlCharacters } from 'node:util';
+
 import { ExitCode } from '../contract.js';
 import { describeFailure } from '../errors.js';
 
@@ -30,7 +32,8 @@ const lowerFirst = (text: string) => text.charAt(0).toLowerCase() + text.slice(1
 
 /** oclif's parser message → one lowercase line that says what to do. */
 export function usageLine(err: OclifError): string {
-  const message = (err.message ?? '').replace(/\nSee more help with --help\s*$/, '');
+  // on a terminal oclif dims parts of its message: the line is ours to style, not its
+  const message = stripVTControlCharacters(err.message ?? '').replace(/\nSee more help with --help\s*$/, '');
   switch (errorClass(err)) {
     case 'NonExistentFlagsError':
       return `unknown flag${(err.flags?.length ?? 0) > 1 ? 's' : ''} ${(err.flags ?? []).join(', ')}; see kubectl nsdebug --help`;

@@ -30,6 +30,15 @@ export const kubeFlags = {
   debug: Flags.boolean({ summary: 'show stack traces of internal errors', helpGroup: 'GLOBAL' }),
 };
 
+// install, uninstall and status: -n/--namespace there is the agent's namespace, not a target's
+const { namespace: _targetNamespace, ...connectionFlags } = kubeFlags;
+/** kubectl's global flags but -n: which cluster, as whom. */
+export { connectionFlags };
+
+/** -n/--namespace of install, uninstall and status: the agent's namespace. */
+export const agentNamespaceFlag = (summary: string) =>
+  Flags.string({ char: 'n', helpValue: 'NS', summary, default: DEFAULT_AGENT_NAMESPACE });
+
 /** Which container: the target is the command's argument; these refine it. */
 export const targetFlags = {
   container: Flags.string({

@@ -1,15 +1,15 @@
 // `kubectl nsdebug ns TARGET`: the lsns view of a pod, from the agent (`nsdebug-agent ns
 // --output=json` over one exec): every namespace its processes are in, and who shares each — its
 // containers by name, the sandbox, the node — including PID namespaces made inside a container.
-import { ExitCode, NAMESPACE_KINDS, nsArgv, type NamespaceInfo } from '../contract.js';
+import { ExitCode, NAMESPACE_KINDS, type NamespaceInfo } from '../contract.js';
 import { NsdebugError } from '../errors.js';
 import type { PodLike } from '../pod.js';
+import { queryAgent } from './agent-query.js';
 import { processIo, type CliIo } from './io.js';
 import { completePs, validatePs, type PsFlags, type PsOptions } from './options.js';
 import { formatColumns } from './output.js';
 import { prepare, realCluster, type ClusterDeps } from './prepare.js';
 import { createProgress } from './progress.js';
-import { queryAgent } from './ps.js';
 
 /** A namespace as `ns -o json` prints it: containers by name, "sandbox" for the pod's pause container. */
 export interface PodNamespace extends Omit<NamespaceInfo, 'containers' | 'nestedIn'> {
@@ -72,8 +72,8 @@ export function formatNamespaceTable(entries: PodNamespace[]): string {
 
 const isInt = (v: unknown) => typeof v === 'number' && Number.isInteger(v);
 
-/** `nsdebug-agent ns --output=json` → NamespaceInfo[], each field checked. */
-export function parseNamespaceList(text: string, from: string): NamespaceInfo[] {
+/** The agent's answer to `nsdebug-agent ns` (JSON) → NamespaceInfo[], each field checked. */
+export function parseAgentNamespaces(text: string, from: string): NamespaceInfo[] {
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
@@ -109,10 +109,10 @@ export async function ns(opts: PsOptions, io: CliIo, cluster: ClusterDeps): Prom
     const { conn, target, agent } = await prepare(opts, cluster, progress, 'any', true);
     progress.step(`listing namespaces through the agent on node ${agent.node}`);
     const doing = `list the namespaces of pod ${target.namespace}/${target.pod}`;
-    const query = { argv: nsArgv({ podUid: target.podUid }), ask: { operation: 'ns' as const, pod: target.pod, command: [] } };
-    const stdout = await queryAgent(cluster, { conn, agent, namespace: target.namespace, sessionAuth: opts.sessionAuth }, query, doing);
+    const request = { operation: 'ns', podUid: target.podUid } as const;
+    const stdout = await queryAgent(cluster, { conn, agent, target, sessionAuth: opts.sessionAuth }, request, doing);
     progress.clear();
-    const entries = namePodNamespaces(parseNamespaceList(stdout, `the agent on node ${agent.node}`), target.podObject);
+    const entries = namePodNamespaces(parseAgentNamespaces(stdout, `the agent on node ${agent.node}`), target.podObject);
     io.stdout.write(opts.output === 'json' ? `${JSON.stringify(entries, null, 2)}\n` : formatNamespaceTable(entries));
     return ExitCode.OK;
   } finally {

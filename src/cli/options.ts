@@ -1,17 +1,17 @@
-// The options of `kubectl nsdebug TARGET` and `kubectl nsdebug ps TARGET`, kubectl-style:
-// the command parses flags into a plain object, complete() fills in defaults from the process's
-// facts (is stdin a terminal?), validate() checks everything without I/O (first error wins), and
-// only then does run() (src/cli/debug.ts, src/cli/ps.ts) talk to the cluster.
-import { NAMESPACE_KINDS, parseSessionUser, type NamespaceKind, type SessionUser } from '../contract.js';
+// The options of the commands, kubectl-style: the command parses flags into a plain object,
+// complete() fills in defaults from the process's facts (is stdin a terminal?), validate() checks
+// everything without I/O (first error wins), and only then does run() (src/cli/debug.ts, ps.ts,
+// install.ts…) talk to the cluster. Here are the session's and the queries' (ps, ns), and what
+// every command shares.
+import { parseNamespaceKinds, parseSessionUser, type SessionUser } from '../contract.js';
 import { usageError } from '../errors.js';
 import { parseRequestTimeout, type KubeConfigOptions } from '../kube/config.js';
-import { DEFAULT_NAMESPACE } from '../kube/install.js';
-import { CONTAINER_NAME, nodeTargetName, parseTarget, validateSelector, type TargetRef } from '../kube/target.js';
+import { DEFAULT_NAMESPACE } from '../kube/manifests.js';
+import { DNS_LABEL } from '../names.js';
+import { nodeTargetName, parseTarget, validateSelector, type TargetRef } from '../pod.js';
 
 /** Where `kubectl nsdebug install` puts the agent unless told otherwise. */
 export const DEFAULT_AGENT_NAMESPACE = DEFAULT_NAMESPACE;
-
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
 /** The flags every cluster-facing command has, as oclif parsed them. */
 export interface KubeFlags {
@@ -111,12 +111,20 @@ export function splitCommand(argv: readonly string[]): { flags: string[]; comman
   return at < 0 ? { flags: [...argv], command: [] } : { flags: argv.slice(0, at), command: argv.slice(at + 1) };
 }
 
-export function completeTarget(flags: KubeFlags & TargetFlags, facts: ProcessFacts, env: NodeJS.ProcessEnv = process.env): TargetOptions {
+/** Which cluster, as whom: kubectl's connection flags, without -n (a target's or the agent's namespace). */
+export function connectionOptions(flags: Omit<KubeFlags, 'namespace'>): KubeConfigOptions {
   const kube: KubeConfigOptions = {};
-  if (flags.namespace !== undefined) kube.namespace = flags.namespace;
   if (flags.context !== undefined) kube.context = flags.context;
   if (flags.kubeconfig !== undefined) kube.kubeconfig = flags.kubeconfig;
   if (flags['request-timeout'] !== undefined) kube.requestTimeout = flags['request-timeout'];
+  return kube;
+}
+
+export function completeTarget(flags: KubeFlags & TargetFlags, facts: ProcessFacts, env: NodeJS.ProcessEnv = process.env): TargetOptions {
+  const kube: KubeConfigOptions = {
+    ...(flags.namespace !== undefined ? { namespace: flags.namespace } : {}),
+    ...connectionOptions(flags),
+  };
   return {
     ...(flags.target !== undefined ? { target: flags.target } : {}),
     ...(flags.selector !== undefined ? { selector: flags.selector } : {}),
@@ -135,8 +143,6 @@ export function completeTarget(flags: KubeFlags & TargetFlags, facts: ProcessFac
  * A TTY needs stdin, and stdin that is a terminal: otherwise it is dropped with a warning.
  */
 export function completeDebug(flags: DebugFlags, facts: ProcessFacts, env: NodeJS.ProcessEnv = process.env): DebugOptions {
-  if (flags.timeout !== undefined && !flags.wait)
-    throw usageError('--timeout goes with --wait (how long to wait for the container to start)');
   const shell = flags.command.length === 0;
   const stdin = flags.stdin ?? shell;
   let tty = flags.tty ?? (shell && facts.stdinIsTTY);
@@ -187,18 +193,6 @@ export function completePs(flags: PsFlags, facts: ProcessFacts): PsOptions {
   return { ...completeTarget(flags, facts), output: (flags.output ?? 'table') as OutputFormat };
 }
 
-/** "pid,mnt" → kinds in the order given, deduplicated; usage error naming the bad one. */
-export function parseNamespaceKinds(list: string): NamespaceKind[] {
-  const kinds = list.split(',').map((k) => k.trim());
-  const unknown = kinds.find((k) => !(NAMESPACE_KINDS as readonly string[]).includes(k));
-  if (unknown !== undefined) {
-    throw usageError(
-      `--ns: ${unknown === '' ? 'empty namespace kind' : `unknown namespace kind "${unknown}"`}; use a comma-separated list of ${NAMESPACE_KINDS.join(', ')}`,
-    );
-  }
-  return [...new Set(kinds)] as NamespaceKind[];
-}
-
 /** The target as a TargetRef (after validate() this cannot fail). */
 export function targetRef(opts: Pick<TargetOptions, 'target' | 'selector'>): TargetRef {
   if (opts.selector !== undefined) return { kind: 'selector', selector: opts.selector };
@@ -215,7 +209,7 @@ export function validateTarget(opts: TargetOptions): void {
     throw usageError(`a target (${opts.target}) and -l/--selector cannot be used together; drop one of them`);
   if (opts.selector !== undefined) validateSelector(opts.selector);
   else if (nodeTargetName(opts.target as string) === undefined) parseTarget(opts.target as string);
-  if (opts.container !== undefined && !CONTAINER_NAME.test(opts.container)) {
+  if (opts.container !== undefined && !DNS_LABEL.test(opts.container)) {
     throw usageError(`-c/--container "${opts.container}" is not a container name (lowercase letters, digits and '-')`);
   }
   if (opts.kube.namespace !== undefined && !DNS_LABEL.test(opts.kube.namespace)) {
@@ -243,12 +237,21 @@ export function validateDebug(opts: DebugOptions): void {
     throw usageError(
       "--privileged cannot be combined with --session-auth: a DebugSession never grants the agent's privileges; drop one of them",
     );
-  if (opts.privileged && opts.user)
-    throw usageError("--privileged and --user cannot be combined: --user keeps the container's limits; drop one of them");
   if (opts.user && opts.sessionAuth) throw usageError('--user is not available with --session-auth yet; drop --user');
 }
 
 export function validatePs(opts: PsOptions): void {
   validateTarget(opts);
-  if (!OUTPUT_FORMATS.includes(opts.output)) throw usageError(`-o/--output must be ${OUTPUT_FORMATS.join(' or ')}, not "${opts.output}"`);
+  validateOutput(opts.output);
+}
+
+/** -o/--output; oclif checks it for the commands (`options`), this for direct callers. */
+export function validateOutput(output: string): void {
+  if (!(OUTPUT_FORMATS as readonly string[]).includes(output))
+    throw usageError(`-o/--output must be ${OUTPUT_FORMATS.join(' or ')}, not "${output}"`);
+}
+
+/** -n/--namespace of install, uninstall and status: the agent's namespace. */
+export function validateAgentNamespace(namespace: string): void {
+  if (!DNS_LABEL.test(namespace)) throw usageError(`--namespace must be a DNS label (lowercase letters, digits, '-'), not "${namespace}"`);
 }

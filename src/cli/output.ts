@@ -5,22 +5,19 @@ import { Writable } from 'node:stream';
 
 import { ExitCode, type ProcessInfo } from '../contract.js';
 import { NsdebugError } from '../errors.js';
+import { formatTable } from '../text.js';
 import { escapeLine } from './escape.js';
 
 /**
- * Columns padded with three spaces, like `kubectl get`; the last column is not padded. Cells are
- * the cluster's and the containers' text (command lines, users): control characters escaped.
+ * Columns three spaces apart, like `kubectl get`. Cells are the cluster's and the containers'
+ * text (command lines, users): control characters escaped.
  */
-export function formatColumns(header: string[], cells: string[][]): string {
-  const rows = cells.map((r) => r.map(escapeLine));
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (r: string[]) =>
-    r
-      .map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i] ?? 0)))
-      .join('   ')
-      .trimEnd();
-  return [header, ...rows].map(line).join('\n') + '\n';
-}
+export const formatColumns = (header: string[], cells: string[][]): string =>
+  formatTable(
+    header,
+    cells.map((r) => r.map(escapeLine)),
+    3,
+  );
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 const pad2 = (n: number) => String(n).padStart(2, '0');
@@ -35,12 +32,16 @@ export function formatStart(iso: string, now: Date = new Date()): string {
 
 export const PS_HEADER = ['HOST PID', 'PID', 'NESTED', 'USER', 'STAT', 'START', 'COMMAND'];
 
-/** The ps table: host PID, PID in the container's namespace, deeper nested PIDs, user, state, start, command. */
+/**
+ * The ps table: host PID, PID in the container's PID namespace, the PIDs in the namespaces nested
+ * below it (nestLevel of them, outermost first, as the agent's own table shows them), user, state,
+ * start, command.
+ */
 export function formatProcessTable(processes: ProcessInfo[], now: Date = new Date()): string {
   const rows = processes.map((p) => [
     String(p.hostPid),
-    String(p.nsPids[1] ?? p.nsPids[0] ?? p.hostPid),
-    p.nsPids.length > 2 ? p.nsPids.slice(2).join('/') : '-',
+    String(p.nsPids[p.nsPids.length - 1 - p.nestLevel] ?? p.nsPids.at(-1) ?? p.hostPid),
+    p.nestLevel > 0 ? p.nsPids.slice(-p.nestLevel).join('>') : '-',
     p.user || String(p.uid),
     p.state,
     formatStart(p.startTime, now),

@@ -8,7 +8,8 @@ import { findAgent, type AgentClient, type AgentPod } from '../kube/agent.js';
 import type { KubeConfigOptions, KubeConnection } from '../kube/config.js';
 import type { SessionClient } from '../kube/debug-session.js';
 import type { ExecTransport } from '../kube/exec.js';
-import { checkNode, describeRef, resolveTarget, type ResolvedTarget, type TargetClient } from '../kube/target.js';
+import { resolveTarget, type ResolvedTarget, type TargetClient } from '../kube/target.js';
+import { checkNode, describeRef } from '../pod.js';
 import { targetRef, type TargetOptions } from './options.js';
 import type { Progress } from './progress.js';
 

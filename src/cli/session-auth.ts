@@ -2,15 +2,12 @@
 // namespace (RBAC decides; admission pins the requester), reaches the agent by port-forward,
 // presents the secret only this process knows, and deletes the DebugSession when the stream ends,
 // however it ends. Sessions (src/cli/debug.ts) and queries (ps, ns, cp) share it.
-import { CONTRACT_VERSION, SESSION_PORT, type DebugSessionSpec } from '../contract.js';
+import { CONTRACT_VERSION, SESSION_PORT, type SessionAsk } from '../contract.js';
 import type { AgentPod } from '../kube/agent.js';
 import type { KubeConnection } from '../kube/config.js';
 import { newSessionSecret } from '../kube/debug-session.js';
 import { SessionStream, type SessionStreamRequest } from '../kube/session-stream.js';
 import type { ClusterDeps } from './prepare.js';
-
-/** What the DebugSession asks, apart from who asks and the secret's hash. */
-export type SessionAsk = Omit<DebugSessionSpec, 'requester' | 'secretHash'>;
 
 /** The local side of the stream: everything but where it goes. */
 export type SessionLocal = Omit<SessionStreamRequest, 'namespace' | 'pod' | 'port' | 'hello' | 'connectTimeoutMs' | 'where'>;

@@ -1,10 +1,12 @@
 // The agent pod on the target's node: the DaemonSet's label plus spec.nodeName, so the lookup
 // costs one small list whatever the cluster's size. No agent, or one that is not ready, is
 // refused here with what to run next (install, status).
+import { AGENT_CONTAINER, agentPodState, currentPods } from '../agent-health.js';
 import { ExitCode } from '../contract.js';
 import { NsdebugError } from '../errors.js';
+import type { PodLike } from '../pod.js';
 import { apiClients, apiStatusCode, describeApiError, type KubeConnection } from './config.js';
-import { AGENT_CONTAINER, AGENT_SELECTOR, agentPodState, currentPods, type PodLike } from './install.js';
+import { AGENT_SELECTOR } from './manifests.js';
 
 export interface AgentClient {
   /** the agent pods (DaemonSet label) bound to node, in namespace */

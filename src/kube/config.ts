@@ -12,7 +12,10 @@ import { homedir } from 'node:os';
 import { delimiter, join } from 'node:path';
 
 import { ExitCode } from '../contract.js';
+import { parseDuration } from '../duration.js';
 import { NsdebugError, usageError } from '../errors.js';
+import { DNS_LABEL } from '../names.js';
+import { oneLine } from '../text.js';
 
 import type { AuthorizationV1Api, AppsV1Api, BatchV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 
@@ -59,8 +62,6 @@ export interface KubeConnection {
  */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
-
 let clientNodeModule: Promise<ClientNode> | undefined;
 
 /**
@@ -74,14 +75,11 @@ export function clientNode(): Promise<ClientNode> {
 
 /** kubectl's --request-timeout: a Go-style duration ("1m30s", "500ms") or bare seconds → ms; "0" = none. */
 export function parseRequestTimeout(text: string, flag = '--request-timeout'): number {
-  const t = text.trim();
-  if (/^\d+$/.test(t)) return Number(t) * 1000;
-  const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-  const parts = [...t.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)];
-  if (!parts.length || parts.map((p) => p[0]).join('') !== t) {
+  try {
+    return Math.round(parseDuration(text.trim(), flag));
+  } catch {
     throw usageError(`${flag} must be a duration like 30s, 2m or 0 (no limit), not "${text}"`);
   }
-  return Math.round(parts.reduce((ms, [, n, unit]) => ms + Number(n) * (units[unit as string] as number), 0));
 }
 
 /** The kubeconfig files kubectl would read, in precedence order, and whether the user named them. */
@@ -248,8 +246,6 @@ export function isApiException(err: unknown): err is ApiExceptionLike {
 
 export const apiStatusCode = (err: unknown): number | undefined => (isApiException(err) ? err.code : undefined);
 
-const oneLine = (text: string | undefined) => (text ?? '').replace(/\s+/g, ' ').trim();
-
 /** The `message` of a metav1.Status body (a JSON string or object), else a short piece of the body. */
 export function statusMessage(body: unknown): string {
   let parsed = body;
@@ -291,10 +287,16 @@ const seconds = (ms: number) => (ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`);
 
 /**
  * Any failure of an API request as one NsdebugError: `doing` completes "cannot …" ("get pod
- * demo/web"). HTTP codes become sentences and exit codes; a raw ApiException is never shown.
- * Callers handle the codes that mean something specific to them (404 → "pod not found") first.
+ * demo/web"); `forbidden` says what to do about a 403 (what the command takes). HTTP codes become
+ * sentences and exit codes; a raw ApiException is never shown. Callers handle the codes that mean
+ * something specific to them (404 → "pod not found") first.
  */
-export function describeApiError(err: unknown, doing: string, where?: Where): NsdebugError {
+export function describeApiError(
+  err: unknown,
+  doing: string,
+  where?: Where,
+  forbidden = 'ask your cluster admin for this permission',
+): NsdebugError {
   if (err instanceof NsdebugError) return err;
   const server = where?.server ? `the API server at ${where.server}` : 'the API server';
   if (isApiException(err)) {
@@ -307,7 +309,7 @@ export function describeApiError(err: unknown, doing: string, where?: Where): Ns
           ExitCode.FORBIDDEN,
         );
       case 403:
-        return new NsdebugError(`cannot ${doing}: forbidden${because}; ask your cluster admin for this permission`, ExitCode.FORBIDDEN);
+        return new NsdebugError(`cannot ${doing}: forbidden${because}; ${forbidden}`, ExitCode.FORBIDDEN);
       case 404:
         return new NsdebugError(`cannot ${doing}: not found${because}`, ExitCode.NOT_FOUND);
       case 408:

@@ -1,31 +1,16 @@
 // `kubectl nsdebug status`: one row per node — its agent pod, whether it is ready, and what the
 // agent itself reports (`nsdebug-agent info`, run by exec through the API server): its version
 // and contract version next to the CLI's, the runtime, cgroup layout and kernel. Nodes without an
-// agent are shown too, with what the Node object says. Row building and formatting are pure.
+// agent are shown too, with what the Node object says. Row building is pure; src/cli/status.ts
+// prints the report.
 import { Writable } from 'node:stream';
 
-import { AGENT_EXECUTABLE, CONTRACT_VERSION, DEBUG_SESSION, SESSION_POLICY, infoArgv, type AgentInfo } from '../contract.js';
-import { usageError } from '../errors.js';
-import { apiClients, apiStatusCode, clientNode, loadKubeConfig, type KubeConnection } from './config.js';
+import { AGENT_CONTAINER, agentPodState, currentPods, nodeOfPod } from '../agent-health.js';
+import { AGENT_EXECUTABLE, CONTRACT_VERSION, DEBUG_SESSION, SESSION_POLICY, agentArgv, type AgentInfo } from '../contract.js';
+import type { NodeLike, PodLike } from '../pod.js';
+import { apiClients, apiStatusCode, clientNode, describeApiError, type KubeConnection } from './config.js';
 import { createExecTransport, ExecStream } from './exec.js';
-import {
-  AGENT_CONTAINER,
-  AGENT_SELECTOR,
-  agentPodState,
-  apiFailure,
-  cliVersion,
-  currentPods,
-  nodeOfPod,
-  validateNamespace,
-  type KubeFlags,
-  type PodLike,
-} from './install.js';
-
-/** The subset of a Node the status reads (client-node's V1Node fits). */
-export interface NodeLike {
-  metadata?: { name?: string };
-  status?: { nodeInfo?: { kernelVersion?: string; containerRuntimeVersion?: string } };
-}
+import { AGENT_SELECTOR } from './manifests.js';
 
 export interface StatusClient {
   listNodes(): Promise<NodeLike[]>;
@@ -138,57 +123,6 @@ export async function collectStatus(opts: { namespace: string; cliVersion: strin
   return { namespace: opts.namespace, cli, nodes: rows, sessionAuth };
 }
 
-/** Columns padded with two spaces, like kubectl get. */
-export function formatColumns(header: string[], rows: string[][]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  return (
-    [header, ...rows]
-      .map((r) =>
-        r
-          .map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i] ?? 0)))
-          .join('  ')
-          .trimEnd(),
-      )
-      .join('\n') + '\n'
-  );
-}
-
-export function formatStatusTable(report: StatusReport): string {
-  const { cli } = report;
-  const mark = (agent: string | number | undefined, mine: string | number) =>
-    agent === undefined ? '-' : agent === mine ? String(agent) : `${agent} (cli ${mine})`;
-  const rows = report.nodes.map((n) => [
-    n.node,
-    n.pod ?? '<none>',
-    n.pod ? (n.ready ? 'yes' : 'no') : '-',
-    mark(n.version, cli.version),
-    mark(n.contractVersion, cli.contractVersion),
-    n.runtime,
-    n.cgroup ?? '-',
-    n.kernel,
-    n.problems.join('; '),
-  ]);
-  const header = ['NODE', 'AGENT POD', 'READY', 'VERSION', 'CONTRACT', 'RUNTIME', 'CGROUP', 'KERNEL', 'PROBLEMS'];
-  const withProblems = rows.some((r) => r[8]);
-  return formatColumns(withProblems ? header : header.slice(0, -1), withProblems ? rows : rows.map((r) => r.slice(0, -1)));
-}
-
-/** The line under the table on session authorization. */
-export function sessionAuthLine({ sessionAuth }: Pick<StatusReport, 'sessionAuth'>): string {
-  if (!sessionAuth.resource) return 'session authorization: not installed (kubectl nsdebug install --session-auth)';
-  if (sessionAuth.policy === false)
-    return 'session authorization: BROKEN — the DebugSession resource is served but its admission policy is not bound, so requesters are not pinned; run kubectl nsdebug install --session-auth';
-  return `session authorization: installed${sessionAuth.policy === 'unknown' ? ' (its admission policy is not visible to you)' : ''}`;
-}
-
-/** One line for stderr after the table when something needs doing, or undefined. */
-export function statusHint(report: StatusReport): string | undefined {
-  if (report.nodes.length && report.nodes.every((n) => !n.pod))
-    return `nsdebug is not installed in namespace ${report.namespace}: run \`kubectl nsdebug install\``;
-  const bad = report.nodes.filter((n) => n.problems.length).length;
-  return bad ? `${bad} of ${report.nodes.length} node(s) cannot host a session now: see PROBLEMS` : undefined;
-}
-
 /** The agent's `info` JSON, checked for the fields status shows. */
 export function parseAgentInfo(stdout: string): AgentInfo {
   let parsed: unknown;
@@ -204,7 +138,7 @@ export function parseAgentInfo(stdout: string): AgentInfo {
 }
 
 /** argv run in the agent pod for status. */
-export const statusArgv = () => [AGENT_EXECUTABLE, ...infoArgv()];
+export const statusArgv = () => [AGENT_EXECUTABLE, ...agentArgv({ operation: 'info', output: 'json' })];
 
 // ---- over the API ----
 
@@ -229,7 +163,7 @@ export async function createStatusClient(conn: KubeConnection): Promise<StatusCl
     try {
       return await f();
     } catch (err) {
-      throw apiFailure(err, doing, conn, 'status needs the nsdebug-user roles (ask your cluster admin to bind them)');
+      throw describeApiError(err, doing, conn, 'status needs the nsdebug-user roles (ask your cluster admin to bind them)');
     }
   };
   return {
@@ -285,23 +219,4 @@ export async function createStatusClient(conn: KubeConnection): Promise<StatusCl
       }
     },
   };
-}
-
-export async function runStatus(
-  flags: KubeFlags & { namespace: string; output: string },
-  out = process.stdout,
-  err = process.stderr,
-): Promise<void> {
-  validateNamespace(flags.namespace);
-  if (!['table', 'json'].includes(flags.output)) throw usageError(`--output must be table or json, not "${flags.output}"`);
-  const conn = await loadKubeConfig({ kubeconfig: flags.kubeconfig, context: flags.context, requestTimeout: flags['request-timeout'] });
-  const report = await collectStatus({ namespace: flags.namespace, cliVersion: cliVersion() }, await createStatusClient(conn));
-  if (flags.output === 'json') {
-    out.write(`${JSON.stringify(report, null, 2)}\n`);
-    return;
-  }
-  out.write(formatStatusTable(report));
-  out.write(`${sessionAuthLine(report)}\n`);
-  const hint = statusHint(report);
-  if (hint) err.write(`${hint}\n`);
 }

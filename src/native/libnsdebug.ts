@@ -27,51 +27,93 @@ export enum ExecMode {
 }
 
 /**
- * Steps of nsd_spawn that can fail, in the order of enum nsd_step in native/libnsdebug.h, each
- * worded to follow "cannot …".
+ * The steps of nsd_spawn that can fail: the number the library reports in nsd_spawn_result.step.
+ * Mirrors enum nsd_step in native/libnsdebug.h member by member (NSD_STEP_SET_UID is SetUid).
  */
-export const STEPS = [
-  'do nothing',
-  'create the session channel',
-  'start the session supervisor',
-  'tie the session to the agent',
-  'join the session cgroup',
-  "open the target's root directory",
-  "open the target's working directory",
-  'find the target process (it has exited)',
-  'join the namespaces',
-  "become root in the container's user namespace",
-  "enter the container's root directory",
-  'open a terminal in the container',
-  'start the command',
-  'start a new session',
-  'set the controlling terminal',
-  'set up standard input and output',
-  'run the command',
-  'receive the session report',
-  'make a read-only copy of the mount tree',
-  "mount the container's last filesystem",
-  "open the agent's /proc",
-  "set the target's security label (attr/exec)",
-  "drop the capabilities outside the target's bounding set",
-  "set the target's supplementary groups",
-  "take the target's group IDs",
-  "take the target's user IDs",
-  "take the target's capabilities",
-  "raise the target's ambient capabilities",
-  'set no_new_privs',
-  "install the target's seccomp filter",
-  "drop the session init's privileges",
-  "join the container's cgroups",
-  'make a mount namespace for the post-mortem session',
-  "make the session's mounts private",
-  "mount the session's /tmp",
-  "mount the session's /dev",
-  "make the container's last filesystem the root (pivot_root)",
-  "detach the node's root",
-  "mount the session's /proc",
-] as const;
-export type SpawnStep = (typeof STEPS)[number];
+export enum Step {
+  None = 0,
+  Socketpair,
+  ForkSupervisor,
+  Pdeathsig,
+  JoinSessionCgroup,
+  OpenRoot,
+  OpenCwd,
+  TargetGone,
+  Setns,
+  BecomeRoot,
+  Chroot,
+  OpenPty,
+  ForkCommand,
+  Setsid,
+  ControllingTty,
+  Stdio,
+  Exec,
+  Report,
+  ReadOnly,
+  Postmortem,
+  OpenProc,
+  LsmLabel,
+  DropBounding,
+  SetGroups,
+  SetGid,
+  SetUid,
+  SetCaps,
+  AmbientCaps,
+  NoNewPrivs,
+  Seccomp,
+  ConfineInit,
+  JoinContainerCgroup,
+  PmNamespace,
+  PmPrivate,
+  PmTmp,
+  PmDev,
+  PivotRoot,
+  DetachOldRoot,
+  PmProc,
+}
+
+/** Each step worded to follow "cannot …": the one table of their names. */
+export const STEP_WORDING: Readonly<Record<Step, string>> = {
+  [Step.None]: 'do nothing',
+  [Step.Socketpair]: 'create the session channel',
+  [Step.ForkSupervisor]: 'start the session supervisor',
+  [Step.Pdeathsig]: 'tie the session to the agent',
+  [Step.JoinSessionCgroup]: 'join the session cgroup',
+  [Step.OpenRoot]: "open the target's root directory",
+  [Step.OpenCwd]: "open the target's working directory",
+  [Step.TargetGone]: 'find the target process (it has exited)',
+  [Step.Setns]: 'join the namespaces',
+  [Step.BecomeRoot]: "become root in the container's user namespace",
+  [Step.Chroot]: "enter the container's root directory",
+  [Step.OpenPty]: 'open a terminal in the container',
+  [Step.ForkCommand]: 'start the command',
+  [Step.Setsid]: 'start a new session',
+  [Step.ControllingTty]: 'set the controlling terminal',
+  [Step.Stdio]: 'set up standard input and output',
+  [Step.Exec]: 'run the command',
+  [Step.Report]: 'receive the session report',
+  [Step.ReadOnly]: 'make a read-only copy of the mount tree',
+  [Step.Postmortem]: "mount the container's last filesystem",
+  [Step.OpenProc]: "open the agent's /proc",
+  [Step.LsmLabel]: "set the target's security label (attr/exec)",
+  [Step.DropBounding]: "drop the capabilities outside the target's bounding set",
+  [Step.SetGroups]: "set the target's supplementary groups",
+  [Step.SetGid]: "take the target's group IDs",
+  [Step.SetUid]: "take the target's user IDs",
+  [Step.SetCaps]: "take the target's capabilities",
+  [Step.AmbientCaps]: "raise the target's ambient capabilities",
+  [Step.NoNewPrivs]: 'set no_new_privs',
+  [Step.Seccomp]: "install the target's seccomp filter",
+  [Step.ConfineInit]: "drop the session init's privileges",
+  [Step.JoinContainerCgroup]: "join the container's cgroups",
+  [Step.PmNamespace]: 'make a mount namespace for the post-mortem session',
+  [Step.PmPrivate]: "make the session's mounts private",
+  [Step.PmTmp]: "mount the session's /tmp",
+  [Step.PmDev]: "mount the session's /dev",
+  [Step.PivotRoot]: "make the container's last filesystem the root (pivot_root)",
+  [Step.DetachOldRoot]: "detach the node's root",
+  [Step.PmProc]: "mount the session's /proc",
+};
 
 /** open(2)'s O_PATH from <fcntl.h> (Linux): a handle on a path that opens nothing; Node's fs.constants lacks it. */
 export const O_PATH = 0o10000000;
@@ -153,16 +195,24 @@ export interface SpawnResult {
   usedToolbox: boolean;
 }
 
-/** A failed system call: `code` is the errno name (ENOENT…), `step` what nsdebug was doing. */
+/**
+ * A failed system call: `code` is the errno name (ENOENT…), `what` what nsdebug was doing, in
+ * words; a failed spawn also says which step, as a number to decide on.
+ */
 export class NativeError extends Error {
+  readonly what: string;
+
   constructor(
-    readonly step: string,
+    /** a spawn step, or what another call was doing (worded to follow "cannot …") */
+    readonly step: Step | string,
     readonly errno: number,
     /** spawn: the supervisor that reported the failure, still to be reaped (it exits by itself) */
     readonly supervisorPid?: number,
   ) {
-    super(`cannot ${step}: ${errnoMessage(errno)}`);
+    const what = typeof step === 'string' ? step : (STEP_WORDING[step] ?? `step ${step}`);
+    super(`cannot ${what}: ${errnoMessage(errno)}`);
     this.name = 'NativeError';
+    this.what = what;
   }
 
   get code(): string {
@@ -372,7 +422,7 @@ function bind(lib: LibraryHandle): NativeLibrary {
       ) as number;
       if (rc < 0) {
         const supervisor = res.supervisor_pid !== undefined && res.supervisor_pid > 0 ? res.supervisor_pid : undefined;
-        throw new NativeError(STEPS[res.step] ?? `step ${res.step}`, res.error || -rc, supervisor);
+        throw new NativeError(res.step as Step, res.error || -rc, supervisor);
       }
       return {
         supervisorPid: res.supervisor_pid,

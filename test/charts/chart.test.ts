@@ -7,7 +7,8 @@ import { join } from 'node:path';
 
 import * as yaml from 'js-yaml';
 
-import { deployDir, readDeployManifests, renderManifests, type KubeObject } from '../../src/kube/install.js';
+import { kustomizeBuild, type KubeObject } from '../../src/kube/kustomize.js';
+import { deployDir, renderManifests } from '../../src/kube/manifests.js';
 
 const DEPLOY = deployDir();
 const CHART = join(DEPLOY, 'helm', 'nsdebug');
@@ -30,7 +31,7 @@ const podSpecOf = (objects: KubeObject[]) =>
 
 let objects: KubeObject[];
 beforeAll(async () => {
-  objects = await readDeployManifests();
+  objects = await kustomizeBuild(deployDir());
 });
 
 (helm ? describe : describe.skip)(`the Helm chart, rendered by ${helm ?? 'helm (none)'}`, () => {
@@ -64,7 +65,7 @@ beforeAll(async () => {
   });
 
   test("sessionAuth=true adds the objects of deploy/session-auth/, in the chart's namespace", async () => {
-    const sessionAuth = await readDeployManifests(join(DEPLOY, 'session-auth'));
+    const sessionAuth = await kustomizeBuild(join(DEPLOY, 'session-auth'));
     const rendered = template('--set', 'sessionAuth=true', '--set', 'namespace=debug-agents').map(withoutHelmLabels);
     expect(byKey(rendered)).toEqual(byKey(renderManifests([...objects, ...sessionAuth], { namespace: 'debug-agents' })));
   });

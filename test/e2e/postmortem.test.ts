@@ -206,6 +206,6 @@ describe('kubectl nsdebug --wait: the next start of a crash-looping container, e
   test('--timeout without --wait is a usage error', async () => {
     const r = await nsdebug(['pod/busybox', '--timeout', '10s', '--', 'true']);
     expect(r.exitCode).toBe(64);
-    expect(lines(r.stderr)).toEqual(['error: --timeout goes with --wait (how long to wait for the container to start)']);
+    expect(lines(r.stderr)).toEqual(['error: all of the following must be provided when using --timeout: --wait']);
   });
 });

@@ -1,9 +1,14 @@
 import { parseAgentArgs } from '../../../src/agent/args.js';
-import { CONTRACT_VERSION, cpArgv, enterArgv, ExitCode } from '../../../src/contract.js';
+import { validateAgentRequest } from '../../../src/agent/request.js';
+import { agentArgv, CONTRACT_VERSION, ExitCode, type CopyRequest, type SessionRequest } from '../../../src/contract.js';
 import { NsdebugError } from '../../../src/errors.js';
 
 const ID = 'a'.repeat(64);
 const UID = '8d2f3c1e-5b4a-4c3d-9e8f-7a6b5c4d3e2f';
+
+const enterArgv = (req: Partial<SessionRequest>) =>
+  agentArgv({ operation: 'enter', containerId: ID, tools: false, tty: false, command: [], ...req });
+const cpArgv = (req: CopyRequest) => agentArgv({ operation: 'cp', ...req });
 
 function failure(argv: string[]): { code: number; message: string } {
   try {
@@ -28,7 +33,7 @@ describe('nsdebug-agent argv', () => {
       command: ['sh', '-c', 'echo --ns=x'],
     });
     expect(parseAgentArgs(argv)).toMatchObject({
-      subcommand: 'enter',
+      operation: 'enter',
       containerId: ID,
       podUid: UID,
       pod: 'shop/web-0',
@@ -44,8 +49,17 @@ describe('nsdebug-agent argv', () => {
     const up = parseAgentArgs(
       cpArgv({ containerId: ID, podUid: UID, to: '/tmp/a b', name: 'x.bin', size: 5, mode: 0o4755, mtimeMs: 1700000000123.4 }),
     );
-    expect(up.copy).toEqual({ path: '/tmp/a b', upload: { name: 'x.bin', size: 5, mode: 0o4755, mtimeMs: 1700000000123 } });
-    expect(parseAgentArgs(cpArgv({ containerId: ID, from: 'rel/path' })).copy).toEqual({ path: 'rel/path', upload: undefined });
+    expect(up).toEqual({
+      operation: 'cp',
+      containerId: ID,
+      podUid: UID,
+      to: '/tmp/a b',
+      name: 'x.bin',
+      size: 5,
+      mode: 0o4755,
+      mtimeMs: 1700000000123,
+    });
+    expect(parseAgentArgs(cpArgv({ containerId: ID, from: 'rel/path' }))).toEqual({ operation: 'cp', containerId: ID, from: 'rel/path' });
   });
 
   test('--postmortem round-trips', () => {
@@ -54,25 +68,24 @@ describe('nsdebug-agent argv', () => {
       podUid: UID,
       container: 'app',
     });
-    expect(parseAgentArgs(enterArgv({ containerId: ID, command: [] })).postmortem).toBe(false);
+    expect(parseAgentArgs(enterArgv({ containerId: ID, command: [] }))).toMatchObject({ postmortem: false });
   });
 
   test('--privileged and --user round-trip; a session is confined unless asked', () => {
-    expect(parseAgentArgs(enterArgv({ containerId: ID, privileged: true, command: [] }))).toMatchObject({
-      privileged: true,
-      user: undefined,
-    });
+    expect(parseAgentArgs(enterArgv({ containerId: ID, privileged: true, command: [] }))).toMatchObject({ privileged: true });
+    expect(parseAgentArgs(enterArgv({ containerId: ID, privileged: true, command: [] }))).not.toHaveProperty('user');
     expect(parseAgentArgs(enterArgv({ containerId: ID, user: { uid: 1000, gid: 3000 }, command: [] }))).toMatchObject({
       privileged: false,
       user: { uid: 1000, gid: 3000 },
     });
-    expect(parseAgentArgs(enterArgv({ containerId: ID, user: { uid: 0 }, command: [] })).user).toEqual({ uid: 0 });
+    expect(parseAgentArgs(enterArgv({ containerId: ID, user: { uid: 0 }, command: [] }))).toMatchObject({ user: { uid: 0 } });
     expect(enterArgv({ containerId: ID, user: { uid: 0 }, command: [] })).toContain('--user=0');
-    expect(parseAgentArgs(enterArgv({ containerId: ID, command: [] }))).toMatchObject({ privileged: false, user: undefined });
+    expect(parseAgentArgs(enterArgv({ containerId: ID, command: [] }))).toMatchObject({ privileged: false });
+    expect(parseAgentArgs(enterArgv({ containerId: ID, command: [] }))).not.toHaveProperty('user');
   });
 
   test('no command means an interactive shell', () => {
-    expect(parseAgentArgs(['enter', `--container-id=${ID}`]).command).toEqual([]);
+    expect(parseAgentArgs(['enter', `--container-id=${ID}`])).toMatchObject({ command: [] });
   });
 
   test.each([
@@ -80,8 +93,8 @@ describe('nsdebug-agent argv', () => {
     [['enter', '--container-id=abc'], ExitCode.USAGE, '64 lowercase hex'],
     [['enter', `--container-id=${ID.toUpperCase()}`], ExitCode.USAGE, '64 lowercase hex'],
     [['enter', `--container-id=${ID}`, '--pod-uid=nope'], ExitCode.USAGE, 'UUID'],
-    [['enter', `--container-id=${ID}`, '--ns=pid,bogus'], ExitCode.USAGE, 'unknown namespace "bogus"'],
-    [['enter', `--container-id=${ID}`, '--ns='], ExitCode.USAGE, 'unknown namespace ""'],
+    [['enter', `--container-id=${ID}`, '--ns=pid,bogus'], ExitCode.USAGE, 'unknown namespace kind "bogus"'],
+    [['enter', `--container-id=${ID}`, '--ns='], ExitCode.USAGE, '--ns: empty namespace kind'],
     [['enter', `--container-id=${ID}`, '--frobnicate'], ExitCode.USAGE, 'unknown option --frobnicate'],
     [['enter', `--container-id=${ID}`, 'ls'], ExitCode.USAGE, 'put the command after --'],
     [['enter', `--container-id=${ID}`, '--pod=UPPER/x'], ExitCode.USAGE, '--pod must be NAMESPACE/NAME'],
@@ -134,5 +147,37 @@ describe('nsdebug-agent argv', () => {
 
   test('errors are one line except the usage text', () => {
     expect(failure(['enter', '--container-id=abc']).message).not.toContain('\n');
+  });
+});
+
+describe('validateAgentRequest: the typed request, as a DebugSession brings it, meets the same rules', () => {
+  const enter = (req: Partial<SessionRequest>) => ({
+    operation: 'enter' as const,
+    containerId: ID,
+    tools: false,
+    tty: false,
+    command: [],
+    ...req,
+  });
+  test.each([
+    ['a process that is not a PID', enter({ process: 0 }), '--process must be a PID'],
+    ['a fractional wait', enter({ waitSeconds: 1.5, podUid: UID, container: 'app' }), '--wait must be a number of seconds'],
+    ['a user ID past the kernel range', enter({ user: { uid: 2 ** 32 } }), '--user must be UID or UID:GID'],
+    ['--read-only without the mount namespace', enter({ readOnly: true, namespaces: ['pid'] }), '--read-only needs the mount namespace'],
+    ['a NUL inside the command', enter({ command: ['cat', '/etc/hosts\0x'] }), 'without NUL bytes'],
+    ['an unknown namespace kind', enter({ namespaces: ['bogus' as never] }), 'unknown namespace kind "bogus"'],
+  ])('refuses %s', (_what, req, message) => {
+    expect(() => validateAgentRequest(req)).toThrow(message);
+  });
+  test.each([
+    ['a name with a slash', { name: 'a/b', size: 1, mode: 0o644, mtimeMs: 1 }, '--name must be a file name'],
+    ['a negative size', { name: 'x', size: -1, mode: 0o644, mtimeMs: 1 }, '--size must be a number of bytes'],
+    ['mode bits past 7777', { name: 'x', size: 1, mode: 0o17777, mtimeMs: 1 }, '--mode must be permission bits'],
+  ])('refuses a cp with %s', (_what, upload, message) => {
+    expect(() => validateAgentRequest({ operation: 'cp', containerId: ID, to: '/tmp', ...upload })).toThrow(message);
+  });
+  test('what argv decodes to is what the validator accepts', () => {
+    const req = parseAgentArgs(enterArgv({ podUid: UID, container: 'app', process: 7, user: { uid: 1000, gid: 1000 }, command: ['id'] }));
+    expect(validateAgentRequest(req as SessionRequest & { operation: 'enter' })).toBe(req);
   });
 });

@@ -9,8 +9,8 @@ import {
   MAX_FRAME_PAYLOAD,
   type DebugSessionObject,
 } from '../../../src/contract.js';
-import { agentArgv, judgeRequesterPolicy, judgeSession, parseHello, REQUESTER_POLICY } from '../../../src/agent/debug-session.js';
-import { cpArgv, enterArgv, nsArgv, psArgv, sessionSecretHash } from '../../../src/contract.js';
+import { judgeRequesterPolicy, judgeSession, parseHello, requestOf, REQUESTER_POLICY } from '../../../src/agent/debug-session.js';
+import { debugSessionAsk, sessionSecretHash, type AgentRequest } from '../../../src/contract.js';
 import { ID, UID, fakePod, running } from '../kube/fakes.js';
 import { parseResize } from '../../../src/agent/session-relay.js';
 import { NsdebugError } from '../../../src/errors.js';
@@ -110,7 +110,7 @@ describe('session frames', () => {
   });
 });
 
-describe('agentArgv: what the agent runs is built from the DebugSession and the pod as read now', () => {
+describe('requestOf: what the agent runs is decoded from the DebugSession and the pod as read now', () => {
   const pod = fakePod('web-0', { namespace: 'team-a', statuses: [running('app', ID('a'))] });
   const crashed = fakePod('web-1', {
     namespace: 'team-a',
@@ -126,63 +126,98 @@ describe('agentArgv: what the agent runs is built from the DebugSession and the 
   const spec = (over: Partial<DebugSessionObject['spec']>) => ({ ...session().spec, pod: 'web-0', ...over });
 
   test('a session: the running container, with what the object asks, in every namespace', () => {
-    expect(agentArgv(spec({ command: ['ps'], readOnly: true }), pod, 'team-a')).toEqual(
-      enterArgv({
-        containerId: ID('a'),
-        podUid: UID,
-        pod: 'team-a/web-0',
-        container: 'app',
-        tools: false,
-        tty: false,
-        readOnly: true,
-        command: ['ps'],
-      }),
-    );
+    expect(requestOf(spec({ command: ['ps'], readOnly: true }), pod, 'team-a')).toEqual({
+      operation: 'enter',
+      containerId: ID('a'),
+      podUid: UID,
+      pod: 'team-a/web-0',
+      container: 'app',
+      tools: false,
+      tty: false,
+      readOnly: true,
+      privileged: false,
+      postmortem: false,
+      command: ['ps'],
+    });
   });
   test("a subset of namespaces is refused: the ones left out would be the agent's", () => {
-    expect(() => agentArgv(spec({ namespaces: ['net'] }), pod, 'team-a')).toThrow(
+    expect(() => requestOf(spec({ namespaces: ['net'] }), pod, 'team-a')).toThrow(
       /joins every namespace of its target; spec.namespaces is not allowed/,
     );
   });
   test("--privileged is never served through a DebugSession, even one that carries it past the CRD's pruning", () => {
-    expect(() => agentArgv({ ...spec({}), privileged: true } as DebugSessionObject['spec'], pod, 'team-a')).toThrow(
+    expect(() => requestOf({ ...spec({}), privileged: true } as DebugSessionObject['spec'], pod, 'team-a')).toThrow(
       "a DebugSession cannot ask for --privileged: the agent's privileges are never served through one",
     );
-    expect(agentArgv(spec({}), pod, 'team-a')).not.toContain('--privileged');
+    expect(requestOf(spec({}), pod, 'team-a')).toMatchObject({ privileged: false });
   });
   test('a crashed container: its last instance, post-mortem', () => {
-    expect(agentArgv(spec({ pod: 'web-1' }), crashed, 'team-a')).toContain('--postmortem');
-    expect(agentArgv(spec({ pod: 'web-1' }), crashed, 'team-a')).toContain(`--container-id=${ID('9')}`);
+    expect(requestOf(spec({ pod: 'web-1' }), crashed, 'team-a')).toMatchObject({ postmortem: true, containerId: ID('9') });
   });
   test('--wait: the instance the pod has now is the one to skip, even a dead one', () => {
-    expect(agentArgv(spec({ pod: 'web-1', waitSeconds: 90 }), crashed, 'team-a')).toEqual(
-      enterArgv({
-        containerId: ID('9'),
-        podUid: UID,
-        pod: 'team-a/web-1',
-        container: 'app',
-        tools: false,
-        tty: false,
-        waitSeconds: 90,
-        command: [],
-      }),
-    );
+    expect(requestOf(spec({ pod: 'web-1', waitSeconds: 90 }), crashed, 'team-a')).toEqual({
+      operation: 'enter',
+      containerId: ID('9'),
+      podUid: UID,
+      pod: 'team-a/web-1',
+      container: 'app',
+      tools: false,
+      tty: false,
+      readOnly: false,
+      privileged: false,
+      postmortem: false,
+      waitSeconds: 90,
+      command: [],
+    });
   });
   test('the queries', () => {
-    expect(agentArgv(spec({ operation: 'ps' }), pod, 'team-a')).toEqual(psArgv({ containerId: ID('a'), podUid: UID }));
-    expect(agentArgv(spec({ operation: 'ns' }), crashed, 'team-a')).toEqual(nsArgv({ podUid: UID }));
-    expect(agentArgv(spec({ operation: 'cp', copy: { from: '/etc/hosts' } }), pod, 'team-a')).toEqual(
-      cpArgv({ containerId: ID('a'), podUid: UID, from: '/etc/hosts' }),
-    );
+    expect(requestOf(spec({ operation: 'ps' }), pod, 'team-a')).toEqual({ operation: 'ps', containerId: ID('a'), podUid: UID });
+    expect(requestOf(spec({ operation: 'ns' }), crashed, 'team-a')).toEqual({ operation: 'ns', podUid: UID });
+    expect(requestOf(spec({ operation: 'cp', copy: { from: '/etc/hosts' } }), pod, 'team-a')).toEqual({
+      operation: 'cp',
+      containerId: ID('a'),
+      podUid: UID,
+      from: '/etc/hosts',
+    });
+  });
+  test('the two encodings carry one request: what the CLI asks is what the agent decodes', () => {
+    const asked: AgentRequest[] = [
+      {
+        operation: 'enter',
+        containerId: ID('a'),
+        podUid: UID,
+        pod: 'team-a/web-0',
+        container: 'app',
+        tools: true,
+        tty: true,
+        readOnly: true,
+        privileged: false,
+        postmortem: false,
+        process: 7,
+        command: ['top'],
+      },
+      { operation: 'ps', containerId: ID('a'), podUid: UID },
+      { operation: 'cp', containerId: ID('a'), podUid: UID, to: '/tmp', name: 'x', size: 3, mode: 0o644, mtimeMs: 5 },
+    ];
+    for (const req of asked) {
+      const ask = debugSessionAsk(req, { pod: 'web-0', container: 'app' });
+      expect(requestOf({ ...ask, requester: 'alice', secretHash: 'ab' }, pod, 'team-a')).toEqual(req);
+    }
+  });
+  test('a request the validator refuses is refused through a DebugSession too', () => {
+    expect(() => requestOf(spec({ command: ['cat', 'a\0b'] }), pod, 'team-a')).toThrow(/without NUL bytes/);
+    expect(() =>
+      requestOf(spec({ operation: 'cp', copy: { to: '/tmp', name: '..', size: 1, mode: 0o644, mtimeMs: 1 } }), pod, 'team-a'),
+    ).toThrow(/--name must be a file name/);
   });
   test.each([
     ['an unknown operation', spec({ operation: 'exec' as never }), /operation "exec" is not one of enter, ps, ns, cp/],
     ['cp without a file', spec({ operation: 'cp' }), /needs spec.copy/],
   ])('refuses %s', (_what, s, message) => {
-    expect(() => agentArgv(s, pod, 'team-a')).toThrow(message);
+    expect(() => requestOf(s, pod, 'team-a')).toThrow(message);
   });
   test('ps of a container that is not running says so', () => {
-    expect(() => agentArgv(spec({ operation: 'ps', pod: 'web-1' }), crashed, 'team-a')).toThrow(/is not running/);
+    expect(() => requestOf(spec({ operation: 'ps', pod: 'web-1' }), crashed, 'team-a')).toThrow(/is not running/);
   });
 });
 

@@ -6,8 +6,19 @@ import { join } from 'node:path';
 
 import { completeCp, remotePath, runCp } from '../../../src/cli/cp.js';
 import { Channel } from '../../../src/kube/exec.js';
-import { cpArgv, ExitCode, type CopyHeader } from '../../../src/contract.js';
-import { FakeAgentClient, FakeTargetClient, FakeTransport, ID, UID, failure, fakeAgentPod, fakePod, running } from '../kube/fakes.js';
+import { ExitCode, type CopyHeader } from '../../../src/contract.js';
+import {
+  FakeAgentClient,
+  FakeTargetClient,
+  FakeTransport,
+  ID,
+  UID,
+  agentCommand,
+  failure,
+  fakeAgentPod,
+  fakePod,
+  running,
+} from '../kube/fakes.js';
 import { fakeCluster, fakeIo } from './fakes.js';
 
 const cluster = (script: ConstructorParameters<typeof FakeTransport>[0]) =>
@@ -65,7 +76,7 @@ describe('kubectl nsdebug cp TARGET:PATH LOCAL', () => {
       s.exit(0);
     });
     expect(await runCp({ source: 'web-0:/data/blob', destination: d }, fakeIo(), c)).toBe(0);
-    expect(c.transport.command()).toEqual(['nsdebug-agent', ...cpArgv({ containerId: ID('a'), podUid: UID, from: '/data/blob' })]);
+    expect(c.transport.command()).toEqual(agentCommand('cp', `--container-id=${ID('a')}`, `--pod-uid=${UID}`, '--from=/data/blob'));
     const file = join(d, 'blob');
     expect(readFileSync(file).equals(BYTES)).toBe(true);
     expect(statSync(file).mode & 0o777).toBe(0o640);
@@ -118,8 +129,12 @@ describe('kubectl nsdebug cp LOCAL TARGET:PATH', () => {
     });
     expect(await runCp({ source: local, destination: 'pod/web-0:/scratch/' }, fakeIo(), c)).toBe(0);
     expect(c.transport.command()).toEqual([
-      'nsdebug-agent',
-      ...cpArgv({ containerId: ID('a'), podUid: UID, to: '/scratch/', name: 'tool.bin', size: BYTES.length, mode: 0o755, mtimeMs: MTIME }),
+      ...agentCommand('cp', `--container-id=${ID('a')}`, `--pod-uid=${UID}`),
+      '--to=/scratch/',
+      '--name=tool.bin',
+      `--size=${BYTES.length}`,
+      '--mode=0755',
+      `--mtime=${MTIME}`,
     ]);
     const sent = Buffer.concat(c.transport.socket!.sent.filter((f) => f[0] === Channel.STDIN).map((f) => f.subarray(1)));
     expect(sent.equals(BYTES)).toBe(true);

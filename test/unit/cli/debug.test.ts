@@ -2,7 +2,9 @@
 // the exit code, the notes on stderr, the order of refusals, the terminal's raw mode.
 import { runDebug } from '../../../src/cli/debug.js';
 import { Channel } from '../../../src/kube/exec.js';
-import { CONTRACT_VERSION, ExitCode, Frame, enterArgv } from '../../../src/contract.js';
+import { agentArgv, CONTRACT_VERSION, ExitCode, Frame, type SessionRequest } from '../../../src/contract.js';
+
+const enterArgv = (req: Omit<SessionRequest, 'tools'> & { tools?: boolean }) => agentArgv({ operation: 'enter', tools: false, ...req });
 import {
   FakeAccessClient,
   FakeAgentClient,

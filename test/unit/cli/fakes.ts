@@ -1,6 +1,7 @@
 // A fake cluster and fake process streams for the run functions (src/cli/debug.ts, ps.ts).
 import { PassThrough, Writable } from 'node:stream';
 
+import { failureOf } from '../../../src/cli/failure.js';
 import type { CliIo } from '../../../src/cli/io.js';
 import type { ClusterDeps } from '../../../src/cli/prepare.js';
 import type { LocalTerminal } from '../../../src/cli/terminal.js';
@@ -120,4 +121,14 @@ export function fakeCluster(parts: {
     sessionClient: async () => cluster.sessions,
   };
   return cluster;
+}
+
+/** The line and exit code a user would get from what parse throws (src/cli/failure.ts). */
+export async function refusal(parse: Promise<unknown>): Promise<{ line?: string; exitCode: number }> {
+  try {
+    await parse;
+  } catch (err) {
+    return failureOf(err);
+  }
+  throw new Error('accepted');
 }

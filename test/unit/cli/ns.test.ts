@@ -1,8 +1,8 @@
 // `kubectl nsdebug ns TARGET` against a fake cluster: container names for IDs, the table, JSON.
-import { formatNamespaceTable, namePodNamespaces, parseNamespaceList, runNs } from '../../../src/cli/ns.js';
+import { formatNamespaceTable, namePodNamespaces, parseAgentNamespaces, runNs } from '../../../src/cli/ns.js';
 import { Channel } from '../../../src/kube/exec.js';
-import { ExitCode, nsArgv, type NamespaceInfo } from '../../../src/contract.js';
-import { FakeAgentClient, FakeTargetClient, FakeTransport, ID, UID, fakeAgentPod, fakePod, running } from '../kube/fakes.js';
+import { ExitCode, type NamespaceInfo } from '../../../src/contract.js';
+import { FakeAgentClient, FakeTargetClient, FakeTransport, ID, UID, agentCommand, fakeAgentPod, fakePod, running } from '../kube/fakes.js';
 import { fakeCluster, fakeIo } from './fakes.js';
 
 const SANDBOX = ID('f');
@@ -59,8 +59,8 @@ describe('naming and the table', () => {
     ['{"a":1}', 'printed no namespace list'],
     ['[{"kind":"pid","inode":"1"}]', 'malformed namespace entry #0'],
     ['[{"kind":"bogus","inode":1,"containers":[],"node":false,"processes":1,"hostPid":1,"command":""}]', 'malformed namespace entry #0'],
-  ])('parseNamespaceList(%s)', (text, message) => {
-    expect(() => parseNamespaceList(text, 'the agent')).toThrow(message);
+  ])('parseAgentNamespaces(%s)', (text, message) => {
+    expect(() => parseAgentNamespaces(text, 'the agent')).toThrow(message);
   });
 });
 
@@ -76,7 +76,7 @@ describe('kubectl nsdebug ns TARGET', () => {
     const c = cluster((s) => (s.serve(Channel.STDOUT, `${JSON.stringify(entries)}\n`), s.exit(0)));
     const io = fakeIo();
     expect(await runNs({ target: 'web-0' }, io, c)).toBe(0);
-    expect(c.transport.command()).toEqual(['nsdebug-agent', ...nsArgv({ podUid: UID })]);
+    expect(c.transport.command()).toEqual(agentCommand('ns', `--pod-uid=${UID}`));
     expect(io.stdout.text()).toBe(formatNamespaceTable(namePodNamespaces(entries, pod)));
     expect(io.stderr.text()).toBe('');
   });

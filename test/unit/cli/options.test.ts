@@ -5,12 +5,10 @@ import { Parser } from '@oclif/core';
 
 import Debug from '../../../commands/index.js';
 import Ps from '../../../commands/ps.js';
-import { ExitCode } from '../../../src/contract.js';
-import { failureOf } from '../../../src/cli/failure.js';
+import { ExitCode, parseNamespaceKinds } from '../../../src/contract.js';
 import {
   completeDebug,
   completePs,
-  parseNamespaceKinds,
   splitCommand,
   targetRef,
   validateDebug,
@@ -19,6 +17,7 @@ import {
   type ProcessFacts,
   type PsOptions,
 } from '../../../src/cli/options.js';
+import { refusal } from './fakes.js';
 
 const TERMINAL: ProcessFacts = { stdinIsTTY: true, stderrIsTTY: true };
 const PIPED: ProcessFacts = { stdinIsTTY: false, stderrIsTTY: false };
@@ -36,16 +35,6 @@ async function psOptions(argv: string[]): Promise<PsOptions> {
   const opts = completePs({ ...flags, ...(args.target !== undefined ? { target: args.target } : {}) }, PIPED);
   validatePs(opts);
   return opts;
-}
-
-/** The line and exit code a user would get for argv. */
-async function refusal(parse: Promise<unknown>): Promise<{ line?: string; exitCode: number }> {
-  try {
-    await parse;
-  } catch (err) {
-    return failureOf(err);
-  }
-  throw new Error('accepted');
 }
 
 describe('splitCommand', () => {
@@ -142,7 +131,9 @@ describe('kubectl nsdebug TARGET: refused argv, one line, exit 64', () => {
     [['pod/x', '--request-timeout', 'soon'], 'error: --request-timeout must be a duration like 30s, 2m or 0 (no limit), not "soon"'],
     [['-l', ''], 'error: -l/--selector "" is not a label selector; use e.g. -l app=web or -l \'tier in (web,api)\''],
     [['pod/x', '--', ''], 'error: the command after -- is empty; give a program name, e.g. -- ls /'],
-    [['pod/x', '--timeout', '10s'], 'error: --timeout goes with --wait (how long to wait for the container to start)'],
+    // flag relations oclif checks (declared with the flags)
+    [['pod/x', '--timeout', '10s'], 'error: all of the following must be provided when using --timeout: --wait'],
+    [['pod/x', '--privileged', '--user', '0'], 'error: --user=0 cannot also be provided when using --privileged'],
     [['pod/x', '--wait', '--timeout', 'later'], 'error: --timeout must be a duration like 30s, 2m or 0 (no limit), not "later"'],
     [['pod/x', '--wait', '--timeout', '0'], 'error: --timeout must be between 1s and 27h for --wait, not "0"'],
     [['pod/x', '--read-only', '--ns', 'pid'], 'error: --read-only needs the mount namespace: add mnt to --ns'],
@@ -154,10 +145,6 @@ describe('kubectl nsdebug TARGET: refused argv, one line, exit 64', () => {
     [
       ['pod/x', '--privileged', '--session-auth'],
       "error: --privileged cannot be combined with --session-auth: a DebugSession never grants the agent's privileges; drop one of them",
-    ],
-    [
-      ['pod/x', '--privileged', '--user', '0'],
-      "error: --privileged and --user cannot be combined: --user keeps the container's limits; drop one of them",
     ],
     [
       ['pod/x', '--user', 'root'],

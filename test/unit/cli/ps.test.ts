@@ -2,9 +2,9 @@
 import { runPs } from '../../../src/cli/ps.js';
 import { formatProcessTable, formatStart, parseProcessList } from '../../../src/cli/output.js';
 import { Channel } from '../../../src/kube/exec.js';
-import { ExitCode, psArgv, type ProcessInfo } from '../../../src/contract.js';
+import { ExitCode, type ProcessInfo } from '../../../src/contract.js';
 import { NsdebugError } from '../../../src/errors.js';
-import { FakeAgentClient, FakeTargetClient, FakeTransport, ID, UID, fakeAgentPod, fakePod, running } from '../kube/fakes.js';
+import { FakeAgentClient, FakeTargetClient, FakeTransport, ID, UID, agentCommand, fakeAgentPod, fakePod, running } from '../kube/fakes.js';
 import { fakeCluster, fakeIo } from './fakes.js';
 
 const NOW = new Date('2026-03-10T12:00:00');
@@ -66,6 +66,12 @@ describe('the ps table', () => {
       ].join('\n'),
     );
   });
+  test("nested PIDs as the agent's table shows them: nestLevel below the container's, outermost first", () => {
+    // the agent itself in a nested PID namespace (a kind node): the container's is not the second
+    const deep = { ...processes[2]!, nsPids: [4400, 300, 9, 5, 1], nestLevel: 2 };
+    expect(formatProcessTable([deep], NOW).split('\n')[1]).toMatch(/^4400 +9 +5>1 +1000 /);
+    expect(formatProcessTable([{ ...processes[0]!, nsPids: [4242, 600, 1] }], NOW).split('\n')[1]).toMatch(/^4242 +1 +- /);
+  });
   test('a process in the host PID namespace shows its host PID inside too', () => {
     expect(formatProcessTable([{ ...processes[0]!, nsPids: [4242] }], NOW).split('\n')[1]).toMatch(/^4242 +4242 +- /);
   });
@@ -94,7 +100,7 @@ describe('kubectl nsdebug ps TARGET', () => {
     });
     const io = fakeIo();
     expect(await runPs({ target: 'web-0' }, io, c, NOW)).toBe(0);
-    expect(c.transport.command()).toEqual(['nsdebug-agent', ...psArgv({ containerId: ID('a'), podUid: UID })]);
+    expect(c.transport.command()).toEqual(agentCommand('ps', `--container-id=${ID('a')}`, `--pod-uid=${UID}`, '--output=json'));
     expect(c.transport.query().get('stdin')).toBe('false');
     expect(io.stdout.text()).toBe(formatProcessTable(processes, NOW));
   });

@@ -107,6 +107,16 @@ maybe('bin/kubectl-nsdebug', () => {
     expect(snapshot.stdout).toBe(fallback.stdout);
   });
 
+  test("at a terminal, a flag relation oclif checks is one plain line: oclif's dimming is not printed as text", async () => {
+    const refused = await execa('script', ['-qfec', `${join(ROOT, 'bin', 'kubectl-nsdebug')} pod/x --privileged --user=0`, '/dev/null'], {
+      env: { PATH, TERM: 'xterm' },
+      extendEnv: false,
+      reject: false,
+    });
+    expect(refused.stdout.trim()).toBe('error: --user=0 cannot also be provided when using --privileged');
+    expect(refused.exitCode).toBe(64);
+  });
+
   test('NO_COLOR and NSDEBUG_SNAPSHOT=0 are honoured', async () => {
     const env = { PATH, TERM: 'xterm', NO_COLOR: '1' };
     const plain = await execa('script', ['-qfec', `${join(ROOT, 'bin', 'kubectl-nsdebug')} --help`, '/dev/null'], {

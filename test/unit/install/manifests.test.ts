@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import * as yaml from 'js-yaml';
 
 import { AGENT_EXECUTABLE } from '../../../src/contract.js';
-import { cliVersion, deployDir, PART_OF, readDeployManifests, renderManifests, type KubeObject } from '../../../src/kube/install.js';
+import { kustomizeBuild, type KubeObject } from '../../../src/kube/kustomize.js';
+import { cliVersion, deployDir, PART_OF, renderManifests } from '../../../src/kube/manifests.js';
 import { packageRoot } from '../../../src/package.js';
 
 const DEPLOY = deployDir();
@@ -55,7 +56,7 @@ function which(cmd: string): string | undefined {
 
 let objects: KubeObject[];
 beforeAll(async () => {
-  objects = await readDeployManifests();
+  objects = await kustomizeBuild(deployDir());
 });
 
 const find = (kind: string, name?: string) => {
@@ -229,7 +230,7 @@ describe('deploy/session-auth/', () => {
   type Rule = { apiGroups: string[]; resources: string[]; verbs: string[] };
   let extra: KubeObject[] = [];
   beforeAll(async () => {
-    extra = await readDeployManifests(join(DEPLOY, 'session-auth'));
+    extra = await kustomizeBuild(join(DEPLOY, 'session-auth'));
   });
   const named = (kind: string, name: string): unknown => extra.find((o) => o.kind === kind && o.metadata.name === name);
   const rulesOf = (kind: string, name: string) => (named(kind, name) as { rules: Rule[] }).rules;

@@ -2,18 +2,11 @@
 import { ExitCode } from '../../../src/contract.js';
 import { parseDuration } from '../../../src/duration.js';
 import { NsdebugError } from '../../../src/errors.js';
-import {
-  agentImage,
-  applyImageRules,
-  objectRef,
-  parseKustomization,
-  readDeployManifests,
-  renderManifests,
-  splitImage,
-  validateImage,
-  validateNamespace,
-  type KubeObject,
-} from '../../../src/kube/install.js';
+import { validateImage } from '../../../src/cli/install.js';
+import { validateAgentNamespace as validateNamespace } from '../../../src/cli/options.js';
+import { splitImage } from '../../../src/kube/image-ref.js';
+import { applyImageRules, kustomizeBuild, parseKustomization, type KubeObject } from '../../../src/kube/kustomize.js';
+import { agentImage, deployDir, objectRef, renderManifests } from '../../../src/kube/manifests.js';
 
 const usage = (f: () => unknown): string => {
   try {
@@ -89,7 +82,7 @@ describe('kustomization.yaml', () => {
 describe('renderManifests', () => {
   let objects: KubeObject[];
   beforeAll(async () => {
-    objects = await readDeployManifests();
+    objects = await kustomizeBuild(deployDir());
   });
 
   test('defaults change nothing but the order: the namespace first, the DaemonSet last', () => {

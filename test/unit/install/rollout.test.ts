@@ -2,20 +2,13 @@
 // one-line failures a user sees (image pull, crash loop, timeout, someone else's namespace).
 import { ExitCode } from '../../../src/contract.js';
 import { NsdebugError } from '../../../src/errors.js';
-import {
-  agentPodState,
-  apiFailure,
-  currentPods,
-  install,
-  readDeployManifests,
-  rolloutState,
-  uninstall,
-  type DaemonSetLike,
-  type InstallClient,
-  type InstallIO,
-  type KubeObject,
-  type PodLike,
-} from '../../../src/kube/install.js';
+import { agentPodState, currentPods } from '../../../src/agent-health.js';
+import { install, installApiFailure as apiFailure, type InstallClient, type InstallIO } from '../../../src/kube/install.js';
+import { kustomizeBuild, type KubeObject } from '../../../src/kube/kustomize.js';
+import { deployDir } from '../../../src/kube/manifests.js';
+import { rolloutState, type DaemonSetLike } from '../../../src/kube/rollout.js';
+import { uninstall } from '../../../src/kube/uninstall.js';
+import type { PodLike } from '../../../src/pod.js';
 
 type Status = NonNullable<PodLike['status']>;
 type ContainerStatus = NonNullable<Status['containerStatuses']>[number];
@@ -226,7 +219,7 @@ const status = (desired: number, ready: number) => ({
 describe('install', () => {
   let manifests: KubeObject[];
   beforeAll(async () => {
-    manifests = await readDeployManifests();
+    manifests = await kustomizeBuild(deployDir());
   });
 
   test('applies every object, namespace first, then waits with per-node progress on a terminal', async () => {
@@ -387,7 +380,7 @@ describe('install', () => {
 describe('uninstall', () => {
   let manifests: KubeObject[];
   beforeAll(async () => {
-    manifests = await readDeployManifests();
+    manifests = await kustomizeBuild(deployDir());
   });
 
   test('deletes what install created, DaemonSet first, namespace last, and waits until gone', async () => {

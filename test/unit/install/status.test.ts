@@ -1,17 +1,9 @@
 // `kubectl nsdebug status` from a fake API: a row per node, nodes without an agent included,
 // versions compared with the CLI's, the agent's failed checks shown.
 import { CONTRACT_VERSION, type AgentInfo } from '../../../src/contract.js';
-import type { PodLike } from '../../../src/kube/install.js';
-import {
-  collectStatus,
-  formatStatusTable,
-  parseAgentInfo,
-  statusArgv,
-  sessionAuthLine,
-  statusHint,
-  type NodeLike,
-  type StatusClient,
-} from '../../../src/kube/status.js';
+import { formatStatusTable, sessionAuthLine, statusHint } from '../../../src/cli/status.js';
+import { collectStatus, parseAgentInfo, statusArgv, type StatusClient } from '../../../src/kube/status.js';
+import type { NodeLike, PodLike } from '../../../src/pod.js';
 
 const node = (name: string): NodeLike => ({
   metadata: { name },

@@ -1,14 +1,21 @@
 // Fakes of the API and of the exec transport, shared by the kube and cli unit tests.
-import { encodeFrame, Frame } from '../../../src/contract.js';
+import { AGENT_EXECUTABLE, CONTRACT_VERSION, encodeFrame, Frame } from '../../../src/contract.js';
 import { NsdebugError } from '../../../src/errors.js';
 import { Channel, type ExecSocket, type ExecStatus, type ExecTransport } from '../../../src/kube/exec.js';
 import type { AccessAnswer, AccessClient, AccessQuestion } from '../../../src/kube/access.js';
 import type { AgentClient } from '../../../src/kube/agent.js';
-import type { PodLike as AgentPodLike } from '../../../src/kube/install.js';
-import type { LabelSelectorLike, NodeLike, TargetClient, WorkloadKind } from '../../../src/kube/target.js';
-import type { ContainerStatusLike, PodLike } from '../../../src/pod.js';
+import type { TargetClient } from '../../../src/kube/target.js';
+import type { ContainerStatusLike, LabelSelectorLike, NodeLike, PodLike, WorkloadKind } from '../../../src/pod.js';
 
 export const ID = (c: string) => c.repeat(64);
+
+/** The argv an exec into the agent runs for operation (ps, ns, cp…) with these flags. */
+export const agentCommand = (operation: string, ...flags: string[]) => [
+  AGENT_EXECUTABLE,
+  operation,
+  `--contract=${CONTRACT_VERSION}`,
+  ...flags,
+];
 export const UID = '8d2f3c1e-5b4a-4c3d-9e8f-7a6b5c4d3e2f';
 
 export const running = (name: string, id = ID('a'), extra: Partial<ContainerStatusLike> = {}): ContainerStatusLike => ({
@@ -106,7 +113,7 @@ export class FakeAccessClient implements AccessClient {
   }
 }
 
-export const fakeAgentPod = (node: string, ready = true, name = `nsdebug-agent-${node}`): AgentPodLike => ({
+export const fakeAgentPod = (node: string, ready = true, name = `nsdebug-agent-${node}`): PodLike => ({
   metadata: { name, creationTimestamp: '2026-01-01T00:00:00Z' },
   spec: { nodeName: node },
   status: {
@@ -118,7 +125,7 @@ export const fakeAgentPod = (node: string, ready = true, name = `nsdebug-agent-$
 
 export class FakeAgentClient implements AgentClient {
   readonly calls: string[] = [];
-  constructor(readonly byNode: Record<string, AgentPodLike[]> = {}) {}
+  constructor(readonly byNode: Record<string, PodLike[]> = {}) {}
   async listAgentPods(namespace: string, node: string) {
     this.calls.push(`list agents ${namespace} on ${node}`);
     return this.byNode[node] ?? [];

@@ -2,7 +2,8 @@
 // container rules it applies: ../pod.test.ts).
 import { ExitCode } from '../../../src/contract.js';
 import { NsdebugError } from '../../../src/errors.js';
-import { checkNode, parseTarget, resolveTarget, selectorString } from '../../../src/kube/target.js';
+import { resolveTarget } from '../../../src/kube/target.js';
+import { checkNode, parseTarget, selectorString } from '../../../src/pod.js';
 import { FakeTargetClient, ID, UID, fakePod, running, thrownBy } from './fakes.js';
 
 async function asyncFailure(f: () => Promise<unknown>): Promise<{ code: number; message: string }> {
