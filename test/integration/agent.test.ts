@@ -438,7 +438,7 @@ for (const mode of MODES) {
           'a bad --ns value',
           ['enter', `--container-id=${'0'.repeat(64)}`, '--ns=pid,bogus', '--', 'true'],
           ExitCode.USAGE,
-          /unknown namespace "bogus"/,
+          /unknown namespace kind "bogus"/,
         ],
         [
           'a newer contract',
