@@ -182,6 +182,31 @@ export type AgentRequest =
 /** What a DebugSession may carry: every request but info. */
 export type DebugSessionRequest = Extract<AgentRequest, { operation: SessionOperation }>;
 
+/** What a SessionRequest field's argv flag carries: presence, text, a number, a --ns list, UID[:GID]. */
+export type SessionFlagKind = 'switch' | 'text' | 'number' | 'namespaces' | 'user';
+
+/**
+ * How `enter` spells each SessionRequest field on argv (`--FLAG[=VALUE]`, in this order; the
+ * command follows `--`): the one table agentArgv encodes with and src/agent/args.ts decodes with.
+ */
+export const SESSION_FLAGS = {
+  containerId: { flag: 'container-id', kind: 'text' },
+  podUid: { flag: 'pod-uid', kind: 'text' },
+  pod: { flag: 'pod', kind: 'text' },
+  container: { flag: 'container', kind: 'text' },
+  namespaces: { flag: 'ns', kind: 'namespaces' },
+  tools: { flag: 'tools', kind: 'switch' },
+  tty: { flag: 'tty', kind: 'switch' },
+  readOnly: { flag: 'read-only', kind: 'switch' },
+  process: { flag: 'process', kind: 'number' },
+  privileged: { flag: 'privileged', kind: 'switch' },
+  user: { flag: 'user', kind: 'user' },
+  postmortem: { flag: 'postmortem', kind: 'switch' },
+  waitSeconds: { flag: 'wait', kind: 'number' },
+  node: { flag: 'node', kind: 'text' },
+  framed: { flag: 'framed', kind: 'switch' },
+} as const satisfies Record<Exclude<keyof SessionRequest, 'command'>, { flag: string; kind: SessionFlagKind }>;
+
 /**
  * The argv encoding of a request: `nsdebug-agent OPERATION --contract=N --flag=value… [-- COMMAND…]`,
  * without the executable. Passed as argv, never a shell string; decoded by src/agent/args.ts.
@@ -194,21 +219,12 @@ export function agentArgv(req: AgentRequest): string[] {
   };
   switch (req.operation) {
     case 'enter':
-      flag('container-id', req.containerId);
-      flag('pod-uid', req.podUid);
-      flag('pod', req.pod);
-      flag('container', req.container);
-      flag('ns', req.namespaces?.join(','));
-      flag('tools', req.tools);
-      flag('tty', req.tty);
-      flag('read-only', req.readOnly);
-      flag('process', req.process);
-      flag('privileged', req.privileged);
-      flag('user', req.user && formatSessionUser(req.user));
-      flag('postmortem', req.postmortem);
-      flag('wait', req.waitSeconds);
-      flag('node', req.node);
-      flag('framed', req.framed);
+      for (const [field, { flag: name, kind }] of Object.entries(SESSION_FLAGS)) {
+        const value = req[field as keyof typeof SESSION_FLAGS];
+        if (kind === 'namespaces') flag(name, (value as NamespaceKind[] | undefined)?.join(','));
+        else if (kind === 'user') flag(name, value && formatSessionUser(value as SessionUser));
+        else flag(name, value as string | number | boolean | undefined);
+      }
       argv.push('--', ...req.command);
       break;
     case 'ps':
@@ -235,6 +251,9 @@ export function agentArgv(req: AgentRequest): string[] {
   }
   return argv;
 }
+
+/** The command to exec in the agent pod for a request: the agent's executable, then agentArgv. */
+export const agentCommand = (req: AgentRequest) => [AGENT_EXECUTABLE, ...agentArgv(req)];
 
 /**
  * The DebugSession encoding of a request (session authorization): what the object asks, for the

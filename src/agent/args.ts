@@ -7,7 +7,9 @@ import {
   ExitCode,
   parseNamespaceKinds,
   parseSessionUser,
+  SESSION_FLAGS,
   type AgentRequest,
+  type SessionFlagKind,
   type SessionCopy,
   type SessionRequest,
 } from '../contract.js';
@@ -39,21 +41,13 @@ const common = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
+/** enter's options, from the contract's table of its flags. */
+const ENTER_OPTIONS = Object.fromEntries(
+  Object.values(SESSION_FLAGS).map(({ flag, kind }) => [flag, { type: kind === 'switch' ? 'boolean' : 'string' }] as const),
+) as Record<string, { type: 'boolean' | 'string' }>;
+
 const SUBCOMMANDS = {
-  enter: {
-    ...common,
-    ns: { type: 'string' },
-    tools: { type: 'boolean' },
-    tty: { type: 'boolean' },
-    'read-only': { type: 'boolean' },
-    process: { type: 'string' },
-    privileged: { type: 'boolean' },
-    user: { type: 'string' },
-    postmortem: { type: 'boolean' },
-    wait: { type: 'string' },
-    node: { type: 'string' },
-    framed: { type: 'boolean' },
-  },
+  enter: { contract: common.contract, help: common.help, ...ENTER_OPTIONS },
   ps: { ...common, output: { type: 'string', short: 'o' } },
   ns: { contract: common.contract, 'pod-uid': common['pod-uid'], help: common.help },
   cp: {
@@ -117,7 +111,7 @@ export function parseAgentArgs(argv: string[]): AgentArgs {
   const at = { containerId: str('container-id') ?? '', ...defined('podUid', str('pod-uid')) };
   switch (subcommand) {
     case 'enter':
-      return validateAgentRequest({ operation: 'enter', ...sessionRequest(str, values, parsed) });
+      return validateAgentRequest({ operation: 'enter', ...sessionRequest(values, parsed) });
     case 'ps':
       return validateAgentRequest({ operation: 'ps', ...at, ...defined('output', output) });
     case 'ns':
@@ -134,12 +128,8 @@ export function parseAgentArgs(argv: string[]): AgentArgs {
 /** { [key]: value } when value is set, else nothing: optional fields stay absent, not undefined. */
 const defined = <K extends string, V>(key: K, value: V | undefined) => (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
 
-/** A number as argv spells one, or the text as it came, for the validator to quote. */
-const numberOrText = (text: string | undefined) =>
-  (text === undefined ? undefined : /^\d{1,15}$/.test(text) ? Number(text) : text) as number | undefined;
-
+/** enter's argv as the SessionRequest it encodes, by the contract's table of its flags. */
 function sessionRequest(
-  str: (name: string) => string | undefined,
   values: Record<string, string | boolean | undefined>,
   parsed: { positionals: string[]; tokens?: Array<{ kind: string; index: number }> },
 ): SessionRequest {
@@ -147,29 +137,35 @@ function sessionRequest(
   const dashDash = parsed.tokens?.find((t) => t.kind === 'option-terminator');
   const stray = parsed.positionals.length && (!dashDash || parsed.tokens?.some((t) => t.kind === 'positional' && t.index < dashDash.index));
   if (stray) throw usageError(`unexpected argument ${JSON.stringify(parsed.positionals[0])}: put the command after --`);
-  const userText = str('user');
-  const user = userText === undefined ? undefined : parseSessionUser(userText);
-  if (userText !== undefined && !user)
-    throw usageError(`--user must be UID or UID:GID (numbers inside the container), got ${JSON.stringify(userText.slice(0, 80))}`);
-  const ns = str('ns');
+  const fields = Object.entries(SESSION_FLAGS).map(([field, { flag, kind }]) => {
+    const value = values[flag];
+    return [field, kind === 'switch' ? value === true : value === undefined ? undefined : decodeValue(flag, kind, value as string)];
+  });
+  // optional fields stay absent, not undefined
   return {
-    containerId: str('container-id') ?? '',
-    ...defined('podUid', str('pod-uid')),
-    ...defined('pod', str('pod')),
-    ...defined('container', str('container')),
-    ...defined('namespaces', ns === undefined ? undefined : parseNamespaceKinds(ns)),
-    tools: values.tools === true,
-    tty: values.tty === true,
-    readOnly: values['read-only'] === true,
-    ...defined('process', numberOrText(str('process'))),
-    privileged: values.privileged === true,
-    ...defined('user', user),
-    postmortem: values.postmortem === true,
-    ...defined('waitSeconds', numberOrText(str('wait'))),
-    ...defined('node', str('node')),
-    framed: values.framed === true,
+    ...Object.fromEntries(fields.filter(([, value]) => value !== undefined)),
+    containerId: values['container-id'] ?? '',
     command: parsed.positionals,
-  };
+  } as SessionRequest;
+}
+
+/** One flag's text as its field's type; only syntax here (the validator judges ranges and relations). */
+function decodeValue(flag: string, kind: Exclude<SessionFlagKind, 'switch'>, text: string): unknown {
+  switch (kind) {
+    case 'text':
+      return text;
+    // a number as argv spells one, or the text as it came, for the validator to quote
+    case 'number':
+      return /^\d{1,15}$/.test(text) ? Number(text) : text;
+    case 'namespaces':
+      return parseNamespaceKinds(text);
+    case 'user': {
+      const user = parseSessionUser(text);
+      if (!user)
+        throw usageError(`--${flag} must be UID or UID:GID (numbers inside the container), got ${JSON.stringify(text.slice(0, 80))}`);
+      return user;
+    }
+  }
 }
 
 /** How long a session may run before serve ends it: generous, so only a forgotten one is cut. */

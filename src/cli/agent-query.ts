@@ -3,16 +3,29 @@
 // share it; the agent's refusals come back as one line with its exit code.
 import type { Readable, Writable } from 'node:stream';
 
-import { AGENT_EXECUTABLE, ExitCode, agentArgv, debugSessionAsk, type AgentRequest, type ExitCodeValue } from '../contract.js';
+import { CONTRACT_VERSION, ExitCode, agentCommand, debugSessionAsk, type AgentRequest, type ExitCodeValue } from '../contract.js';
 import { NsdebugError } from '../errors.js';
 import type { AgentPod } from '../kube/agent.js';
 import type { KubeConnection } from '../kube/config.js';
-import { ExecStream } from '../kube/exec.js';
+import { Collector, ExecStream } from '../kube/exec.js';
 import type { ResolvedTarget } from '../kube/target.js';
-import { explainAgentExit, describeAgent } from './debug.js';
-import { Collector } from './output.js';
 import type { ClusterDeps } from './prepare.js';
 import { streamThroughDebugSession } from './session-auth.js';
+
+export const describeAgent = (agent: AgentPod) => `the nsdebug agent on node ${agent.node} (pod ${agent.namespace}/${agent.pod})`;
+
+/**
+ * The agent refuses a contract version it does not know with exit 68 and its own line; a remote
+ * command may exit 68 too, so the explanation is added only when the agent's line was seen.
+ */
+export function explainAgentExit(code: number, agentLines: string[], agent: AgentPod): void {
+  if (code === ExitCode.CONTRACT_MISMATCH && agentLines.some((l) => /contract/i.test(l))) {
+    throw new NsdebugError(
+      `the agent on node ${agent.node} and this kubectl-nsdebug (contract ${CONTRACT_VERSION}) are from different releases; upgrade one of them, e.g. \`kubectl nsdebug install\` with this CLI (\`kubectl nsdebug status\` shows both)`,
+      ExitCode.CONTRACT_MISMATCH,
+    );
+  }
+}
 
 const OWN_CODES = new Set<number>(Object.values(ExitCode).filter((c) => c >= ExitCode.USAGE));
 
@@ -73,7 +86,7 @@ export async function queryAgent(
         namespace: agent.namespace,
         pod: agent.pod,
         container: agent.container,
-        command: [AGENT_EXECUTABLE, ...agentArgv(request)],
+        command: agentCommand(request),
         connectTimeoutMs: conn.requestTimeoutMs,
         where: conn,
       });

@@ -2,17 +2,8 @@
 // (src/cli/prepare.ts), then exec `nsdebug-agent enter …` in the agent pod on the target's node
 // and stream the session. The exit code is the remote command's; nsdebug's own failures throw
 // NsdebugError, which src/cli/main.ts prints as one line.
-import {
-  AGENT_EXECUTABLE,
-  CONTRACT_VERSION,
-  ExitCode,
-  agentArgv,
-  debugSessionAsk,
-  parseNamespaceKinds,
-  type AgentRequest,
-  type SessionRequest,
-} from '../contract.js';
-import { NsdebugError, usageError } from '../errors.js';
+import { agentCommand, debugSessionAsk, parseNamespaceKinds, type SessionRequest } from '../contract.js';
+import { usageError } from '../errors.js';
 import { checkExecAccess } from '../kube/access.js';
 import { findAgent, type AgentPod } from '../kube/agent.js';
 import type { KubeConnection } from '../kube/config.js';
@@ -22,6 +13,7 @@ import type { ResolvedTarget, TargetClient } from '../kube/target.js';
 import { nodeTargetName } from '../pod.js';
 import { processIo, type CliIo } from './io.js';
 import { completeDebug, validateDebug, type DebugFlags, type DebugOptions } from './options.js';
+import { describeAgent, explainAgentExit } from './agent-query.js';
 import { escapeLine } from './escape.js';
 import { AgentLineWatcher } from './output.js';
 import { prepare, realCluster, type ClusterDeps } from './prepare.js';
@@ -63,9 +55,6 @@ export function sessionRequest(
   };
 }
 
-/** argv to exec in the agent pod for a request: `nsdebug-agent OPERATION --contract=N …`. */
-export const agentCommand = (req: AgentRequest) => [AGENT_EXECUTABLE, ...agentArgv(req)];
-
 /** How many lines of the dead container's log the post-mortem announcement shows. */
 const LOG_TAIL_LINES = 10;
 
@@ -91,21 +80,6 @@ export async function announcePostmortem(
   if (log) lines.push(`last log lines${exited.previousLog ? ' (--previous)' : ''}:`, ...log.split('\n').map((l) => `  ${l}`));
   // the message and the log are the container's words: shown, never obeyed by the terminal
   stderr.write(`${lines.map(escapeLine).join('\n')}\n`);
-}
-
-export const describeAgent = (agent: AgentPod) => `the nsdebug agent on node ${agent.node} (pod ${agent.namespace}/${agent.pod})`;
-
-/**
- * The agent refuses a contract version it does not know with exit 68 and its own line; a remote
- * command may exit 68 too, so the explanation is added only when the agent's line was seen.
- */
-export function explainAgentExit(code: number, agentLines: string[], agent: AgentPod): void {
-  if (code === ExitCode.CONTRACT_MISMATCH && agentLines.some((l) => /contract/i.test(l))) {
-    throw new NsdebugError(
-      `the agent on node ${agent.node} and this kubectl-nsdebug (contract ${CONTRACT_VERSION}) are from different releases; upgrade one of them, e.g. \`kubectl nsdebug install\` with this CLI (\`kubectl nsdebug status\` shows both)`,
-      ExitCode.CONTRACT_MISMATCH,
-    );
-  }
 }
 
 export async function debug(opts: DebugOptions, io: CliIo, cluster: ClusterDeps, host?: SignalHost): Promise<number> {

@@ -83,18 +83,6 @@ export function parseProcessList(text: string, from = 'the agent'): ProcessInfo[
   return parsed as ProcessInfo[];
 }
 
-/** Everything written, kept in memory (ps's stdout and stderr). */
-export class Collector extends Writable {
-  private chunks: Buffer[] = [];
-  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    this.chunks.push(chunk);
-    callback();
-  }
-  text(): string {
-    return Buffer.concat(this.chunks).toString('utf8');
-  }
-}
-
 const AGENT_PREFIX = 'nsdebug-agent: ';
 const SCAN_LIMIT = 16 * 1024;
 

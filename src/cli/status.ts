@@ -5,6 +5,7 @@ import { parseRequestTimeout, type KubeConfigOptions, type KubeConnection } from
 import { cliVersion } from '../kube/manifests.js';
 import type { StatusClient, StatusReport } from '../kube/status.js';
 import { formatTable } from '../text.js';
+import { escapeLine } from './escape.js';
 import { processIo, type CliIo } from './io.js';
 import {
   connectionOptions,
@@ -89,7 +90,9 @@ export function formatStatusTable(report: StatusReport): string {
   ]);
   const header = ['NODE', 'AGENT POD', 'READY', 'VERSION', 'CONTRACT', 'RUNTIME', 'CGROUP', 'KERNEL', 'PROBLEMS'];
   const withProblems = rows.some((r) => r[8]);
-  return formatTable(withProblems ? header : header.slice(0, -1), withProblems ? rows : rows.map((r) => r.slice(0, -1)));
+  // node names, agent and kubelet messages: shown, never obeyed by the terminal
+  const cells = rows.map((r) => (withProblems ? r : r.slice(0, -1)).map(escapeLine));
+  return formatTable(withProblems ? header : header.slice(0, -1), cells);
 }
 
 /** The line under the table on session authorization. */

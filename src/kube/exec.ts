@@ -3,7 +3,7 @@
 // half-closed). The transport is client-node's WebSocketHandler in production and a fake in
 // tests; everything here ends in the one Promise run() returns: the remote exit code, or an
 // NsdebugError. Raw mode and signals belong to the caller (src/cli/terminal.ts).
-import { PassThrough, type Readable, type Writable } from 'node:stream';
+import { PassThrough, Writable, type Readable } from 'node:stream';
 
 import { ExitCode } from '../contract.js';
 import { NsdebugError } from '../errors.js';
@@ -408,4 +408,16 @@ export async function createExecTransport(conn: KubeConnection): Promise<ExecTra
     stdout: new PassThrough(),
     stderr: new PassThrough(),
   }) as unknown as ExecTransport;
+}
+
+/** Everything written, kept in memory: a short exec's stdout and stderr. */
+export class Collector extends Writable {
+  private chunks: Buffer[] = [];
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    this.chunks.push(chunk);
+    callback();
+  }
+  text(): string {
+    return Buffer.concat(this.chunks).toString('utf8');
+  }
 }

@@ -3,13 +3,11 @@
 // and contract version next to the CLI's, the runtime, cgroup layout and kernel. Nodes without an
 // agent are shown too, with what the Node object says. Row building is pure; src/cli/status.ts
 // prints the report.
-import { Writable } from 'node:stream';
-
 import { AGENT_CONTAINER, agentPodState, currentPods, nodeOfPod } from '../agent-health.js';
-import { AGENT_EXECUTABLE, CONTRACT_VERSION, DEBUG_SESSION, SESSION_POLICY, agentArgv, type AgentInfo } from '../contract.js';
+import { CONTRACT_VERSION, DEBUG_SESSION, SESSION_POLICY, agentCommand, type AgentInfo } from '../contract.js';
 import type { NodeLike, PodLike } from '../pod.js';
 import { apiClients, apiStatusCode, clientNode, describeApiError, type KubeConnection } from './config.js';
-import { createExecTransport, ExecStream } from './exec.js';
+import { Collector, createExecTransport, ExecStream } from './exec.js';
 import { AGENT_SELECTOR } from './manifests.js';
 
 export interface StatusClient {
@@ -138,21 +136,9 @@ export function parseAgentInfo(stdout: string): AgentInfo {
 }
 
 /** argv run in the agent pod for status. */
-export const statusArgv = () => [AGENT_EXECUTABLE, ...agentArgv({ operation: 'info', output: 'json' })];
+export const statusArgv = () => agentCommand({ operation: 'info', output: 'json' });
 
 // ---- over the API ----
-
-/** A Writable that keeps what it is given. */
-function collector(): Writable & { text(): string } {
-  const chunks: Buffer[] = [];
-  const w = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      chunks.push(chunk);
-      done();
-    },
-  });
-  return Object.assign(w, { text: () => Buffer.concat(chunks).toString('utf8') });
-}
 
 const INFO_TIMEOUT_MS = 20_000;
 
@@ -192,8 +178,8 @@ export async function createStatusClient(conn: KubeConnection): Promise<StatusCl
       return { resource, policy };
     },
     agentInfo: async (namespace, pod) => {
-      const stdout = collector();
-      const stderr = collector();
+      const stdout = new Collector();
+      const stderr = new Collector();
       const run = exec.run({
         namespace,
         pod,

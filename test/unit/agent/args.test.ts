@@ -1,6 +1,6 @@
 import { parseAgentArgs } from '../../../src/agent/args.js';
 import { validateAgentRequest } from '../../../src/agent/request.js';
-import { agentArgv, CONTRACT_VERSION, ExitCode, type CopyRequest, type SessionRequest } from '../../../src/contract.js';
+import { agentArgv, CONTRACT_VERSION, ExitCode, SESSION_FLAGS, type CopyRequest, type SessionRequest } from '../../../src/contract.js';
 import { NsdebugError } from '../../../src/errors.js';
 
 const ID = 'a'.repeat(64);
@@ -43,6 +43,46 @@ describe('nsdebug-agent argv', () => {
       tty: true,
       command: ['sh', '-c', 'echo --ns=x'],
     });
+  });
+
+  test('every field of a session request round-trips through argv, by the one table of its flags', () => {
+    const container: SessionRequest = {
+      containerId: ID,
+      podUid: UID,
+      pod: 'shop/web-0',
+      container: 'app',
+      namespaces: ['pid', 'mnt', 'net'],
+      tools: true,
+      tty: true,
+      readOnly: true,
+      process: 42,
+      privileged: false,
+      user: { uid: 1000, gid: 3000 },
+      postmortem: false,
+      framed: true,
+      command: ['sh', '-c', 'echo --tty'],
+    };
+    const waiting: SessionRequest = { ...container, readOnly: false, user: undefined, process: undefined, waitSeconds: 90 };
+    const node: SessionRequest = { containerId: '', node: 'worker-1.example', tools: false, tty: true, command: [] };
+    for (const req of [container, waiting, node]) {
+      const defined = Object.fromEntries(Object.entries(req).filter(([, v]) => v !== undefined));
+      expect(parseAgentArgs(agentArgv({ operation: 'enter', ...req }))).toEqual({
+        operation: 'enter',
+        tools: false,
+        tty: false,
+        readOnly: false,
+        privileged: false,
+        postmortem: false,
+        framed: false,
+        ...defined,
+      });
+    }
+    expect(Object.keys(SESSION_FLAGS).sort()).toEqual(
+      Object.keys(container)
+        .filter((k) => k !== 'command')
+        .concat('waitSeconds', 'node')
+        .sort(),
+    );
   });
 
   test('cp round-trips: what cpArgv sends is what the agent reads', () => {

@@ -114,6 +114,13 @@ describe('collectStatus', () => {
     expect(table).toContain(`${CONTRACT_VERSION + 1} (cli ${CONTRACT_VERSION})`);
   });
 
+  test('the table shows what an agent reports, never a control sequence the terminal would obey', async () => {
+    const c = client([node('a')], [agentPod('a')], { 'nsdebug-agent-a': info({ kernel: '6.1\x1b]52;c;cm0gLXJmIC8=\x07' }) });
+    const table = formatStatusTable(await collectStatus({ namespace: 'nsdebug-system', cliVersion: '0.1.0' }, c));
+    expect(table).not.toContain('\x1b');
+    expect(table).toContain(String.raw`6.1\x1b]52;c;cm0gLXJmIC8=\x07`);
+  });
+
   test('a runtime the agent could not name is taken from the Node object', async () => {
     const report = await collectStatus(
       { namespace: 'nsdebug-system', cliVersion: '0.1.0' },
