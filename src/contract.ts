@@ -260,7 +260,7 @@ export const agentCommand = (req: AgentRequest) => [AGENT_EXECUTABLE, ...agentAr
  * target pod by name. The agent finds the container, its instance and the pod's UID itself, from
  * the pod as it reads it (src/agent/debug-session.ts), so nothing of those is taken from the client.
  */
-export function debugSessionAsk(req: AgentRequest, target: { pod: string; container?: string }): SessionAsk {
+export function debugSessionAsk(req: DebugSessionRequest, target: { pod: string; container?: string }): SessionAsk {
   const at = { pod: target.pod, ...(target.container !== undefined ? { container: target.container } : {}) };
   switch (req.operation) {
     case 'enter':
@@ -281,8 +281,6 @@ export function debugSessionAsk(req: AgentRequest, target: { pod: string; contai
       const { operation: _operation, containerId: _containerId, podUid: _podUid, ...copy } = req;
       return { operation: 'cp', ...at, copy, command: [] };
     }
-    case 'info':
-      throw new Error('info is asked of an agent by exec only');
   }
 }
 

@@ -3,7 +3,7 @@
 // share it; the agent's refusals come back as one line with its exit code.
 import type { Readable, Writable } from 'node:stream';
 
-import { CONTRACT_VERSION, ExitCode, agentCommand, debugSessionAsk, type AgentRequest, type ExitCodeValue } from '../contract.js';
+import { CONTRACT_VERSION, ExitCode, agentCommand, debugSessionAsk, type DebugSessionRequest, type ExitCodeValue } from '../contract.js';
 import { NsdebugError } from '../errors.js';
 import type { AgentPod } from '../kube/agent.js';
 import type { KubeConnection } from '../kube/config.js';
@@ -57,7 +57,7 @@ export interface QueryTarget {
 export async function queryAgent(
   cluster: ClusterDeps,
   at: QueryTarget,
-  request: AgentRequest,
+  request: DebugSessionRequest,
   doing: string,
   streams: { stdin?: Readable; stdout?: Writable } = {},
 ): Promise<string> {

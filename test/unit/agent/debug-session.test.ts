@@ -10,7 +10,7 @@ import {
   type DebugSessionObject,
 } from '../../../src/contract.js';
 import { judgeRequesterPolicy, judgeSession, parseHello, requestOf, REQUESTER_POLICY } from '../../../src/agent/debug-session.js';
-import { debugSessionAsk, sessionSecretHash, type AgentRequest } from '../../../src/contract.js';
+import { debugSessionAsk, sessionSecretHash, type DebugSessionRequest } from '../../../src/contract.js';
 import { ID, UID, fakePod, running } from '../kube/fakes.js';
 import { parseResize } from '../../../src/agent/session-relay.js';
 import { NsdebugError } from '../../../src/errors.js';
@@ -181,7 +181,7 @@ describe('requestOf: what the agent runs is decoded from the DebugSession and th
     });
   });
   test('the two encodings carry one request: what the CLI asks is what the agent decodes', () => {
-    const asked: AgentRequest[] = [
+    const asked: DebugSessionRequest[] = [
       {
         operation: 'enter',
         containerId: ID('a'),
