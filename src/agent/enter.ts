@@ -166,7 +166,43 @@ async function enterPostmortem(opts: SessionRequest, deps: EnterDeps): Promise<S
     );
   }
   const rootfs = await containerLayers(opts.containerId, runtimeEndpoint());
+  const podUid = opts.podUid;
+  let started = false;
+  let sandbox: number | undefined;
+  const attempt = () =>
+    enterDeadRoot(
+      { ...opts, podUid },
+      {
+        ...deps,
+        onStart: (target, joined) => {
+          started = true;
+          deps.onStart?.(target, joined);
+        },
+      },
+      rootfs,
+      confinement,
+      (pid) => (sandbox = pid),
+    );
+  try {
+    return await attempt();
+  } catch (err) {
+    // kubelet stops an ended pod's sandbox on its own schedule, maybe while nsdebug was entering
+    // it: then the session goes on without it, as when it was gone already
+    if (started || sandbox === undefined || inPod(sandbox, podUid)) throw err;
+    return attempt();
+  }
+}
+
+/** A post-mortem session in the pod sandbox found now (none: no network); `found` learns which. */
+async function enterDeadRoot(
+  opts: SessionRequest & { podUid: string },
+  deps: EnterDeps,
+  rootfs: string,
+  confinement: Confinement,
+  found: (sandboxPid: number | undefined) => void,
+): Promise<SessionOutcome> {
   const { sandboxPid, hostPid } = podSandbox(opts.podUid, rootfs.split(':')[0]!);
+  found(sandboxPid);
   const pidfds: number[] = [];
   try {
     const hostPidfd = deps.native.pidfdOpen(hostPid);
