@@ -201,7 +201,9 @@ async function enterDeadRoot(
   confinement: Confinement,
   found: (sandboxPid: number | undefined) => void,
 ): Promise<SessionOutcome> {
-  const { sandboxPid, hostPid } = podSandbox(opts.podUid, rootfs.split(':')[0]!);
+  // the top layer: a path the node's mount namespace resolves
+  const layer = rootfs.split(':')[0]!;
+  const { sandboxPid, hostPid } = podSandbox(opts.podUid, layer);
   found(sandboxPid);
   const pidfds: number[] = [];
   try {
@@ -210,7 +212,7 @@ async function enterDeadRoot(
     const sandboxPidfd = sandboxPid ? deps.native.pidfdOpen(sandboxPid) : -1;
     if (sandboxPid) pidfds.push(sandboxPidfd);
     // The pidfds name the processes found above only if those are still what they were (no PID reuse).
-    if ((sandboxPid && !inPod(sandboxPid, opts.podUid)) || !seesPath(hostPid, rootfs.split(':')[0]!)) {
+    if ((sandboxPid && !inPod(sandboxPid, opts.podUid)) || !seesPath(hostPid, layer)) {
       throw new NsdebugError(`pod ${opts.podUid}'s sandbox changed while nsdebug was entering it; try again`, ExitCode.NOT_FOUND);
     }
     if (!sandboxPid) deps.note("the pod's sandbox is gone too: the session has no network");
