@@ -659,6 +659,52 @@ static int bind_device(const char *src, const char *dst)
 }
 
 /*
+ * overlayfs options naming rootfs's layers relative to their common parent, made our cwd: short
+ * options however many layers, still reachable once a tmpfs covers /tmp. 0 or -errno.
+ */
+static int layer_options(const char *rootfs, char *options, size_t size)
+{
+	size_t prefix = common_parent(rootfs), len = 0;
+	if (!prefix)
+		return -EINVAL;
+	if (prefix >= size)
+		return -ENAMETOOLONG;
+	memcpy(options, rootfs, prefix);
+	options[prefix] = '\0';
+	if (chdir(options) < 0)
+		return -errno;
+	for (const char *p = "lowerdir="; *p;)
+		options[len++] = *p++;
+	for (const char *p = rootfs; *p;) {
+		p += prefix; /* every layer starts with the common prefix */
+		while (*p && *p != ':' && len + 2 < size)
+			options[len++] = *p++;
+		if (*p == ':')
+			options[len++] = *p++;
+		if (len + 2 >= size)
+			return -ENAMETOOLONG;
+	}
+	options[len] = '\0';
+	return 0;
+}
+
+/*
+ * The layers mounted at `at`, read-only, nodev, nosuid. Only lower layers, no upperdir: overlayfs
+ * mounts the union read-only. One layer: a bind, remounted (a bind takes its flags only on
+ * remount). Either way `at` is a mount point, which pivot_root needs. 0 or -1 with errno.
+ */
+static int mount_layers(const char *options, int layered, const char *at)
+{
+	const unsigned long flags = MS_RDONLY | MS_NODEV | MS_NOSUID;
+	if (layered)
+		return mount("overlay", at, "overlay", flags, options);
+	return mount(options + sizeof("lowerdir=") - 1, at, NULL, MS_BIND, NULL) < 0 ||
+			       mount(NULL, at, NULL, MS_BIND | MS_REMOUNT | flags, NULL) < 0
+		       ? -1
+		       : 0;
+}
+
+/*
  * Post-mortem: a mount namespace of the session's own whose root is the dead container's layers
  * (its own writes on top), read-only, nodev, nosuid, with a writable /tmp over the container's
  * own and a small /dev (both nodev, nosuid); /proc comes from the session init (a new PID
@@ -677,8 +723,7 @@ static void mount_dead_root(const struct nsd_spawn_request *req, int sock)
 	} dev_links[] = { { "/proc/self/fd", "fd" }, { "/proc/self/fd/0", "stdin" },
 			  { "/proc/self/fd/1", "stdout" }, { "/proc/self/fd/2", "stderr" }, { "pts/ptmx", "ptmx" } };
 	char options[4096], path[64], src[64];
-	size_t prefix = common_parent(req->rootfs), len;
-	int layered = strchr(req->rootfs, ':') != NULL;
+	int layered = strchr(req->rootfs, ':') != NULL, rc;
 
 	/* The layer paths resolve in the node's mount namespace; unshare gives us a copy of it. */
 	if (setns(req->host_pidfd, CLONE_NEWNS) < 0 || unshare(CLONE_NEWNS) < 0)
@@ -690,45 +735,15 @@ static void mount_dead_root(const struct nsd_spawn_request *req, int sock)
 	 */
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
 		fail(sock, NSD_STEP_PM_PRIVATE, errno, 1);
-	/*
-	 * The layers are named relative to their common parent, held open as our cwd: short
-	 * options however many layers, and still reachable once the scratch tmpfs covers /tmp.
-	 */
-	if (!prefix)
-		fail(sock, NSD_STEP_POSTMORTEM, EINVAL, 1);
-	if (prefix >= sizeof(options))
-		fail(sock, NSD_STEP_POSTMORTEM, ENAMETOOLONG, 1);
-	memcpy(options, req->rootfs, prefix);
-	options[prefix] = '\0';
-	if (chdir(options) < 0)
-		fail(sock, NSD_STEP_POSTMORTEM, errno, 1);
-	len = 0;
-	for (const char *p = "lowerdir="; *p;)
-		options[len++] = *p++;
-	for (const char *p = req->rootfs; *p;) {
-		p += prefix; /* every layer starts with the common prefix */
-		while (*p && *p != ':' && len + 2 < sizeof(options))
-			options[len++] = *p++;
-		if (*p == ':')
-			options[len++] = *p++;
-		if (len + 2 >= sizeof(options))
-			fail(sock, NSD_STEP_POSTMORTEM, ENAMETOOLONG, 1);
-	}
-	options[len] = '\0';
+	if ((rc = layer_options(req->rootfs, options, sizeof(options))) < 0)
+		fail(sock, NSD_STEP_POSTMORTEM, -rc, 1);
 	/* Scratch space (the session's /tmp writes, the device nodes), detached with the node's root. */
 	if (mount("tmpfs", PM_SCRATCH, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0700,size=64m") < 0 ||
 	    ensure_dir(PM_ROOT, 0755) < 0 || ensure_dir(PM_SCRATCH "/upper", 0755) < 0 ||
 	    ensure_dir(PM_SCRATCH "/work", 0755) < 0 || ensure_dir(PM_DEVICES, 0755) < 0)
 		fail(sock, NSD_STEP_POSTMORTEM, errno, 1);
-	/*
-	 * Only lower layers, no upperdir: overlayfs mounts the union read-only. One layer: a bind,
-	 * remounted (a bind takes its flags only on remount). nodev, nosuid: a device node or a
-	 * setuid file in the container's image grants nothing. Either way the root is a mount point,
-	 * which pivot_root needs.
-	 */
-	if (layered ? mount("overlay", PM_ROOT, "overlay", MS_RDONLY | MS_NODEV | MS_NOSUID, options) < 0
-		    : mount(options + sizeof("lowerdir=") - 1, PM_ROOT, NULL, MS_BIND, NULL) < 0 ||
-			      mount(NULL, PM_ROOT, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NODEV | MS_NOSUID, NULL) < 0)
+	/* nodev, nosuid: a device node or a setuid file in the container's image grants nothing. */
+	if (mount_layers(options, layered, PM_ROOT) < 0)
 		fail(sock, NSD_STEP_POSTMORTEM, errno, 1);
 	/*
 	 * /tmp: the container's files stay visible; the session's writes go to our tmpfs. The root
@@ -1385,21 +1400,22 @@ file_op_as(int sock, int32_t op, int32_t dir_fd, const char *path, const char *t
 		fd = nsd_open_in_root(dir_fd, path, flags, mode);
 		if (fd < 0)
 			r.error = -fd;
-	} else if (renameat(dir_fd, path, dir_fd, to) < 0) {
+	} else if (op == NSD_FILE_RENAME ? renameat(dir_fd, path, dir_fd, to)
+		   : op == NSD_FILE_MKDIR ? mkdirat(dir_fd, path, (mode_t)mode)
+					  : symlinkat(to, dir_fd, path)) {
 		r.error = errno;
 	}
 	_exit(send_report(sock, &r, fd) < 0 ? 1 : 0);
 }
 
-EXPORT int nsd_file_as(int32_t op, int32_t dir_fd, const char *path, const char *to, int32_t flags, int32_t mode,
-		       const struct nsd_confinement *creds)
+/*
+ * Fork a child for one task, with a socket pair to report on: in the child (0) sv[1] is its end,
+ * in the parent (the child's PID) sv[0] is ours; the other end is closed in each. Or -errno.
+ */
+static pid_t fork_reporting(int sv[2])
 {
-	if ((op != NSD_FILE_OPEN && op != NSD_FILE_RENAME) || !path || (op == NSD_FILE_RENAME && !to))
-		return -EINVAL;
-	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
 		return -errno;
-	/* A child, so the agent's own credentials never change (and Node's threads never see it). */
 	pid_t child = _Fork();
 	if (child < 0) {
 		int err = errno;
@@ -1407,11 +1423,16 @@ EXPORT int nsd_file_as(int32_t op, int32_t dir_fd, const char *path, const char 
 		close(sv[1]);
 		return -err;
 	}
-	if (child == 0) {
-		close(sv[0]);
-		file_op_as(sv[1], op, dir_fd, path, to, flags, mode, creds);
-	}
-	close(sv[1]);
+	close(child == 0 ? sv[0] : sv[1]);
+	return child;
+}
+
+/*
+ * The one report of a child forked for a single task, then the child reaped: 0 and the fd it sent
+ * in *fd (-1 when none came), or -errno.
+ */
+static int child_report(int sock, pid_t child, int *fd_out)
+{
 	struct report r = { .error = EPROTO };
 	char control[CMSG_SPACE(sizeof(int))];
 	struct iovec iov = { .iov_base = &r, .iov_len = sizeof(r) };
@@ -1419,21 +1440,76 @@ EXPORT int nsd_file_as(int32_t op, int32_t dir_fd, const char *path, const char 
 	int fd = -1;
 	ssize_t n;
 	do
-		n = recvmsg(sv[0], &msg, MSG_CMSG_CLOEXEC);
+		n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
 	while (n < 0 && errno == EINTR);
 	int err = n == (ssize_t)sizeof(r) ? r.error : n < 0 ? errno : EPROTO;
 	struct cmsghdr *cm = n > 0 ? CMSG_FIRSTHDR(&msg) : NULL;
 	if (cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS)
 		memcpy(&fd, CMSG_DATA(cm), sizeof(int));
-	close(sv[0]);
+	close(sock);
 	while (waitpid(child, NULL, 0) < 0 && errno == EINTR)
 		;
-	if (err) {
+	if (err && fd >= 0)
+		close(fd);
+	*fd_out = err ? -1 : fd;
+	return -err;
+}
+
+/* A name of one component: renameat, mkdirat and symlinkat resolve paths outside RESOLVE_IN_ROOT. */
+static int is_entry_name(const char *name)
+{
+	return name && *name && !strchr(name, '/') && strcmp(name, ".") != 0 && strcmp(name, "..") != 0;
+}
+
+EXPORT int nsd_file_as(int32_t op, int32_t dir_fd, const char *path, const char *to, int32_t flags, int32_t mode,
+		       const struct nsd_confinement *creds)
+{
+	if (op < NSD_FILE_OPEN || op > NSD_FILE_SYMLINK || !path || (op != NSD_FILE_OPEN && !is_entry_name(path)) ||
+	    (op == NSD_FILE_RENAME && !is_entry_name(to)) || (op == NSD_FILE_SYMLINK && (!to || !*to)))
+		return -EINVAL;
+	int sv[2];
+	/* A child, so the agent's own credentials never change (and Node's threads never see it). */
+	pid_t child = fork_reporting(sv);
+	if (child < 0)
+		return child;
+	if (child == 0)
+		file_op_as(sv[1], op, dir_fd, path, to, flags, mode, creds);
+	int fd, rc = child_report(sv[0], child, &fd);
+	if (rc < 0 || op != NSD_FILE_OPEN) {
 		if (fd >= 0)
 			close(fd);
-		return -err;
+		return rc;
 	}
-	return op == NSD_FILE_OPEN ? (fd >= 0 ? fd : -EPROTO) : 0;
+	return fd >= 0 ? fd : -EPROTO;
+}
+
+EXPORT int nsd_snapshot_root(int32_t host_pidfd, const char *rootfs)
+{
+	if (!rootfs || !*rootfs)
+		return -EINVAL;
+	int sv[2];
+	/* A child: setns and unshare change the caller's mount namespace, never the agent's. */
+	pid_t child = fork_reporting(sv);
+	if (child < 0)
+		return child;
+	if (child == 0) {
+		struct report r = { 0 };
+		char options[4096];
+		int fd = -1, rc;
+		/* A private copy of the node's mounts (where the layer paths resolve): nothing propagates back. */
+		if (setns(host_pidfd, CLONE_NEWNS) < 0 || unshare(CLONE_NEWNS) < 0 ||
+		    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+			r.error = errno;
+		else if ((rc = layer_options(rootfs, options, sizeof(options))) < 0)
+			r.error = -rc;
+		/* Over /tmp of the copy: a directory every node has; the node's own /tmp is untouched. */
+		else if (mount_layers(options, strchr(rootfs, ':') != NULL, PM_SCRATCH) < 0 ||
+			 (fd = open(PM_SCRATCH, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+			r.error = errno;
+		_exit(send_report(sv[1], &r, fd) < 0 ? 1 : 0);
+	}
+	int fd, rc = child_report(sv[0], child, &fd);
+	return rc < 0 ? rc : fd >= 0 ? fd : -EPROTO;
 }
 
 EXPORT int nsd_write_ready(int32_t fd, const uint8_t *buf, int32_t len)

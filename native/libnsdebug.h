@@ -158,16 +158,27 @@ int nsd_open_in_root(int32_t root_fd, const char *path, int32_t flags, int32_t m
 /* nsd_file_as operations. */
 enum nsd_file_op {
 	NSD_FILE_OPEN = 0,   /* nsd_open_in_root(dir_fd, path, flags, mode): the fd */
-	NSD_FILE_RENAME = 1, /* renameat(dir_fd, path, dir_fd, to): 0 */
+	NSD_FILE_RENAME = 1,  /* renameat(dir_fd, path, dir_fd, to): 0 */
+	NSD_FILE_MKDIR = 2,   /* mkdirat(dir_fd, path, mode): 0 */
+	NSD_FILE_SYMLINK = 3, /* symlinkat(to, dir_fd, path): 0 */
 };
 
 /*
  * One file operation with a process's credentials (cp reads and writes as the container does):
  * done in a forked child that takes creds' IDs, groups and permitted/effective capabilities, so
- * the kernel's permission checks are the container's own. The fd, 0, or -errno.
+ * the kernel's permission checks are the container's own. Every path but OPEN's (and RENAME's
+ * to) is one name in dir_fd, which must be below the root already. The fd, 0, or -errno.
  */
 int nsd_file_as(int32_t op, int32_t dir_fd, const char *path, const char *to, int32_t flags, int32_t mode,
 		const struct nsd_confinement *creds);
+
+/*
+ * A dead container's last filesystem for reading: rootfs's layers (host paths, top first, as for
+ * a post-mortem session) mounted read-only, nodev, nosuid in a private copy of the mount namespace
+ * of host_pidfd's process. The fd of its root (O_DIRECTORY), or -errno. The mount lives as long as
+ * the fd: the namespace is gone once nsd_snapshot_root returns.
+ */
+int nsd_snapshot_root(int32_t host_pidfd, const char *rootfs);
 
 /*
  * Write buf (at most PIPE_BUF bytes) to fd only if that cannot block: the bytes written, -EAGAIN

@@ -11,8 +11,9 @@ import { usageError } from './errors.js';
  * agent that would silently run its sessions with the agent's power.
  * 3: every session speaks the framed protocol below (with heartbeats and a stdin window), over
  * exec stdio (`enter --framed`) as over the session port, whose HELLO names this version.
+ * 4: cp copies trees (a tar stream each way) and out of a dead container's last filesystem.
  */
-export const CONTRACT_VERSION = 3;
+export const CONTRACT_VERSION = 4;
 
 /** Path of the agent executable inside the agent image. */
 export const AGENT_EXECUTABLE = 'nsdebug-agent';
@@ -168,8 +169,15 @@ export interface InfoQuery {
   check?: boolean;
 }
 
-/** What `kubectl nsdebug cp` asks of the agent: a file out of the container, or one into it from stdin. */
-export type CopyRequest = { containerId: string; podUid?: string } & SessionCopy;
+/**
+ * What `kubectl nsdebug cp` asks of the agent: a file or tree out of the container, or one into it
+ * from stdin. Out of a container that is not running: postmortem, its last filesystem (its
+ * snapshot, which kubelet's labels must say is this pod's container).
+ */
+export type CopyRequest = { containerId: string; podUid?: string } & (
+  | (SessionCopy & { postmortem?: undefined })
+  | (Extract<SessionCopy, { from: string }> & { postmortem: true; podUid: string; container: string })
+);
 
 /** Every request the CLI makes of the agent: the one typed CLI ↔ agent contract. */
 export type AgentRequest =
@@ -238,8 +246,14 @@ export function agentArgv(req: AgentRequest): string[] {
     case 'cp':
       flag('container-id', req.containerId);
       flag('pod-uid', req.podUid);
-      if ('from' in req) flag('from', req.from);
-      else {
+      if (req.postmortem) argv.push('--postmortem', `--container=${req.container}`);
+      if ('from' in req) {
+        flag('from', req.from);
+        flag('recursive', req.recursive);
+      } else if ('tree' in req) {
+        argv.push(`--to=${req.to}`, '--tree');
+        flag('name', req.name);
+      } else {
         argv.push(`--to=${req.to}`, `--name=${req.name}`, `--size=${req.size}`);
         argv.push(`--mode=${req.mode.toString(8).padStart(4, '0')}`, `--mtime=${Math.round(req.mtimeMs)}`);
       }
@@ -277,11 +291,18 @@ export function debugSessionAsk(req: DebugSessionRequest, target: { pod: string;
       return { operation: 'ps', ...at, command: [] };
     case 'ns':
       return { operation: 'ns', pod: target.pod, command: [] };
-    case 'cp': {
-      const { operation: _operation, containerId: _containerId, podUid: _podUid, ...copy } = req;
-      return { operation: 'cp', ...at, copy, command: [] };
-    }
+    case 'cp':
+      // whether the container is running (and so post-mortem) the agent reads from the pod itself
+      return { operation: 'cp', ...at, copy: sessionCopyOf(req), command: [] };
   }
+}
+
+/** What a cp asks, without where: the container and the post-mortem choice are the agent's to find. */
+function sessionCopyOf(req: CopyRequest): SessionCopy {
+  if ('from' in req) return { from: req.from, ...(req.recursive ? { recursive: true } : {}) };
+  if ('tree' in req) return { to: req.to, tree: true, ...(req.name !== undefined ? { name: req.name } : {}) };
+  const { to, name, size, mode, mtimeMs } = req;
+  return { to, name, size, mode, mtimeMs };
 }
 
 /**
@@ -368,8 +389,17 @@ export const SESSION_TTL_SECONDS = 60;
 export const SESSION_OPERATIONS = ['enter', 'ps', 'ns', 'cp'] as const;
 export type SessionOperation = (typeof SESSION_OPERATIONS)[number];
 
-/** cp through a DebugSession: the CopyRequest without the container, which the agent finds itself. */
-export type SessionCopy = { from: string } | { to: string; name: string; size: number; mode: number; mtimeMs: number };
+/**
+ * cp through a DebugSession: the CopyRequest without the container, which the agent finds itself.
+ *   from:            one file out (CopyHeader, its bytes); recursive: the tree at from, a tar stream
+ *   to, name, size…: one file in, exactly size bytes on stdin
+ *   to, tree:        a tar stream on stdin, unpacked below to/name when to is a directory and name
+ *                    is given (cp -r DIR), else into to (created if missing)
+ */
+export type SessionCopy =
+  | { from: string; recursive?: boolean }
+  | { to: string; name: string; size: number; mode: number; mtimeMs: number }
+  | { to: string; tree: true; name?: string };
 
 /** What a DebugSession asks, apart from who asks and the secret's hash: the CLI's part of it. */
 export type SessionAsk = Omit<DebugSessionSpec, 'requester' | 'secretHash'>;

@@ -27,7 +27,11 @@ export const USAGE = `usage: nsdebug-agent enter --container-id ID [--pod-uid UI
        nsdebug-agent ps --container-id ID [--pod-uid UID] [--output table|json]
        nsdebug-agent ns --pod-uid UID   (the pod's namespaces as JSON, like lsns -J)
        nsdebug-agent cp --container-id ID [--pod-uid UID] --from PATH   (a header line, then the file)
+       nsdebug-agent cp --container-id ID [--pod-uid UID] --from PATH --recursive   (the tree, a tar stream)
+       nsdebug-agent cp --container-id ID --pod-uid UID --postmortem --container NAME --from PATH [--recursive]
+                                                  (out of a dead container's last filesystem)
        nsdebug-agent cp --container-id ID [--pod-uid UID] --to PATH --name NAME --size N --mode OCTAL --mtime MS   (the file on stdin)
+       nsdebug-agent cp --container-id ID [--pod-uid UID] --to PATH --tree [--name NAME]   (a tar stream on stdin)
        nsdebug-agent info [--output table|json] [--check]
        nsdebug-agent serve [--max-session DURATION]   (default 12h: sessions older than that are ended)
 Every subcommand accepts --contract=N (the CLI always sends it; this agent speaks ${CONTRACT_VERSION}).`;
@@ -54,9 +58,13 @@ const SUBCOMMANDS = {
     contract: common.contract,
     'container-id': common['container-id'],
     'pod-uid': common['pod-uid'],
+    container: common.container,
+    postmortem: { type: 'boolean' },
     help: common.help,
     from: { type: 'string' },
+    recursive: { type: 'boolean' },
     to: { type: 'string' },
+    tree: { type: 'boolean' },
     name: { type: 'string' },
     size: { type: 'string' },
     mode: { type: 'string' },
@@ -117,7 +125,7 @@ export function parseAgentArgs(argv: string[]): AgentArgs {
     case 'ns':
       return validateAgentRequest({ operation: 'ns', podUid: str('pod-uid') ?? '' });
     case 'cp':
-      return validateAgentRequest({ operation: 'cp', ...at, ...copyRequest(str) });
+      return validateAgentRequest({ operation: 'cp', ...at, ...copyRequest(str, (name) => values[name] === true) } as AgentRequest);
     case 'info':
       return { operation: 'info', ...defined('output', output), check: values.check === true };
     case 'serve':
@@ -178,15 +186,27 @@ function parseMaxSession(text: string | undefined): number {
   return ms;
 }
 
-function copyRequest(str: (name: string) => string | undefined): SessionCopy {
+function copyRequest(
+  str: (name: string) => string | undefined,
+  on: (name: string) => boolean,
+): SessionCopy & { postmortem?: true; container?: string } {
   const from = str('from');
   const to = str('to');
   if ((from === undefined) === (to === undefined))
     throw usageError('cp needs exactly one of --from PATH (copy out) and --to PATH (copy in)');
+  const only = (flags: string[], what: string) => {
+    for (const flag of flags) if (str(flag) !== undefined || on(flag)) throw usageError(`--${flag} is for ${what}`);
+  };
   if (from !== undefined) {
-    for (const flag of ['name', 'size', 'mode', 'mtime'])
-      if (str(flag) !== undefined) throw usageError(`--${flag} is for --to (copy in), not --from`);
-    return { from };
+    only(['name', 'size', 'mode', 'mtime', 'tree'], '--to (copy in), not --from');
+    const postmortem = on('postmortem') ? { postmortem: true as const, container: str('container') ?? '' } : {};
+    if (!on('postmortem')) only(['container'], '--postmortem');
+    return { from, ...(on('recursive') ? { recursive: true } : {}), ...postmortem };
+  }
+  only(['recursive', 'postmortem', 'container'], '--from (copy out), not --to');
+  if (on('tree')) {
+    only(['size', 'mode', 'mtime'], 'one file (without --tree)');
+    return { to: to as string, tree: true, ...defined('name', str('name')) };
   }
   const number = (flag: string, pattern: RegExp, radix = 10) => {
     const text = str(flag);

@@ -25,6 +25,9 @@ const KERNEL_FILE_SYSTEMS: Record<number, string> = {
   0xcafe4a11: 'bpf',
 };
 
+/** The kernel file system fd is on (proc, sysfs, …), or undefined for a real one. */
+export const kernelFileSystem = (fd: number): string | undefined => KERNEL_FILE_SYSTEMS[Number(statfsSync(`/proc/self/fd/${fd}`).type)];
+
 export interface OpenedFile {
   fd: number;
   stat: Stats;
@@ -50,7 +53,7 @@ export function openContainerFile(native: NativeLibrary, rootFd: number, path: s
   try {
     const stat = fstatSync(pathFd);
     if (!stat.isFile()) throw notRegular(path, stat);
-    const fs = KERNEL_FILE_SYSTEMS[Number(statfsSync(`/proc/self/fd/${pathFd}`).type)];
+    const fs = kernelFileSystem(pathFd);
     if (fs)
       throw new NsdebugError(`${path}: a file of the kernel (${fs}), not a regular file; nsdebug does not read it`, ExitCode.COPY_FAILED);
     const flags = O_RDONLY | O_NONBLOCK | O_NOCTTY;

@@ -143,6 +143,9 @@ function unary<Req, Res>(client: Client, method: Unary<Req, Res>, req: Req, meta
   ).finally(() => client.close());
 }
 
+/** containerd's endpoint, when the DaemonSet names one other than the default. */
+export const runtimeEndpoint = () => process.env.NSDEBUG_RUNTIME_ENDPOINT;
+
 /** The container's layers, top (its own writes) first: overlayfs lowerdir syntax, host paths. */
 export function layersOf(mounts: Mount[]): string {
   const [mount] = mounts;

@@ -1,52 +1,80 @@
-// `nsdebug-agent cp`: one file out of or into a running container, without anything (tar, a
+// `nsdebug-agent cp`: a file or a tree out of a container, or into it, without anything (tar, a
 // shell) inside it. The agent opens the container's root (/proc/PID/root: its mount namespace's
-// view, volumes included) and resolves paths below it with openat2(RESOLVE_IN_ROOT), so the
-// container's own symlinks and ".." cannot lead out; the bytes flow through the exec stream.
-// Every open and the rename are done with the container init's credentials and capabilities
-// (a forked child takes them, see nsd_file_as): a file the container cannot read or write,
-// nsdebug cannot either.
-//   out:  stdout = one JSON line (CopyHeader), then the file's bytes
+// view, volumes included; for a container that is not running, its snapshot mounted read-only)
+// and resolves paths below it with openat2(RESOLVE_IN_ROOT), so the container's own symlinks and
+// ".." cannot lead out; the bytes flow through the exec stream.
+// Every open, mkdir, symlink and rename is done with the container init's credentials and
+// capabilities (a forked child takes them, see nsd_file_as): a file the container cannot read or
+// write, nsdebug cannot either.
+//   out:  stdout = one JSON line (CopyHeader), then the file's bytes; a tree: a tar stream
 //   in:   stdin = exactly `size` bytes; written to a temporary name beside the target, given its
-//         mode, owner (the container's user) and mtime, then renamed over it; stdout = CopyResult
+//         mode, owner (the container's user) and mtime, then renamed over it; stdout = CopyResult.
+//         A tree: a tar stream, each file written the same way (src/agent/copy-tree.ts)
 import { closeSync, constants, createReadStream, fchmodSync, futimesSync, openSync, readlinkSync, rmSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { posix } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Readable, Writable } from 'node:stream';
 
-import { ExitCode, type CopyHeader, type CopyRequest, type CopyResult } from '../contract.js';
+import { ExitCode, type CopyHeader, type CopyRequest, type CopyResult, type SessionCopy } from '../contract.js';
 import { NsdebugError } from '../errors.js';
 import { loadNativeLibrary, NativeError, O_PATH, type Confinement, type NativeLibrary } from '../native/libnsdebug.js';
 import { openAuditChannel, sessionRecord } from './audit.js';
 import { readTargetCredentials } from './confinement.js';
 import { openContainerFile } from './container-file.js';
+import { packTree, unpackTree, type TreeResult } from './copy-tree.js';
+import { deadContainer, podSandbox, seesPath } from './postmortem.js';
 import { PROC } from './procfs.js';
-import { resolveContainer, verifyMembership } from './resolve.js';
+import { resolveContainer, shortId, verifyMembership } from './resolve.js';
 
-export interface CopyOptions {
-  containerId: string;
-  podUid?: string;
-  /** the path in the container; relative paths start at its init's working directory */
+/** Where a copy reads or writes: the container's root held open, the path made absolute inside it, whose rights apply. */
+export interface ContainerRoot {
+  rootFd: number;
   path: string;
-  /** copying in: */
-  upload?: { size: number; mode: number; mtimeMs: number; name: string };
+  creds: Confinement;
 }
 
 const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_DIRECTORY, O_NOFOLLOW, O_NOCTTY } = constants;
 
-/** The container's root directory, held open, the path made absolute inside it, and whose rights to use there. */
-function openContainer(opts: CopyOptions): { rootFd: number; path: string; pid: number; creds: Confinement } {
-  const { pid } = resolveContainer(opts.containerId, opts.podUid);
+/** A running container's root; relative paths start at its init's working directory. */
+function openLiveContainer(req: CopyRequest, path: string): ContainerRoot {
+  const { pid } = resolveContainer(req.containerId, req.podUid);
   const rootFd = openSync(`${PROC}/${pid}/root`, O_RDONLY | O_DIRECTORY);
   try {
     // the pid could have been reused between resolving and opening: check it still is the container's
-    verifyMembership(pid, opts.containerId, opts.podUid);
-    const cwd = opts.path.startsWith('/') ? '/' : readlinkSync(`${PROC}/${pid}/cwd`);
-    return { rootFd, pid, path: posix.resolve(cwd, opts.path), creds: readTargetCredentials(pid) };
+    verifyMembership(pid, req.containerId, req.podUid);
+    const cwd = path.startsWith('/') ? '/' : readlinkSync(`${PROC}/${pid}/cwd`);
+    return { rootFd, path: posix.resolve(cwd, path), creds: readTargetCredentials(pid) };
   } catch (err) {
     closeSync(rootFd);
     throw err;
   }
+}
+
+/** A dead container's last filesystem, read-only; relative paths start at its process's cwd. */
+async function openDeadContainer(req: CopyRequest & { postmortem: true }, path: string, native: NativeLibrary): Promise<ContainerRoot> {
+  const dead = await deadContainer(req.containerId, req.podUid, req.container);
+  const layer = dead.layers.split(':')[0]!;
+  const { hostPid } = podSandbox(req.podUid, layer);
+  const hostPidfd = native.pidfdOpen(hostPid);
+  try {
+    // the pidfd names the process found above only if it still sees the layers (no PID reuse)
+    if (!seesPath(hostPid, layer))
+      throw new NsdebugError(
+        `the node's runtime changed while nsdebug looked for container ${shortId(req.containerId)}; try again`,
+        ExitCode.NOT_FOUND,
+      );
+    const rootFd = native.snapshotRoot(hostPidfd, dead.layers);
+    return { rootFd, path: posix.resolve(dead.cwd, path), creds: dead.confinement };
+  } finally {
+    closeSync(hostPidfd);
+  }
+}
+
+/** The root the request copies from or to. */
+export async function openContainer(req: CopyRequest, native: NativeLibrary): Promise<ContainerRoot> {
+  const path = 'from' in req ? req.from : req.to;
+  return req.postmortem ? openDeadContainer(req, path, native) : openLiveContainer(req, path);
 }
 
 /** Why an open, read or write failed, as cp(1) words it ("PATH: reason"), and what to do. */
@@ -59,7 +87,7 @@ export function copyFailure(err: unknown, path: string): NsdebugError {
     EROFS: "read-only file system (the container's root or a read-only volume); copy to a writable volume such as an emptyDir",
     ENOSPC: 'no space left on the file system',
     EDQUOT: 'disk quota exceeded',
-    EISDIR: 'is a directory; nsdebug cp copies one file',
+    EISDIR: 'is a directory; cp -r copies a directory and what it holds',
     EXDEV: "leads out of the container's root through a magic link; name the file itself",
     ELOOP: 'too many levels of symbolic links',
     EACCES: 'permission denied',
@@ -72,11 +100,14 @@ export function copyFailure(err: unknown, path: string): NsdebugError {
 
 const isDirectory = () => Object.assign(new Error('is a directory'), { code: 'EISDIR' });
 
+/** A name for a file being written beside base, renamed to base once complete. */
+export const temporaryName = (base: string) => `.${base.slice(0, 200)}.nsdebug-${randomBytes(4).toString('hex')}`;
+
 /** Stream one regular file out: a header line, then its bytes. */
-export async function copyOut(opts: CopyOptions, native: NativeLibrary, stdout: Writable): Promise<CopyHeader> {
-  const c = openContainer(opts);
+async function copyOut(c: ContainerRoot, native: NativeLibrary, stdout: Writable): Promise<CopyHeader> {
   let fd = -1;
   try {
+    if (isContainerDirectory(native, c, c.path)) throw copyFailure(isDirectory(), c.path);
     let stat;
     try {
       ({ fd, stat } = openContainerFile(native, c.rootFd, c.path, c.creds));
@@ -94,7 +125,6 @@ export async function copyOut(opts: CopyOptions, native: NativeLibrary, stdout: 
     return header;
   } finally {
     if (fd >= 0) closeSync(fd);
-    closeSync(c.rootFd);
   }
 }
 
@@ -121,33 +151,21 @@ async function receive(stdin: Readable, fd: number, size: number): Promise<{ rec
   return { received, ...(error !== undefined ? { error } : {}) };
 }
 
+type FileUpload = Extract<SessionCopy, { size: number }>;
+
 /** Read exactly `size` bytes from stdin into the container's file; the old file stays whole until the rename. */
-export async function copyIn(opts: CopyOptions, native: NativeLibrary, stdin: Readable): Promise<CopyResult> {
-  const upload = opts.upload;
-  if (!upload) throw new NsdebugError('internal: copyIn without an upload', ExitCode.INTERNAL);
-  let c: ReturnType<typeof openContainer>;
-  try {
-    c = openContainer(opts);
-  } catch (err) {
-    await receive(stdin, -1, upload.size);
-    throw err;
-  }
+async function copyIn(c: ContainerRoot, upload: FileUpload, native: NativeLibrary, stdin: Readable): Promise<CopyResult> {
   let target = c.path;
   let dirFd = -1;
   let tmp: string | undefined;
   let consumed = false;
   try {
     // an existing directory receives the file under its source name, as cp(1) does
-    try {
-      closeSync(native.openInRootAs(c.rootFd, target, O_PATH | O_DIRECTORY, 0, c.creds));
-      target = posix.join(target, upload.name);
-    } catch {
-      // not a directory (or not there yet): the target file itself
-    }
+    if (isContainerDirectory(native, c, target)) target = posix.join(target, upload.name);
     const base = posix.basename(target);
     if (target === '/') throw isDirectory();
     dirFd = native.openInRootAs(c.rootFd, posix.dirname(target), O_PATH | O_DIRECTORY, 0, c.creds);
-    tmp = `.${base.slice(0, 200)}.nsdebug-${randomBytes(4).toString('hex')}`;
+    tmp = temporaryName(base);
     // created by the container's user (so it owns it, as with kubectl cp), where it may write
     const fd = native.openInRootAs(dirFd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NOCTTY, 0o600, c.creds);
     try {
@@ -175,34 +193,61 @@ export async function copyIn(opts: CopyOptions, native: NativeLibrary, stdin: Re
   } finally {
     if (tmp !== undefined && dirFd >= 0) rmSync(`/proc/self/fd/${dirFd}/${tmp}`, { force: true });
     if (dirFd >= 0) closeSync(dirFd);
-    closeSync(c.rootFd);
   }
 }
 
+/** Whether path is a directory the container's user can reach. */
+export function isContainerDirectory(native: NativeLibrary, c: ContainerRoot, path: string): boolean {
+  try {
+    closeSync(native.openInRootAs(c.rootFd, path, O_PATH | O_DIRECTORY, 0, c.creds));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** What a cp did, for its result line and the audit line. */
+export type CopyDone = CopyHeader | CopyResult | TreeResult;
+
 /**
- * One decoded `cp` over a stdin and stdout: copied out, the header line and the bytes; copied
- * in, the result line. What it did, for the audit line.
+ * One decoded `cp` over a stdin and stdout: copied out, the header line and the bytes (a tree: a
+ * tar stream); copied in, the result line. warn: a line for the user (an entry skipped).
  */
 export async function copyThrough(
   req: CopyRequest,
   native: NativeLibrary,
   stdin: Readable,
   stdout: Writable,
-): Promise<CopyHeader | CopyResult> {
-  const at = { containerId: req.containerId, ...(req.podUid ? { podUid: req.podUid } : {}) };
-  let done: CopyHeader | CopyResult;
-  if ('from' in req) done = await copyOut({ ...at, path: req.from }, native, stdout);
-  else {
-    const { to: path, name, size, mode, mtimeMs } = req;
-    done = await copyIn({ ...at, path, upload: { name, size, mode, mtimeMs } }, native, stdin);
-    stdout.write(`${JSON.stringify(done)}\n`);
+  warn: (line: string) => void,
+): Promise<CopyDone> {
+  let c: ContainerRoot;
+  try {
+    c = await openContainer(req, native);
+  } catch (err) {
+    // an upload's bytes are read all the same: the exec ends once its stdin is consumed
+    if ('tree' in req) await unpackTree(undefined, native, stdin, warn).catch(() => undefined);
+    else if ('size' in req) await receive(stdin, -1, req.size);
+    throw err;
+  }
+  let done: CopyDone;
+  try {
+    if ('from' in req) done = req.recursive ? await packTree(c, native, stdout, warn) : await copyOut(c, native, stdout);
+    else {
+      const target =
+        'tree' in req && req.name !== undefined && isContainerDirectory(native, c, c.path) ? posix.join(c.path, req.name) : c.path;
+      done = 'tree' in req ? await unpackTree({ ...c, path: target }, native, stdin, warn) : await copyIn(c, req, native, stdin);
+      stdout.write(`${JSON.stringify(done)}\n`);
+    }
+  } finally {
+    closeSync(c.rootFd);
   }
   await new Promise<void>((resolve) => stdout.write('', () => resolve()));
   return done;
 }
 
 /** The audit line's command for a cp. */
-export const copyCommand = (req: CopyRequest) => ('from' in req ? ['cp', 'out', req.from] : ['cp', 'in', req.to]);
+export const copyCommand = (req: CopyRequest) =>
+  'from' in req ? ['cp', 'out', ...(req.recursive ? ['-r'] : []), req.from] : ['cp', 'in', ...('tree' in req ? ['-r'] : []), req.to];
 
 /** `nsdebug-agent cp`, with one audit record like a session's: which file, which way, how many bytes. */
 export async function runCopy(req: CopyRequest): Promise<number> {
@@ -211,8 +256,9 @@ export async function runCopy(req: CopyRequest): Promise<number> {
   const record = { ...sessionRecord(req), command: copyCommand(req) };
   audit.send({ event: 'start', ...record, start: new Date().toISOString() });
   try {
-    const done = await copyThrough(req, native, process.stdin, process.stdout);
-    audit.send({ event: 'end', ...record, path: done.path, bytes: done.size, end: new Date().toISOString(), exitCode: 0 });
+    const warn = (line: string) => process.stderr.write(`nsdebug-agent: ${line}\n`);
+    const done = await copyThrough(req, native, process.stdin, process.stdout, warn);
+    audit.send({ event: 'end', ...record, ...auditedCopy(done), end: new Date().toISOString(), exitCode: 0 });
     return ExitCode.OK;
   } catch (err) {
     audit.send({ event: 'end', ...record, end: new Date().toISOString(), exitCode: null, error: (err as Error).message });
@@ -221,3 +267,10 @@ export async function runCopy(req: CopyRequest): Promise<number> {
     await audit.close();
   }
 }
+
+/** What the audit line keeps of a finished copy. */
+export const auditedCopy = (done: CopyDone) => ({
+  path: done.path,
+  bytes: done.size,
+  ...('files' in done ? { files: done.files, skipped: done.skipped } : {}),
+});

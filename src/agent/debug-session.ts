@@ -190,6 +190,17 @@ export function requestOf(spec: DebugSessionSpec, pod: PodLike & { metadata?: { 
   if (operation === 'ps') return validateAgentRequest({ operation, containerId: runningContainer(pod, choice).containerId, podUid });
   if (operation === 'cp') {
     if (!spec.copy) throw refused('a cp DebugSession needs spec.copy');
+    // out of a container that is not running: its last filesystem, as the agent reads the pod
+    const dead = 'from' in spec.copy ? exitedContainer(pod, choice) : undefined;
+    if (dead && 'from' in spec.copy)
+      return validateAgentRequest({
+        operation,
+        containerId: dead.containerId,
+        podUid,
+        ...spec.copy,
+        postmortem: true,
+        container: choice.name,
+      });
     return validateAgentRequest({ operation, containerId: runningContainer(pod, choice).containerId, podUid, ...spec.copy });
   }
   // Every namespace the target does not share with the agent: one left out would be the agent's

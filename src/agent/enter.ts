@@ -17,16 +17,13 @@ import {
   type SpawnRequest,
   type SpawnResult,
 } from '../native/libnsdebug.js';
-import { ociConfinement, readTargetConfinement } from './confinement.js';
-import { containerLayers, containerRecord, nothingLeft, ociSpecOf } from './containerd.js';
-import { checkBelongsToPod, inPod, nodeProcess, podSandbox, seesPath } from './postmortem.js';
+import { readTargetConfinement } from './confinement.js';
+import { runtimeEndpoint } from './containerd.js';
+import { deadContainer, inPod, nodeProcess, podSandbox, seesPath } from './postmortem.js';
 import { namespaceId, readEnviron } from './procfs.js';
 import { processInContainer, resolveContainer, shortId, type ResolvedContainer } from './resolve.js';
 import { nodeCgroups, type SessionCgroup, type SessionCgroups } from './session-cgroup.js';
 import { waitForStart } from './wait.js';
-
-/** containerd's socket, for post-mortem sessions and --wait (the image's default when unset). */
-const runtimeEndpoint = () => process.env.NSDEBUG_RUNTIME_ENDPOINT;
 
 /** What the caller learns of a session, for the audit line. */
 export interface SessionOutcome {
@@ -150,22 +147,7 @@ export async function enter(opts: SessionRequest, deps: EnterDeps): Promise<Sess
 /** The dead container's last filesystem, read-only, in the pod sandbox's network, IPC and UTS. */
 async function enterPostmortem(opts: SessionRequest, deps: EnterDeps): Promise<SessionOutcome> {
   if (!opts.podUid || !opts.container) throw new NsdebugError('--postmortem needs --pod-uid and --container', ExitCode.USAGE);
-  // Whose snapshot this is, before mounting it: kubelet's labels name the pod and container.
-  const record = await containerRecord(opts.containerId, runtimeEndpoint());
-  if (!record) throw nothingLeft(opts.containerId);
-  checkBelongsToPod(record.labels, opts.containerId, opts.podUid, opts.container);
-  // The dead container's own user and capabilities, as runc gave them to its process.
-  let confinement: Confinement;
-  try {
-    confinement = ociConfinement(ociSpecOf(record, opts.containerId));
-  } catch (err) {
-    if (err instanceof NsdebugError) throw err;
-    throw new NsdebugError(
-      `cannot read the confinement of container ${shortId(opts.containerId)} from its OCI spec: ${(err as Error).message}`,
-      ExitCode.ENTER_FAILED,
-    );
-  }
-  const rootfs = await containerLayers(opts.containerId, runtimeEndpoint());
+  const { layers: rootfs, confinement } = await deadContainer(opts.containerId, opts.podUid, opts.container);
   const podUid = opts.podUid;
   let started = false;
   let sandbox: number | undefined;

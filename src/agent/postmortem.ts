@@ -5,7 +5,10 @@ import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 
 import { ExitCode } from '../contract.js';
 import { NsdebugError } from '../errors.js';
+import type { Confinement } from '../native/libnsdebug.js';
 import { parseProcCgroup, podCgroupDirs, podUidOf, procsBelow } from './cgroups.js';
+import { ociConfinement } from './confinement.js';
+import { containerLayers, containerRecord, nothingLeft, ociSpecOf, runtimeEndpoint } from './containerd.js';
 import { PROC, readStat } from './procfs.js';
 import { pickInit, shortId } from './resolve.js';
 
@@ -100,4 +103,37 @@ export function checkBelongsToPod(labels: Record<string, string>, containerId: s
     `container ${shortId(containerId)} belongs to ${owner}, not to pod ${podUid}'s container ${JSON.stringify(container)}: refused`,
     ExitCode.FORBIDDEN,
   );
+}
+
+/** What the runtime keeps of a dead container: its layers (top first), and its process's cwd and confinement. */
+export interface DeadContainer {
+  layers: string;
+  cwd: string;
+  confinement: Confinement;
+}
+
+/**
+ * The pod's dead container as containerd keeps it, once kubelet's labels say it is that pod's
+ * container: its snapshot's layers, and the user, capabilities and cwd runc gave its process.
+ */
+export async function deadContainer(containerId: string, podUid: string, container: string): Promise<DeadContainer> {
+  // Whose snapshot this is, before mounting it: kubelet's labels name the pod and container.
+  const record = await containerRecord(containerId, runtimeEndpoint());
+  if (!record) throw nothingLeft(containerId);
+  checkBelongsToPod(record.labels, containerId, podUid, container);
+  let confinement: Confinement;
+  let cwd = '/';
+  try {
+    const spec = ociSpecOf(record, containerId);
+    confinement = ociConfinement(spec);
+    const specCwd = (spec as { process?: { cwd?: unknown } }).process?.cwd;
+    if (typeof specCwd === 'string' && specCwd.startsWith('/')) cwd = specCwd;
+  } catch (err) {
+    if (err instanceof NsdebugError) throw err;
+    throw new NsdebugError(
+      `cannot read the confinement of container ${shortId(containerId)} from its OCI spec: ${(err as Error).message}`,
+      ExitCode.ENTER_FAILED,
+    );
+  }
+  return { layers: await containerLayers(containerId, runtimeEndpoint()), cwd, confinement };
 }

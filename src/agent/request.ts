@@ -92,10 +92,17 @@ function validateCopy(req: CopyRequest): void {
   const path = 'from' in req ? req.from : req.to;
   if (typeof path !== 'string' || !CONTAINER_PATH.test(path))
     throw usageError(`--from/--to must be a path of 1 to 4095 bytes, got ${shown(path)}`);
+  if (req.postmortem) {
+    if (!req.podUid) throw usageError('--postmortem needs --pod-uid');
+    if (!DNS_LABEL.test(req.container)) throw usageError(`--postmortem needs --container NAME, got ${shown(req.container)}`);
+  }
   if ('from' in req) return;
-  const { name, size, mode, mtimeMs } = req;
-  if (typeof name !== 'string' || !/^[^/\0]{1,255}$/.test(name) || name === '.' || name === '..')
+  const { name } = req;
+  const isName = (n: unknown) => typeof n === 'string' && /^[^/\0]{1,255}$/.test(n) && n !== '.' && n !== '..';
+  if ('tree' in req ? name !== undefined && !isName(name) : !isName(name))
     throw usageError(`--name must be a file name (no "/", not "." or ".."), got ${shown(name)}`);
+  if ('tree' in req) return;
+  const { size, mode, mtimeMs } = req;
   if (!isInteger(size, 0, Number.MAX_SAFE_INTEGER)) throw usageError(`--size must be a number of bytes, got ${shown(size)}`);
   if (!isInteger(mode, 0, 0o7777)) throw usageError(`--mode must be permission bits (0 to 7777 octal), got ${shown(mode)}`);
   if (typeof mtimeMs !== 'number' || !Number.isFinite(mtimeMs) || mtimeMs < 0)

@@ -11,7 +11,7 @@ import { ExitCode, Frame, STREAM_WINDOW, type DebugSessionRequest, type SessionE
 import { describeFailure } from '../errors.js';
 import type { NativeLibrary } from '../native/libnsdebug.js';
 import { sessionRecord } from './audit.js';
-import { copyCommand, copyThrough } from './copy.js';
+import { auditedCopy, copyCommand, copyThrough } from './copy.js';
 import type { SessionIo } from './enter.js';
 import { listPodNamespaces } from './namespaces.js';
 import { listProcesses } from './ps.js';
@@ -151,9 +151,8 @@ export async function relayQuery(
     if (req.operation === 'ps') stdout.write(`${JSON.stringify(listProcesses(req.containerId, req.podUid, native))}\n`);
     else if (req.operation === 'ns') stdout.write(`${JSON.stringify(listPodNamespaces(req.podUid))}\n`);
     else {
-      const done = await copyThrough(req, native, stdin, stdout);
-      base.path = done.path;
-      base.bytes = done.size;
+      const warn = (line: string) => void window.send(Frame.STDERR, Buffer.from(`nsdebug-agent: ${line}\n`));
+      Object.assign(base, auditedCopy(await copyThrough(req, native, stdin, stdout, warn)));
     }
     await new Promise<void>((resolve) => stdout.end(resolve));
     finished({ exitCode: 0 });

@@ -52,14 +52,15 @@ export interface QueryTarget {
 
 /**
  * Run one agent query; failures as queryFailure. Its stdout goes to streams.stdout if given,
- * else is collected and returned.
+ * else is collected and returned; once it has succeeded, what it said on stderr (the entries a
+ * copy skipped) goes to streams.said.
  */
 export async function queryAgent(
   cluster: ClusterDeps,
   at: QueryTarget,
   request: DebugSessionRequest,
   doing: string,
-  streams: { stdin?: Readable; stdout?: Writable } = {},
+  streams: { stdin?: Readable; stdout?: Writable; said?: (text: string) => void } = {},
 ): Promise<string> {
   const { conn, agent, target } = at;
   const collected = new Collector();
@@ -91,5 +92,6 @@ export async function queryAgent(
         where: conn,
       });
   if (code !== 0) throw queryFailure(code, stderr.text(), agent, doing);
+  if (stderr.text()) streams.said?.(stderr.text());
   return collected.text();
 }

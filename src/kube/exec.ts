@@ -271,7 +271,9 @@ export function relayStdin(
     });
     if (queued > STDIN_HIGH_WATER) stdin.pause();
   };
-  const onError = (err: Error) => fail(new NsdebugError(`reading local stdin failed: ${err.message}`, ExitCode.INTERNAL));
+  // nsdebug's own errors (a stream of its making that refused its input) are the user's to read as they are
+  const onError = (err: Error) =>
+    fail(err instanceof NsdebugError ? err : new NsdebugError(`reading local stdin failed: ${err.message}`, ExitCode.INTERNAL));
   stdin.on('data', onData);
   stdin.once('end', onEnd);
   stdin.once('error', onError);

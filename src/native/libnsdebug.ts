@@ -14,6 +14,8 @@ import { packageRoot } from '../package.js';
 enum FileOp {
   Open = 0,
   Rename = 1,
+  Mkdir = 2,
+  Symlink = 3,
 }
 
 /** What the command is; mirrors enum nsd_exec_mode in native/libnsdebug.h. */
@@ -230,6 +232,15 @@ export interface NativeLibrary {
   openInRootAs(rootFd: number, path: string, flags: number, mode: number, creds: Confinement): number;
   /** renameat(2) of from to to, both in dirFd, with creds' permissions (as openInRootAs) */
   renameAs(dirFd: number, from: string, to: string, creds: Confinement): void;
+  /** mkdirat(2) of name (one component) in dirFd, with creds' permissions: the directory is theirs */
+  mkdirAs(dirFd: number, name: string, mode: number, creds: Confinement): void;
+  /** symlinkat(2): name (one component) in dirFd pointing at target, with creds' permissions */
+  symlinkAs(dirFd: number, name: string, target: string, creds: Confinement): void;
+  /**
+   * A dead container's layers (host paths, top first) mounted read-only in a private copy of
+   * hostPidfd's mount namespace: the fd of their root, the mount alive as long as it is open.
+   */
+  snapshotRoot(hostPidfd: number, layers: string): number;
   /** write data (≤ 4096 bytes) to fd only if that cannot block; false when it would */
   writeIfReady(fd: number, data: Buffer): boolean;
   /**
@@ -384,6 +395,7 @@ function bind(lib: LibraryHandle): NativeLibrary {
   const nsdFileAs = lib.func(
     'int nsd_file_as(int32_t op, int32_t dir_fd, const char *path, const char *to, int32_t flags, int32_t mode, const nsd_confinement *creds)',
   );
+  const nsdSnapshotRoot = lib.func('int nsd_snapshot_root(int32_t host_pidfd, const char *rootfs)');
   const nsdReap = lib.func('int nsd_reap(int32_t pid)');
   const nsdSetWinsize = lib.func('int nsd_set_winsize(int32_t fd, int32_t rows, int32_t cols)');
   const nsdGetWinsize = lib.func('int nsd_get_winsize(int32_t fd)');
@@ -463,6 +475,15 @@ function bind(lib: LibraryHandle): NativeLibrary {
       const rc = nsdFileAs(FileOp.Rename, dirFd, from, to, 0, 0, confinementStruct(creds)) as number;
       if (rc < 0) throw new NativeError(`rename ${from} to ${to}`, -rc);
     },
+    mkdirAs: (dirFd, name, mode, creds) => {
+      const rc = nsdFileAs(FileOp.Mkdir, dirFd, name, null, 0, mode, confinementStruct(creds)) as number;
+      if (rc < 0) throw new NativeError(`mkdir ${name}`, -rc);
+    },
+    symlinkAs: (dirFd, name, target, creds) => {
+      const rc = nsdFileAs(FileOp.Symlink, dirFd, name, target, 0, 0, confinementStruct(creds)) as number;
+      if (rc < 0) throw new NativeError(`symlink ${name}`, -rc);
+    },
+    snapshotRoot: (hostPidfd, layers) => check(nsdSnapshotRoot(hostPidfd, layers) as number, "mount the dead container's layers"),
     writeIfReady(fd, data) {
       const rc = nsdWriteReady(fd, data, data.length) as number;
       if (rc === -osConstants.errno.EAGAIN) return false;

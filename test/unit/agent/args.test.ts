@@ -102,6 +102,16 @@ describe('nsdebug-agent argv', () => {
     expect(parseAgentArgs(cpArgv({ containerId: ID, from: 'rel/path' }))).toEqual({ operation: 'cp', containerId: ID, from: 'rel/path' });
   });
 
+  test.each<[string, CopyRequest]>([
+    ['a tree out', { containerId: ID, podUid: UID, from: '/var/log', recursive: true }],
+    ['a tree out of a dead container', { containerId: ID, podUid: UID, from: 'logs', recursive: true, postmortem: true, container: 'app' }],
+    ['one file out of a dead container', { containerId: ID, podUid: UID, from: '/etc/x', postmortem: true, container: 'app' }],
+    ['a tree in, below its name', { containerId: ID, podUid: UID, to: '/etc/app', tree: true, name: 'conf' }],
+    ['a tar stream in', { containerId: ID, to: '/scratch', tree: true }],
+  ])('cp -r round-trips: %s', (_what, req) => {
+    expect(parseAgentArgs(cpArgv(req))).toEqual({ operation: 'cp', ...req });
+  });
+
   test('--postmortem round-trips', () => {
     expect(parseAgentArgs(enterArgv({ containerId: ID, podUid: UID, container: 'app', postmortem: true, command: [] }))).toMatchObject({
       postmortem: true,
@@ -176,6 +186,17 @@ describe('nsdebug-agent argv', () => {
       '--mode is required with --to',
     ],
     [['cp', '--from=/a'], ExitCode.USAGE, '--container-id is required'],
+    [['cp', `--container-id=${ID}`, '--to=/a', '--recursive'], ExitCode.USAGE, '--recursive is for --from (copy out), not --to'],
+    [['cp', `--container-id=${ID}`, '--from=/a', '--tree'], ExitCode.USAGE, '--tree is for --to (copy in), not --from'],
+    [['cp', `--container-id=${ID}`, '--to=/a', '--tree', '--size=3'], ExitCode.USAGE, '--size is for one file (without --tree)'],
+    [['cp', `--container-id=${ID}`, '--from=/a', '--container=app'], ExitCode.USAGE, '--container is for --postmortem'],
+    [
+      ['cp', `--container-id=${ID}`, `--pod-uid=${UID}`, '--from=/a', '--postmortem'],
+      ExitCode.USAGE,
+      '--postmortem needs --container NAME',
+    ],
+    [['cp', `--container-id=${ID}`, '--from=/a', '--postmortem', '--container=app'], ExitCode.USAGE, '--postmortem needs --pod-uid'],
+    [['cp', `--container-id=${ID}`, '--to=/a', '--tree', '--name=a/b'], ExitCode.USAGE, '--name must be a file name'],
     [['ns'], ExitCode.USAGE, '--pod-uid is required'],
     [['ns', '--pod-uid=../../etc'], ExitCode.USAGE, '--pod-uid must be a UUID'],
     [['ns', `--pod-uid=${UID}`, '--container-id', ID], ExitCode.USAGE, 'unknown option --container-id'],

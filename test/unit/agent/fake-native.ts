@@ -196,6 +196,18 @@ export class FakeNativeLibrary implements NativeLibrary {
     notFaked('renameAs');
   }
 
+  mkdirAs(): void {
+    notFaked('mkdirAs');
+  }
+
+  symlinkAs(): void {
+    notFaked('symlinkAs');
+  }
+
+  snapshotRoot(): number {
+    return notFaked('snapshotRoot');
+  }
+
   writeIfReady(): boolean {
     return notFaked('writeIfReady');
   }

@@ -142,7 +142,7 @@ describe('kubectl nsdebug cp LOCAL TARGET:PATH', () => {
 
   test.each([
     ['/no/such/file', ExitCode.NOT_FOUND, '/no/such/file: no such local file'],
-    [tmpdir(), ExitCode.COPY_FAILED, `${tmpdir()} is a directory; nsdebug cp copies one file`],
+    [tmpdir(), ExitCode.COPY_FAILED, `${tmpdir()} is a directory; add -r to copy it and what it holds`],
   ])('%s', async (local, code, message) => {
     expect(
       await failure(
