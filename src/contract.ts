@@ -60,7 +60,7 @@ export const ExitCode = {
   INTERNAL: 72,
   /** cp: the file could not be read or written (read-only file system, a directory, no space…) */
   COPY_FAILED: 73,
-  /** the agent ended the session before its command ended: it is stopping, the session was revoked, or it reached its maximum lifetime */
+  /** the agent ended the session before its command ended: it is stopping, the session was revoked or killed, or it reached its maximum lifetime */
   SESSION_ENDED: 74,
   /** the connection to the agent broke or went silent mid-session; the agent ends the session's processes */
   CONNECTION_LOST: 75,
@@ -179,15 +179,21 @@ export type CopyRequest = { containerId: string; podUid?: string } & (
   | (Extract<SessionCopy, { from: string }> & { postmortem: true; podUid: string; container: string })
 );
 
+/** `kill`: end one of the agent's live sessions (`kubectl nsdebug sessions kill`). */
+export interface KillRequest {
+  session: string;
+}
+
 /** Every request the CLI makes of the agent: the one typed CLI ↔ agent contract. */
 export type AgentRequest =
   | ({ operation: 'enter' } & SessionRequest)
   | ({ operation: 'ps' } & ProcessQuery)
   | ({ operation: 'ns' } & NamespaceQuery)
   | ({ operation: 'cp' } & CopyRequest)
-  | ({ operation: 'info' } & InfoQuery);
+  | ({ operation: 'info' } & InfoQuery)
+  | ({ operation: 'kill' } & KillRequest);
 
-/** What a DebugSession may carry: every request but info. */
+/** What a DebugSession may carry: every request but info and kill. */
 export type DebugSessionRequest = Extract<AgentRequest, { operation: SessionOperation }>;
 
 /** What a SessionRequest field's argv flag carries: presence, text, a number, a --ns list, UID[:GID]. */
@@ -261,6 +267,9 @@ export function agentArgv(req: AgentRequest): string[] {
     case 'info':
       flag('output', req.output);
       flag('check', req.check);
+      break;
+    case 'kill':
+      flag('session', req.session);
       break;
   }
   return argv;
@@ -493,7 +502,7 @@ export const HEARTBEAT_TIMEOUT_MS = 20_000;
 export const STREAM_WINDOW = 1 << 20;
 
 /** How a session ended, as its audit line's `ended` says. */
-export const END_REASONS = ['exit', 'client gone', 'heartbeat lost', 'agent stopping', 'revoked', 'max lifetime'] as const;
+export const END_REASONS = ['exit', 'client gone', 'heartbeat lost', 'agent stopping', 'revoked', 'max lifetime', 'killed'] as const;
 export type EndReason = (typeof END_REASONS)[number];
 
 /** An ending the agent decided (ENDED's payload): why, in one line for the user. */
@@ -552,4 +561,37 @@ export class FrameDecoder {
     this.length = buffered.length;
     return frames;
   }
+}
+
+/** A live session's ID: what `sessions` lists and `sessions kill` takes (10 hex digits). */
+export const SESSION_ID = /^[0-9a-f]{10}$/;
+
+/** The labels (and the annotation key) of the Lease each live session is published as. */
+export const SESSION_LABELS = {
+  session: 'nsdebug.io/session',
+  node: 'nsdebug.io/node',
+  targetNamespace: 'nsdebug.io/target-namespace',
+} as const;
+
+/** The Lease of a live session, in the agent's namespace. */
+export const sessionLeaseName = (id: string) => `nsdebug-session-${id}`;
+
+/** What an agent publishes of a live session (the Lease's annotation), and `sessions -o json` prints. */
+export interface PublishedSession {
+  id: string;
+  /** the node whose agent runs it */
+  node: string;
+  target: { namespace: string; pod: string; container: string } | { node: string };
+  /** exec: authorized by pods/exec on the agent (the API server's audit log names who); debugsession: by a DebugSession */
+  via: 'exec' | 'debugsession';
+  /** the DebugSession's requester, pinned by the admission policy */
+  requester?: string;
+  /** namespace/name of the DebugSession */
+  debugSession?: string;
+  since: string;
+  tty: boolean;
+  command: string[];
+  privileged?: boolean;
+  /** the recording's name, when the session is recorded */
+  recording?: string;
 }

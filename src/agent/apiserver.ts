@@ -1,4 +1,4 @@
-// The agent's few API requests (session authorization only), made with the pod's own
+// The agent's few API requests (session authorization, and publishing its live sessions), made with the pod's own
 // service-account token and CA over node:https: client-node would cost every agent start ~150 ms.
 // The token is read for each request because kubelet rotates projected tokens.
 import { readFileSync } from 'node:fs';
@@ -31,7 +31,7 @@ export interface ApiWatch {
 }
 
 export interface InClusterApi {
-  request(method: 'GET' | 'PUT' | 'DELETE', path: string, body?: unknown): Promise<ApiResponse>;
+  request(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown): Promise<ApiResponse>;
   /** a watch request (path with ?watch=1…): onEvent for every event until the server ends it or stop() */
   watch(path: string, onEvent: (event: WatchEvent) => void): ApiWatch;
 }

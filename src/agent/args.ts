@@ -33,6 +33,7 @@ export const USAGE = `usage: nsdebug-agent enter --container-id ID [--pod-uid UI
        nsdebug-agent cp --container-id ID [--pod-uid UID] --to PATH --name NAME --size N --mode OCTAL --mtime MS   (the file on stdin)
        nsdebug-agent cp --container-id ID [--pod-uid UID] --to PATH --tree [--name NAME]   (a tar stream on stdin)
        nsdebug-agent info [--output table|json] [--check]
+       nsdebug-agent kill --session ID   (end one of this node's live sessions: kubectl nsdebug sessions kill)
        nsdebug-agent serve [--max-session DURATION]   (default 12h: sessions older than that are ended)
 Every subcommand accepts --contract=N (the CLI always sends it; this agent speaks ${CONTRACT_VERSION}).`;
 
@@ -71,6 +72,7 @@ const SUBCOMMANDS = {
     mtime: { type: 'string' },
   },
   info: { contract: common.contract, help: common.help, output: { type: 'string', short: 'o' }, check: { type: 'boolean' } },
+  kill: { contract: common.contract, help: common.help, session: { type: 'string' } },
   serve: { help: common.help, 'max-session': { type: 'string' } },
 } satisfies Record<string, ParseArgsConfig['options']>;
 
@@ -128,6 +130,8 @@ export function parseAgentArgs(argv: string[]): AgentArgs {
       return validateAgentRequest({ operation: 'cp', ...at, ...copyRequest(str, (name) => values[name] === true) } as AgentRequest);
     case 'info':
       return { operation: 'info', ...defined('output', output), check: values.check === true };
+    case 'kill':
+      return validateAgentRequest({ operation: 'kill', session: str('session') ?? '' });
     case 'serve':
       return { operation: 'serve', maxSessionMs: parseMaxSession(str('max-session')) };
   }

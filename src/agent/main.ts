@@ -42,6 +42,12 @@ async function main(argv: string[]): Promise<number> {
       writeSync(1, args.output === 'json' ? `${JSON.stringify(info)}\n` : formatInfo(info));
       return args.check && info.checks.some((c) => !c.ok) ? ExitCode.AGENT_UNAVAILABLE : ExitCode.OK;
     }
+    case 'kill': {
+      const { killSession } = await import('./live-sessions.js');
+      await killSession(args.session, 'kubectl nsdebug sessions kill');
+      writeSync(1, `${JSON.stringify({ killed: args.session })}\n`);
+      return ExitCode.OK;
+    }
     case 'serve': {
       const { serve } = await import('./serve.js');
       return serve({ maxSessionMs: args.maxSessionMs });

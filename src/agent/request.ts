@@ -1,7 +1,7 @@
 // The agent's boundary: a request is checked here, once, before anything runs, whichever way it
 // came (argv through exec, decoded by src/agent/args.ts; a DebugSession on the session port,
 // decoded by src/agent/debug-session.ts). Values are typed by then; this checks what they mean.
-import { NAMESPACE_KINDS, type AgentRequest, type CopyRequest, type SessionRequest } from '../contract.js';
+import { NAMESPACE_KINDS, SESSION_ID, type AgentRequest, type CopyRequest, type SessionRequest } from '../contract.js';
 import { usageError } from '../errors.js';
 import { DNS_LABEL, DNS_SUBDOMAIN } from '../names.js';
 import { CONTAINER_ID, POD_UID } from './cgroups.js';
@@ -39,6 +39,9 @@ export function validateAgentRequest<T extends AgentRequest>(req: T): T {
       validateCopy(req);
       break;
     case 'info':
+      break;
+    case 'kill':
+      if (!SESSION_ID.test(req.session)) throw usageError(`--session must be a session ID (10 hex digits), got ${shown(req.session)}`);
       break;
   }
   return req;

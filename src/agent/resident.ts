@@ -14,6 +14,7 @@ import type { NativeLibrary } from '../native/libnsdebug.js';
 import { parseAgentArgs } from './args.js';
 import { RUN_DIR, sessionRecord } from './audit.js';
 import { enter, type SessionIo } from './enter.js';
+import { liveSessions, publishedSession, SessionRegistry } from './live-sessions.js';
 import { SessionLink } from './session-link.js';
 import { closingFrames, relaySession, type RelayOutcome } from './session-relay.js';
 
@@ -70,7 +71,7 @@ export function writeNote(native: NativeLibrary, fd: number, line: string): void
   }
 }
 
-let liveSessions = 0;
+let openConnections = 0;
 let releaseTimer: NodeJS.Timeout | undefined;
 /** How long serve waits, once its last session ended, before handing memory back. */
 const RELEASE_AFTER_MS = 2000;
@@ -80,12 +81,12 @@ const RELEASE_AFTER_MS = 2000;
  * by goes back to the kernel (without it, serve stayed ~60 MiB above idle after 50 sessions).
  */
 export async function countedSession<T>(native: NativeLibrary, serveIt: () => Promise<T>): Promise<T> {
-  liveSessions++;
+  openConnections++;
   clearTimeout(releaseTimer);
   try {
     return await serveIt();
   } finally {
-    if (--liveSessions === 0) {
+    if (--openConnections === 0) {
       releaseTimer = setTimeout(() => {
         try {
           native.releaseMemory();
@@ -292,11 +293,16 @@ export async function runAgentSession(
   onStart?: () => void,
 ): Promise<RelayOutcome> {
   const started = new Date();
-  const base = { ...sessionRecord(req), ...record };
+  // listed by `kubectl nsdebug sessions` while it lives, and ended by `sessions kill`
+  const id = SessionRegistry.newId();
+  let killed!: (end: SessionEnded) => void;
+  const kill = new Promise<SessionEnded>((resolve) => (killed = resolve));
+  const unregister = liveSessions.add(publishedSession(id, req, record, liveSessions.node ?? req.node ?? '', started), killed);
+  const base = { session: id, ...sessionRecord(req), ...record };
   let hostPid: number | undefined;
   let namespaces: string[] = [];
   let ended: SessionEnded | undefined;
-  const ending = abort.then((end) => (ended = end));
+  const ending = Promise.race([abort, kill]).then((end) => (ended = end));
   const finished = (outcome: { exitCode: number | null; error?: string }) =>
     audit({
       ...base,
@@ -328,5 +334,7 @@ export async function runAgentSession(
   } catch (err) {
     finished({ exitCode: null, error: (err as Error).message });
     throw err;
+  } finally {
+    unregister();
   }
 }

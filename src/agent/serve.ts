@@ -8,6 +8,7 @@ import { loadNativeLibrary } from '../native/libnsdebug.js';
 import { AUDIT_SOCKET, startAuditServer } from './audit.js';
 import { inClusterApi } from './apiserver.js';
 import { collectInfo } from './info.js';
+import { agentIdentity, CONTROL_SOCKET, liveSessions, startControlServer } from './live-sessions.js';
 import { processExists } from './procfs.js';
 import { SESSION_SOCKET, startSessionServer, stopSignal } from './resident.js';
 import { startSessionPort } from './session-port.js';
@@ -33,6 +34,17 @@ export async function serve(opts: { maxSessionMs: number }): Promise<number> {
   void signal.then((sig) => stopping.stop({ reason: 'agent stopping', message: `the agent on this node is shutting down (${sig})` }));
   const limits = { onStop: stopping.onStop, maxSessionMs: opts.maxSessionMs };
   const auditServer = await startAuditServer((line) => log('info', 'session', line));
+  // Each live session is published as a Lease (kubectl nsdebug sessions); those a crashed
+  // predecessor in this pod left are removed first.
+  const agent = agentIdentity();
+  if (agent) {
+    liveSessions.publishTo({ api: inClusterApi(), agent, warn: (msg, fields) => log('warn', msg, fields) });
+    await liveSessions.removeStale().then(
+      (n) => n && log('warn', 'removed the session leases a dead agent process left', { leases: n }),
+      (err: Error) => log('warn', "could not list this node's session leases", { error: err.message }),
+    );
+  } else log('warn', 'sessions are not published: the DaemonSet names no pod (NSDEBUG_POD_NAME, NSDEBUG_POD_UID, NSDEBUG_POD_NAMESPACE)');
+  const controlServer = await startControlServer(liveSessions, (line) => log('info', 'control', line));
   const native = loadNativeLibrary();
   const sessionServer = await startSessionServer(native, (line) => log('info', 'session', line), limits);
   // The session port serves DebugSession-authorized sessions (deploy/session-auth/); it needs
@@ -42,7 +54,7 @@ export async function serve(opts: { maxSessionMs: number }): Promise<number> {
     ? await startSessionPort(native, (line) => log('info', 'session', line), limits, { api: inClusterApi(), node })
     : undefined;
   log('info', 'ready', {
-    sockets: [AUDIT_SOCKET, SESSION_SOCKET],
+    sockets: [AUDIT_SOCKET, SESSION_SOCKET, CONTROL_SOCKET],
     sessionPort: sessionPort ? SESSION_PORT : null,
     maxSessionSeconds: opts.maxSessionMs / 1000,
   });
@@ -56,7 +68,9 @@ export async function serve(opts: { maxSessionMs: number }): Promise<number> {
   const deadline = Date.now() + 10_000;
   while ((owners.some(processExists) || liveSessionOwners().includes(process.pid)) && Date.now() < deadline) await sleep(50);
   await Promise.all(
-    [auditServer, sessionServer, ...(sessionPort ? [sessionPort] : [])].map((s) => new Promise((resolve) => s.close(resolve))),
+    [auditServer, controlServer, sessionServer, ...(sessionPort ? [sessionPort] : [])].map(
+      (s) => new Promise((resolve) => s.close(resolve)),
+    ),
   );
   return ExitCode.OK;
 }

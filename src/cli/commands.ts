@@ -10,6 +10,8 @@ import Debug from '../../commands/index.js';
 import Install from '../../commands/install.js';
 import Ns from '../../commands/ns.js';
 import Ps from '../../commands/ps.js';
+import Sessions from '../../commands/sessions.js';
+import SessionsKill from '../../commands/sessions/kill.js';
 import Status from '../../commands/status.js';
 import Uninstall from '../../commands/uninstall.js';
 import { DEFAULT_COMMAND_ID } from './default-command.js';
@@ -20,6 +22,8 @@ const commands: Record<string, Command.Class> = {
   install: Install,
   ns: Ns,
   ps: Ps,
+  sessions: Sessions,
+  'sessions:kill': SessionsKill,
   status: Status,
   uninstall: Uninstall,
 };

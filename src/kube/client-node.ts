@@ -7,6 +7,7 @@ export {
   AuthenticationV1Api,
   AuthorizationV1Api,
   BatchV1Api,
+  CoordinationV1Api,
   CoreV1Api,
   CustomObjectsApi,
   KubeConfig,

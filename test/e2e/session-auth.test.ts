@@ -35,12 +35,14 @@ const bindings = [
   // debug pods in demo; reach the agents
   { kind: 'RoleBinding', namespace: NS, role: { kind: 'ClusterRole', name: 'nsdebug-session-user' } },
   { kind: 'RoleBinding', namespace: 'nsdebug-system', role: { kind: 'Role', name: 'nsdebug-session-user' } },
+  // see who is debugging what (kubectl nsdebug sessions)
+  { kind: 'RoleBinding', namespace: 'nsdebug-system', role: { kind: 'Role', name: 'nsdebug-session-viewer' }, name: 'e2e-session-viewer' },
   // only read pods in the other namespace
   { kind: 'RoleBinding', namespace: OTHER, role: { kind: 'Role', name: 'e2e-pod-reader' } },
 ].map((b) => ({
   apiVersion: 'rbac.authorization.k8s.io/v1',
   kind: b.kind,
-  metadata: { name: 'e2e-session-user', namespace: b.namespace, labels: { [E2E_LABEL]: 'true' } },
+  metadata: { name: b.name ?? 'e2e-session-user', namespace: b.namespace, labels: { [E2E_LABEL]: 'true' } },
   roleRef: { apiGroup: 'rbac.authorization.k8s.io', ...b.role },
   subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: LIMITED_USER }],
 }));
@@ -268,6 +270,38 @@ describe('session authorization (install --session-auth)', () => {
     await cli;
     await waitFor('no DebugSession left', async () => (await sessions()) === '', 20_000);
     await waitFor('the session ended in the container', async () => !(await sleeping()), 20_000);
+  }, 90_000);
+
+  test("sessions lists the limited user's session in their name, and sessions kill ends it by deleting its DebugSession", async () => {
+    const cli = execa('kubectl', ['nsdebug', '-n', NS, 'pod/busybox', '--session-auth', '--', 'sleep', '3599'], {
+      env: { KUBECONFIG: env.kubeconfigLimited },
+      reject: false,
+    });
+    const listed = () =>
+      limited(['nsdebug', 'sessions', '-n', NS, '-o', 'json']).then(
+        (r) => JSON.parse(text(r.stdout) || '[]') as Array<{ id: string; requester?: string; command: string[]; debugSession?: string }>,
+      );
+    const session = await waitFor('the session listed', async () => (await listed()).find((s) => s.command.join(' ') === 'sleep 3599'));
+    expect(session).toMatchObject({ requester: LIMITED_USER, debugSession: expect.stringMatching(new RegExp(`^${NS}/nsdebug-`)) });
+    const kill = await limited(['nsdebug', 'sessions', 'kill', session.id]);
+    expect([kill.exitCode, text(kill.stderr)]).toEqual([0, `session ${session.id} (${NS}/busybox:busybox, node ${NODE.name}) ended`]);
+    const ended = await cli;
+    expect(ended.exitCode).toBe(74);
+    expect(text(ended.stderr)).toContain('the session is revoked');
+    // from outside: no DebugSession, no Lease, no process left
+    await waitFor(
+      'no DebugSession left',
+      async () => text((await kubectl(['-n', NS, 'get', 'debugsessions', '-o', 'name'])).stdout).trim() === '',
+      20_000,
+    );
+    await waitFor(
+      'no session lease left',
+      async () =>
+        text((await kubectl(['-n', 'nsdebug-system', 'get', 'leases', '-l', 'nsdebug.io/session', '-o', 'name'])).stdout).trim() === '',
+      20_000,
+    );
+    const ps = await kubectl(['-n', NS, 'exec', 'busybox', '--', 'ps', '-o', 'args']);
+    expect(text(ps.stdout).split('\n')).not.toContain('sleep 3599');
   }, 90_000);
 
   test('--wait through a DebugSession: the next start of a crash-looping container, entered alive', async () => {

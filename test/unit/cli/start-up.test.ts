@@ -24,8 +24,15 @@ const traced = (bin: string, args: string[]) =>
 const execLine = (stderr: string) => stderr.split('\n').find((l) => l.startsWith('+ exec ')) ?? '';
 
 describe('the command table', () => {
-  test('holds every file in commands/, index as the default command', () => {
-    const files = readdirSync(join(ROOT, 'commands')).map((f) => f.replace(/\.ts$/, ''));
+  test('holds every file in commands/ (a topic directory: TOPIC:FILE), index as the default command', () => {
+    const files = readdirSync(join(ROOT, 'commands'), { recursive: true, withFileTypes: true })
+      .filter((f) => f.isFile())
+      .map((f) =>
+        join(f.parentPath, f.name)
+          .slice(join(ROOT, 'commands').length + 1)
+          .replace(/\.ts$/, '')
+          .replace('/', ':'),
+      );
     const ids = Object.keys(commands).map((id) => (id === DEFAULT_COMMAND_ID ? 'index' : id));
     expect(ids.sort()).toEqual(files.sort());
   });

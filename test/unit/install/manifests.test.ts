@@ -91,10 +91,15 @@ describe('deploy/', () => {
     for (const mode of ['enforce', 'audit', 'warn']) expect(ns.metadata.labels?.[`pod-security.kubernetes.io/${mode}`]).toBe('privileged');
   });
 
-  test('nothing in deploy/ binds the agent ServiceAccount: its token grants nothing until session-auth', () => {
+  test("the agent ServiceAccount's one grant: the Leases of its live sessions, in its own namespace", () => {
     expect(find('ServiceAccount', 'nsdebug-agent').automountServiceAccountToken).toBe(false);
     const bindings = objects.filter((o) => o.kind.endsWith('Binding'));
-    expect(bindings).toEqual([]);
+    expect(bindings.map((b) => `${b.kind}/${b.metadata.namespace}/${b.metadata.name}`)).toEqual([
+      'RoleBinding/nsdebug-system/nsdebug-agent',
+    ]);
+    expect(bindings[0]?.subjects).toEqual([{ kind: 'ServiceAccount', name: 'nsdebug-agent', namespace: 'nsdebug-system' }]);
+    const role = objects.find((o) => o.kind === 'Role' && o.metadata.name === 'nsdebug-agent');
+    expect(role?.rules).toEqual([{ apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create', 'delete', 'list'] }]);
   });
 
   describe('the DaemonSet', () => {
@@ -123,7 +128,13 @@ describe('deploy/', () => {
       expect(pod().priorityClassName).toBe('system-node-critical');
       // mounted for the session port; deploy/ grants the account nothing (see above)
       expect(pod().automountServiceAccountToken).toBe(true);
-      expect(agent().env).toEqual([{ name: 'NSDEBUG_NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } }]);
+      const field = (fieldPath: string) => ({ valueFrom: { fieldRef: { fieldPath } } });
+      expect(agent().env).toEqual([
+        { name: 'NSDEBUG_NODE_NAME', ...field('spec.nodeName') },
+        { name: 'NSDEBUG_POD_NAME', ...field('metadata.name') },
+        { name: 'NSDEBUG_POD_UID', ...field('metadata.uid') },
+        { name: 'NSDEBUG_POD_NAMESPACE', ...field('metadata.namespace') },
+      ]);
       expect(ds().spec.updateStrategy.type).toBe('RollingUpdate');
     });
 

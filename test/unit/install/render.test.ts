@@ -115,7 +115,9 @@ describe('renderManifests', () => {
       'resourcequota/nsdebug-critical-pods',
       'serviceaccount/nsdebug-agent',
       'clusterrole.rbac.authorization.k8s.io/nsdebug-user',
+      'role.rbac.authorization.k8s.io/nsdebug-agent',
       'role.rbac.authorization.k8s.io/nsdebug-user',
+      'rolebinding.rbac.authorization.k8s.io/nsdebug-agent',
       'daemonset.apps/nsdebug-agent',
     ]);
   });

@@ -235,7 +235,9 @@ describe('install', () => {
       'ResourceQuota/nsdebug-system/nsdebug-critical-pods',
       'ServiceAccount/nsdebug-system/nsdebug-agent',
       'ClusterRole//nsdebug-user',
+      'Role/nsdebug-system/nsdebug-agent',
       'Role/nsdebug-system/nsdebug-user',
+      'RoleBinding/nsdebug-system/nsdebug-agent',
       'DaemonSet/nsdebug-system/nsdebug-agent',
     ]);
     expect(out.lines[0]).toBe('namespace/nsdebug-system serverside-applied');
@@ -387,7 +389,7 @@ describe('uninstall', () => {
     const cluster = new FakeCluster([{ ds: status(1, 1), pods: [readyPod('n1')] }], {}, 2);
     await install({ manifests }, cluster, io());
     const out = io(true);
-    expect(await uninstall({ manifests }, cluster, out)).toBe(6);
+    expect(await uninstall({ manifests }, cluster, out)).toBe(8);
     expect(cluster.deleted[0]).toBe('DaemonSet/nsdebug-system/nsdebug-agent');
     expect(cluster.deleted.at(-1)).toBe('Namespace//nsdebug-system');
     expect(cluster.stored.size).toBe(0);
