@@ -10,6 +10,8 @@ export default class Install extends Command {
 
 With --session-auth it also applies deploy/session-auth/: the DebugSession resource, the admission policy that pins its requester, and the roles for users who may debug pods only in namespaces where they may create DebugSessions, without exec on the agent (\`kubectl nsdebug TARGET --session-auth\`).
 
+With --record, the agents record sessions: a TTY session as asciicast v2 (its output, window size changes, and with --record-input what is typed), one without a TTY as its argv, byte counts and exit code; every session, or with --record-scope labelled only those into namespaces labelled nsdebug.io/record=true. Recordings go to a directory on each node (--record hostpath, below --record-dir, the oldest removed beyond --record-max-size) or to the agents' logs as JSON lines (--record log). The user is told on stderr that the session is recorded; \`kubectl nsdebug replay\` plays a recording back.
+
 Needs cluster-admin. Exec into an agent pod is root on its node: bind nsdebug-user only to whom you would make cluster-admin.`;
 
   static examples = [
@@ -18,6 +20,8 @@ Needs cluster-admin. Exec into an agent pod is root on its node: bind nsdebug-us
     '<%= config.bin %> install --dry-run',
     '<%= config.bin %> install --session-auth',
     '<%= config.bin %> install --no-wait',
+    '<%= config.bin %> install --record hostpath --record-max-size 5Gi',
+    '<%= config.bin %> install --record log --record-scope labelled',
   ];
 
   static flags = {
@@ -25,6 +29,30 @@ Needs cluster-admin. Exec into an agent pod is root on its node: bind nsdebug-us
     namespace: agentNamespaceFlag('namespace for the agent (created, labelled PodSecurity privileged)'),
     'session-auth': Flags.boolean({
       summary: 'also install session authorization (DebugSession, its admission policy and roles; see the README)',
+    }),
+    record: Flags.string({
+      summary: "record sessions: to a directory on each node, or to the agents' logs",
+      options: ['off', 'hostpath', 'log'],
+      default: 'off',
+    }),
+    'record-dir': Flags.string({
+      summary: "the nodes' directory for recordings",
+      helpValue: 'PATH',
+      default: '/var/log/nsdebug/recordings',
+      dependsOn: ['record'],
+    }),
+    'record-max-size': Flags.string({
+      summary: 'the most the recordings may take on a node; the oldest go first',
+      helpValue: 'SIZE',
+      default: '1Gi',
+      dependsOn: ['record'],
+    }),
+    'record-input': Flags.boolean({ summary: 'record what is typed, too (passwords typed at a prompt included)', dependsOn: ['record'] }),
+    'record-scope': Flags.string({
+      summary: 'which sessions: all, or those into namespaces labelled nsdebug.io/record=true',
+      options: ['all', 'labelled'],
+      default: 'all',
+      dependsOn: ['record'],
     }),
     'dry-run': Flags.boolean({ summary: 'let the API server check every object without storing it' }),
     wait: Flags.boolean({ summary: 'wait until the agent is ready on every node', default: true, allowNo: true }),

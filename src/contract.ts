@@ -184,6 +184,11 @@ export interface KillRequest {
   session: string;
 }
 
+/** `recording`: a recorded session's recording (asciicast v2, or JSON without a TTY), for `kubectl nsdebug replay`. */
+export interface RecordingRequest {
+  session: string;
+}
+
 /** Every request the CLI makes of the agent: the one typed CLI ↔ agent contract. */
 export type AgentRequest =
   | ({ operation: 'enter' } & SessionRequest)
@@ -191,9 +196,10 @@ export type AgentRequest =
   | ({ operation: 'ns' } & NamespaceQuery)
   | ({ operation: 'cp' } & CopyRequest)
   | ({ operation: 'info' } & InfoQuery)
-  | ({ operation: 'kill' } & KillRequest);
+  | ({ operation: 'kill' } & KillRequest)
+  | ({ operation: 'recording' } & RecordingRequest);
 
-/** What a DebugSession may carry: every request but info and kill. */
+/** What a DebugSession may carry: every request but info, kill and recording. */
 export type DebugSessionRequest = Extract<AgentRequest, { operation: SessionOperation }>;
 
 /** What a SessionRequest field's argv flag carries: presence, text, a number, a --ns list, UID[:GID]. */
@@ -269,6 +275,7 @@ export function agentArgv(req: AgentRequest): string[] {
       flag('check', req.check);
       break;
     case 'kill':
+    case 'recording':
       flag('session', req.session);
       break;
   }
@@ -595,3 +602,21 @@ export interface PublishedSession {
   /** the recording's name, when the session is recorded */
   recording?: string;
 }
+
+/**
+ * Session recording as the cluster asks for it (install --record, the chart's recording.*),
+ * carried to the agent in its DaemonSet's environment (NSDEBUG_RECORD…).
+ */
+export interface RecordingSettings {
+  to: 'hostpath' | 'log';
+  /** hostpath: the node directory, mounted at the same path in the agent */
+  dir: string;
+  /** the directory's cap, in bytes: older recordings are removed to stay below it */
+  maxBytes: number;
+  /** record what is typed too (asciicast "i" events) */
+  input: boolean;
+  /** labelled: only sessions into namespaces labelled nsdebug.io/record=true */
+  scope: 'all' | 'labelled';
+}
+
+export const DEFAULT_RECORDING_DIR = '/var/log/nsdebug/recordings';

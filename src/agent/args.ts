@@ -34,6 +34,7 @@ export const USAGE = `usage: nsdebug-agent enter --container-id ID [--pod-uid UI
        nsdebug-agent cp --container-id ID [--pod-uid UID] --to PATH --tree [--name NAME]   (a tar stream on stdin)
        nsdebug-agent info [--output table|json] [--check]
        nsdebug-agent kill --session ID   (end one of this node's live sessions: kubectl nsdebug sessions kill)
+       nsdebug-agent recording --session ID   (a recorded session, to stdout: kubectl nsdebug replay)
        nsdebug-agent serve [--max-session DURATION]   (default 12h: sessions older than that are ended)
 Every subcommand accepts --contract=N (the CLI always sends it; this agent speaks ${CONTRACT_VERSION}).`;
 
@@ -73,6 +74,7 @@ const SUBCOMMANDS = {
   },
   info: { contract: common.contract, help: common.help, output: { type: 'string', short: 'o' }, check: { type: 'boolean' } },
   kill: { contract: common.contract, help: common.help, session: { type: 'string' } },
+  recording: { contract: common.contract, help: common.help, session: { type: 'string' } },
   serve: { help: common.help, 'max-session': { type: 'string' } },
 } satisfies Record<string, ParseArgsConfig['options']>;
 
@@ -131,7 +133,8 @@ export function parseAgentArgs(argv: string[]): AgentArgs {
     case 'info':
       return { operation: 'info', ...defined('output', output), check: values.check === true };
     case 'kill':
-      return validateAgentRequest({ operation: 'kill', session: str('session') ?? '' });
+    case 'recording':
+      return validateAgentRequest({ operation: subcommand, session: str('session') ?? '' });
     case 'serve':
       return { operation: 'serve', maxSessionMs: parseMaxSession(str('max-session')) };
   }

@@ -23,6 +23,7 @@ import { deadContainer, inPod, nodeProcess, podSandbox, seesPath } from './postm
 import { namespaceId, readEnviron } from './procfs.js';
 import { processInContainer, resolveContainer, shortId, type ResolvedContainer } from './resolve.js';
 import { nodeCgroups, type SessionCgroup, type SessionCgroups } from './session-cgroup.js';
+import type { SessionRecorder } from './recording.js';
 import { waitForStart } from './wait.js';
 
 /** What the caller learns of a session, for the audit line. */
@@ -68,6 +69,8 @@ export interface EnterDeps {
   cgroups?: SessionCgroups;
   /** default: the node's /proc */
   targets?: TargetProcesses;
+  /** the session's recording, fed what the terminal shows, what is typed and its size changes */
+  recorder?: SessionRecorder;
 }
 
 /** How enter finds the process to enter and reads what the session takes from it: /proc, for tests a fake. */
@@ -411,10 +414,12 @@ function relayTerminal(masterFd: number, deps: EnterDeps, onHangup: () => void):
   }
   const master = new ReadStream(masterFd);
   const raw = input instanceof ReadStream;
+  const { recorder } = deps;
   const syncSize = () => {
     try {
       const { rows, cols } = io.size?.() ?? native.getWinsize(io.stdio[0]);
       native.setWinsize(masterFd, rows, cols);
+      recorder?.resize(rows, cols);
     } catch {
       // the client's stdin is not a terminal: keep the pty's default size
     }
@@ -422,12 +427,16 @@ function relayTerminal(masterFd: number, deps: EnterDeps, onHangup: () => void):
   if (raw) input.setRawMode(true);
   syncSize();
   const unsubscribe = io.onResize(syncSize);
-  input.on('data', (chunk) => master.write(chunk));
+  input.on('data', (chunk: Buffer) => {
+    recorder?.input(chunk);
+    master.write(chunk);
+  });
   // The client's side is gone: nobody is left to type into or read the session.
   input.on('end', onHangup);
   output.on('error', onHangup);
   // output back-pressure: while the client is behind, the pty fills and the command waits
-  master.on('data', (chunk) => {
+  master.on('data', (chunk: Buffer) => {
+    recorder?.output(chunk);
     if (!output.write(chunk) && !master.isPaused()) {
       master.pause();
       output.once('drain', () => master.resume());

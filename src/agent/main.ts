@@ -48,6 +48,12 @@ async function main(argv: string[]): Promise<number> {
       writeSync(1, `${JSON.stringify({ killed: args.session })}\n`);
       return ExitCode.OK;
     }
+    case 'recording': {
+      const { readRecording, recordingPolicy } = await import('./recording.js');
+      const recording = readRecording(recordingPolicy(), args.session);
+      for (let at = 0; at < recording.length;) at += writeSync(1, recording, at);
+      return ExitCode.OK;
+    }
     case 'serve': {
       const { serve } = await import('./serve.js');
       return serve({ maxSessionMs: args.maxSessionMs });

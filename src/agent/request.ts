@@ -41,6 +41,7 @@ export function validateAgentRequest<T extends AgentRequest>(req: T): T {
     case 'info':
       break;
     case 'kill':
+    case 'recording':
       if (!SESSION_ID.test(req.session)) throw usageError(`--session must be a session ID (10 hex digits), got ${shown(req.session)}`);
       break;
   }

@@ -15,6 +15,7 @@ import { parseAgentArgs } from './args.js';
 import { RUN_DIR, sessionRecord } from './audit.js';
 import { enter, type SessionIo } from './enter.js';
 import { liveSessions, publishedSession, SessionRegistry } from './live-sessions.js';
+import { recorderFor, type SessionRecorder } from './recording.js';
 import { SessionLink } from './session-link.js';
 import { closingFrames, relaySession, type RelayOutcome } from './session-relay.js';
 
@@ -291,14 +292,25 @@ export async function runAgentSession(
   abort: Promise<SessionEnded>,
   record: Record<string, unknown> = {},
   onStart?: () => void,
+  tap: { recorder?: SessionRecorder } = {},
 ): Promise<RelayOutcome> {
   const started = new Date();
-  // listed by `kubectl nsdebug sessions` while it lives, and ended by `sessions kill`
   const id = SessionRegistry.newId();
+  const node = liveSessions.node ?? req.node ?? '';
+  // recorded when the cluster says so; the user hears it before anything else
+  const recorder = await recorderFor(id, req, started);
+  tap.recorder = recorder;
+  if (recorder)
+    writeNote(
+      native,
+      io.stdio[2],
+      `nsdebug-agent: this session is recorded (kubectl nsdebug replay ${id} --node ${node})${req.tty ? '\r' : ''}\n`,
+    );
+  // listed by `kubectl nsdebug sessions` while it lives, and ended by `sessions kill`
   let killed!: (end: SessionEnded) => void;
   const kill = new Promise<SessionEnded>((resolve) => (killed = resolve));
-  const unregister = liveSessions.add(publishedSession(id, req, record, liveSessions.node ?? req.node ?? '', started), killed);
-  const base = { session: id, ...sessionRecord(req), ...record };
+  const unregister = liveSessions.add(publishedSession(id, req, record, node, started, recorder?.name), killed);
+  const base = { session: id, ...sessionRecord(req), ...record, ...(recorder ? { recording: recorder.name } : {}) };
   let hostPid: number | undefined;
   let namespaces: string[] = [];
   let ended: SessionEnded | undefined;
@@ -322,6 +334,7 @@ export async function runAgentSession(
       io,
       note,
       abort: ending,
+      ...(recorder ? { recorder } : {}),
       onStart: (target, joined) => {
         hostPid = target.pid;
         namespaces = joined;
@@ -329,10 +342,12 @@ export async function runAgentSession(
       },
     });
     finished({ exitCode: outcome.exitCode });
+    recorder?.finish(outcome.exitCode);
     if (ended && !req.framed) note(`session ended: ${ended.message}`);
     return { exitCode: outcome.exitCode, ...(ended ? { ended } : {}) };
   } catch (err) {
     finished({ exitCode: null, error: (err as Error).message });
+    recorder?.finish(null);
     throw err;
   } finally {
     unregister();

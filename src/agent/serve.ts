@@ -6,10 +6,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ExitCode, SESSION_PORT } from '../contract.js';
 import { loadNativeLibrary } from '../native/libnsdebug.js';
 import { AUDIT_SOCKET, startAuditServer } from './audit.js';
-import { inClusterApi } from './apiserver.js';
+import { apiMessage, inClusterApi } from './apiserver.js';
 import { collectInfo } from './info.js';
 import { agentIdentity, CONTROL_SOCKET, liveSessions, startControlServer } from './live-sessions.js';
 import { processExists } from './procfs.js';
+import { configureRecording, recordingPolicy } from './recording.js';
 import { SESSION_SOCKET, startSessionServer, stopSignal } from './resident.js';
 import { startSessionPort } from './session-port.js';
 import { liveSessionOwners, removeStaleSessions } from './session-cgroup.js';
@@ -45,6 +46,20 @@ export async function serve(opts: { maxSessionMs: number }): Promise<number> {
     );
   } else log('warn', 'sessions are not published: the DaemonSet names no pod (NSDEBUG_POD_NAME, NSDEBUG_POD_UID, NSDEBUG_POD_NAMESPACE)');
   const controlServer = await startControlServer(liveSessions, (line) => log('info', 'control', line));
+  const recording = recordingPolicy();
+  if (recording) {
+    const api = inClusterApi();
+    configureRecording({
+      policy: recording,
+      log,
+      namespaceLabels: async (namespace) => {
+        const res = await api.request('GET', `/api/v1/namespaces/${encodeURIComponent(namespace)}`);
+        if (res.status !== 200) throw new Error(apiMessage(res));
+        return (res.body as { metadata?: { labels?: Record<string, string> } }).metadata?.labels ?? {};
+      },
+    });
+    log('info', 'recording sessions', { ...recording });
+  }
   const native = loadNativeLibrary();
   const sessionServer = await startSessionServer(native, (line) => log('info', 'session', line), limits);
   // The session port serves DebugSession-authorized sessions (deploy/session-auth/); it needs

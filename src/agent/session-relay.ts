@@ -15,6 +15,7 @@ import { auditedCopy, copyCommand, copyThrough } from './copy.js';
 import type { SessionIo } from './enter.js';
 import { listPodNamespaces } from './namespaces.js';
 import { listProcesses } from './ps.js';
+import type { SessionRecorder } from './recording.js';
 import { runAgentSession, writeNote, type SessionLog } from './resident.js';
 import { DRAIN_TIMEOUT_MS, type SessionFrame, type SessionLink } from './session-link.js';
 
@@ -89,12 +90,19 @@ export class OutputWindow {
  * a client's input, so the link is always read), STDIN_EOF ends it, RESIZE to onResize, WINDOW
  * grants to the output window. The client's first stdin window goes out now.
  */
-function deliverInput(link: SessionLink, stdin: Writable, output: OutputWindow, onResize?: (payload: Buffer) => void): void {
+function deliverInput(
+  link: SessionLink,
+  stdin: Writable,
+  output: OutputWindow,
+  onResize?: (payload: Buffer) => void,
+  onInput?: (chunk: Buffer) => void,
+): void {
   let credit = STREAM_WINDOW;
   link.receive(({ type, payload }) => {
     if (type === Frame.STDIN) {
       if (payload.length > credit) return link.fail('the client sent more stdin than its window');
       credit -= payload.length;
+      onInput?.(payload);
       stdin.write(payload, () => {
         credit += payload.length;
         link.send(Frame.WINDOW, u32(payload.length));
@@ -187,6 +195,13 @@ export async function relaySession(
     { stream: new Socket({ fd: stderrRead, readable: true, writable: false }), type: Frame.STDERR },
   ];
   const window = new OutputWindow(link);
+  // a session without a TTY is recorded here (its byte counts); one with a TTY by its terminal relay
+  const tap: { recorder?: SessionRecorder } = {};
+  const count = (type: number, chunk: Buffer) => {
+    if (req.tty) return;
+    if (type === Frame.STDERR) tap.recorder?.errors(chunk);
+    else tap.recorder?.output(chunk);
+  };
   const drained = outputs.map(
     ({ stream, type }) =>
       new Promise<void>((resolve) => {
@@ -194,6 +209,7 @@ export async function relaySession(
         // the last chunk is out, not merely read
         let sending = Promise.resolve();
         stream.on('data', (chunk: Buffer) => {
+          count(type, chunk);
           stream.pause();
           sending = window.send(type, chunk).then(() => void stream.resume());
         });
@@ -212,16 +228,24 @@ export async function relaySession(
     },
     size: () => size,
   };
-  deliverInput(link, stdin, window, (payload) => {
-    size = parseResize(payload) ?? size;
-    for (const listener of resizeListeners) listener();
-  });
+  deliverInput(
+    link,
+    stdin,
+    window,
+    (payload) => {
+      size = parseResize(payload) ?? size;
+      for (const listener of resizeListeners) listener();
+    },
+    (chunk) => {
+      if (!req.tty) tap.recorder?.input(chunk);
+    },
+  );
 
   let started = false;
   let endedBy: SessionEnded | undefined;
   const ending = Promise.race([link.gone, abort]).then((end) => (endedBy = end));
   try {
-    return await runAgentSession(req, io, native, audit, ending, record, () => (started = true));
+    return await runAgentSession(req, io, native, audit, ending, record, () => (started = true), tap);
   } catch (err) {
     const { line, exitCode } = describeFailure(err);
     writeNote(native, stderrWrite, `nsdebug-agent: ${line.replace(/^error: /, '')}\n`);

@@ -10,6 +10,7 @@ import Debug from '../../commands/index.js';
 import Install from '../../commands/install.js';
 import Ns from '../../commands/ns.js';
 import Ps from '../../commands/ps.js';
+import Replay from '../../commands/replay.js';
 import Sessions from '../../commands/sessions.js';
 import SessionsKill from '../../commands/sessions/kill.js';
 import Status from '../../commands/status.js';
@@ -22,6 +23,7 @@ const commands: Record<string, Command.Class> = {
   install: Install,
   ns: Ns,
   ps: Ps,
+  replay: Replay,
   sessions: Sessions,
   'sessions:kill': SessionsKill,
   status: Status,

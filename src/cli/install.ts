@@ -1,6 +1,7 @@
 // `kubectl nsdebug install`: Options → Complete → Validate → Run, as the session's: the flags
 // become InstallCommandOptions, checked without I/O, then src/kube/install.ts applies deploy/ and
 // waits for the agent. uninstall shares the cluster factories and the output.
+import { DEFAULT_RECORDING_DIR, type RecordingSettings } from '../contract.js';
 import { parseDuration } from '../duration.js';
 import { usageError } from '../errors.js';
 import { parseRequestTimeout, type KubeConfigOptions, type KubeConnection } from '../kube/config.js';
@@ -19,6 +20,11 @@ export interface InstallFlags extends KubeFlags {
   wait?: boolean;
   timeout?: string;
   'session-auth'?: boolean;
+  record?: string;
+  'record-dir'?: string;
+  'record-max-size'?: string;
+  'record-input'?: boolean;
+  'record-scope'?: string;
 }
 
 export interface InstallCommandOptions {
@@ -29,7 +35,17 @@ export interface InstallCommandOptions {
   /** --timeout as typed; validate() checks it */
   timeout: string;
   sessionAuth: boolean;
+  recording?: RecordingSettings;
   kube: KubeConfigOptions;
+}
+
+/** Sizes as Kubernetes quantities: 512Mi, 2Gi, 1G, or bytes. */
+export function parseSize(text: string, flag: string): number {
+  const m = /^(\d+)(Ki|Mi|Gi|Ti|K|M|G|T)?$/.exec(text);
+  const unit = { Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, K: 1e3, M: 1e6, G: 1e9, T: 1e12 }[m?.[2] ?? ''] ?? 1;
+  const bytes = m ? Number(m[1]) * unit : NaN;
+  if (!Number.isSafeInteger(bytes)) throw usageError(`${flag} must be a size like 512Mi or 2Gi, not "${text}"`);
+  return bytes;
 }
 
 export function completeInstall(flags: InstallFlags): InstallCommandOptions {
@@ -40,6 +56,17 @@ export function completeInstall(flags: InstallFlags): InstallCommandOptions {
     wait: flags.wait !== false,
     timeout: flags.timeout ?? DEFAULT_INSTALL_TIMEOUT,
     sessionAuth: flags['session-auth'] === true,
+    ...(flags.record !== undefined && flags.record !== 'off'
+      ? {
+          recording: {
+            to: flags.record as RecordingSettings['to'],
+            dir: flags['record-dir'] ?? DEFAULT_RECORDING_DIR,
+            maxBytes: parseSize(flags['record-max-size'] ?? '1Gi', '--record-max-size'),
+            input: flags['record-input'] === true,
+            scope: (flags['record-scope'] ?? 'all') as RecordingSettings['scope'],
+          },
+        }
+      : {}),
     kube: connectionOptions(flags),
   };
 }
@@ -59,6 +86,15 @@ export function validateInstall(opts: InstallCommandOptions): void {
   validateAgentNamespace(opts.namespace);
   if (opts.image !== undefined) validateImage(opts.image);
   validateTimeouts(opts);
+  const rec = opts.recording;
+  if (!rec) return;
+  if (rec.to !== 'hostpath' && rec.to !== 'log') throw usageError(`--record must be off, hostpath or log, not "${String(rec.to)}"`);
+  if (rec.scope !== 'all' && rec.scope !== 'labelled')
+    throw usageError(`--record-scope must be all or labelled, not "${String(rec.scope)}"`);
+  // a node directory the agent mounts read-write: a plain absolute path, nothing the kubelet would resolve elsewhere
+  if (!/^\/[A-Za-z0-9._/-]{1,255}$/.test(rec.dir) || rec.dir.split('/').includes('..') || rec.dir === '/')
+    throw usageError(`--record-dir must be an absolute directory path on the nodes, not "${rec.dir}"`);
+  if (rec.maxBytes < 2 ** 20) throw usageError('--record-max-size must be at least 1Mi');
 }
 
 /** The cluster install and uninstall talk to, as factories so tests can pass fakes. */
@@ -93,6 +129,7 @@ export async function runInstall(flags: InstallFlags, io: CliIo = processIo(), c
       wait: opts.wait,
       timeoutMs: parseDuration(opts.timeout),
       sessionAuth: opts.sessionAuth,
+      ...(opts.recording ? { recording: opts.recording } : {}),
     },
     await cluster.installClient(conn),
     installIO(io),

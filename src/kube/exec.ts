@@ -420,6 +420,9 @@ export class Collector extends Writable {
     callback();
   }
   text(): string {
-    return Buffer.concat(this.chunks).toString('utf8');
+    return this.bytes().toString('utf8');
+  }
+  bytes(): Buffer {
+    return Buffer.concat(this.chunks);
   }
 }

@@ -1,6 +1,7 @@
 // `kubectl nsdebug install`: deploy/'s objects (src/kube/manifests.ts) server-side applied, then a
 // wait for the DaemonSet's rollout (src/kube/rollout.ts). The API sits behind InstallClient, which
 // uninstall shares, so tests can pass a fake; createInstallClient puts client-node behind it.
+import type { RecordingSettings } from '../contract.js';
 import { usageError } from '../errors.js';
 import { AGENT_SELECTOR, agentImage, DEFAULT_NAMESPACE, deployManifests, objectRef, PART_OF, renderManifests } from './manifests.js';
 import { apiClients, apiStatusCode, clientNode, describeApiError, type KubeConnection } from './config.js';
@@ -24,9 +25,10 @@ export interface InstallIO extends WaitIO {
   out(line: string): void;
 }
 
-/** What to install; the CLI has checked the namespace and the image (src/cli/install.ts). */
+/** What to install; the CLI has checked the namespace, the image and the recording (src/cli/install.ts). */
 export interface InstallOptions {
   image?: string;
+  recording?: RecordingSettings;
   namespace?: string;
   dryRun?: boolean;
   wait?: boolean;

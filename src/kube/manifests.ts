@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { AGENT_CONTAINER } from '../agent-health.js';
+import type { RecordingSettings } from '../contract.js';
 import { packageRoot } from '../package.js';
 import { kustomizeBuild, mapPodSpecImages, type KubeObject } from './kustomize.js';
 
@@ -61,6 +62,28 @@ const orderOf = (kind: string) => (APPLY_ORDER.includes(kind) ? APPLY_ORDER.inde
 export interface RenderOptions {
   image?: string;
   namespace?: string;
+  recording?: RecordingSettings;
+}
+
+/** The agent DaemonSet told to record: its environment, and the recordings' hostPath. */
+function withRecording(ds: KubeObject, rec: RecordingSettings): KubeObject {
+  type Pod = { containers: Array<{ name: string; env?: unknown[]; volumeMounts?: unknown[] }>; volumes?: unknown[] };
+  const pod = (ds.spec as { template: { spec: Pod } }).template.spec;
+  const agent = pod.containers.find((c) => c.name === AGENT_CONTAINER);
+  if (!agent) return ds;
+  const env = {
+    NSDEBUG_RECORD: rec.to,
+    NSDEBUG_RECORD_MAX_BYTES: String(rec.maxBytes),
+    NSDEBUG_RECORD_SCOPE: rec.scope,
+    NSDEBUG_RECORD_INPUT: rec.input ? '1' : '0',
+  };
+  agent.env = [...(agent.env ?? []), ...Object.entries(env).map(([name, value]) => ({ name, value }))];
+  if (rec.to === 'hostpath') {
+    agent.env.push({ name: 'NSDEBUG_RECORD_DIR', value: rec.dir });
+    agent.volumeMounts = [...(agent.volumeMounts ?? []), { name: 'recordings', mountPath: rec.dir }];
+    pod.volumes = [...(pod.volumes ?? []), { name: 'recordings', hostPath: { path: rec.dir, type: 'DirectoryOrCreate' } }];
+  }
+  return ds;
 }
 
 /** The objects to apply: deploy/'s, with the agent image and namespace replaced, in apply order. */
@@ -78,6 +101,7 @@ export function renderManifests(objects: KubeObject[], opts: RenderOptions = {})
       const image = opts.image;
       copy = mapPodSpecImages(copy, () => image);
     }
+    if (opts.recording && copy.kind === 'DaemonSet' && copy.metadata.name === AGENT_DAEMONSET) copy = withRecording(copy, opts.recording);
     return copy;
   });
   return rendered.sort((a, b) => orderOf(a.kind) - orderOf(b.kind));

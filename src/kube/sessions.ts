@@ -1,8 +1,17 @@
 // Who is debugging what, over the API: the Lease each agent publishes per live session, listed in
 // one call (paged) whatever the cluster's size, and a session ended — by deleting its DebugSession
 // (session authorization: the agent revokes it) or by `nsdebug-agent kill` on its node's agent.
-import { agentCommand, DEBUG_SESSION, ExitCode, SESSION_LABELS, sessionLeaseName, type PublishedSession } from '../contract.js';
+import {
+  agentCommand,
+  DEBUG_SESSION,
+  ExitCode,
+  SESSION_LABELS,
+  sessionLeaseName,
+  type AgentRequest,
+  type PublishedSession,
+} from '../contract.js';
 import { NsdebugError } from '../errors.js';
+import { oneLine } from '../text.js';
 import type { AgentPod } from './agent.js';
 import { apiStatusCode, clientNode, describeApiError, type KubeConnection } from './config.js';
 import { Collector, createExecTransport, ExecStream } from './exec.js';
@@ -16,6 +25,8 @@ export interface SessionsClient {
   killThroughAgent(agent: AgentPod, id: string): Promise<void>;
   /** end a DebugSession's session by deleting the object (the agent watches it) */
   revoke(debugSession: string): Promise<void>;
+  /** a recorded session's recording, from the agent of its node (`nsdebug-agent recording`) */
+  recording(agent: AgentPod, id: string): Promise<Buffer>;
 }
 
 const PAGE = 500;
@@ -39,6 +50,24 @@ const forbidden = (namespace: string) =>
   );
 
 export async function createSessionsClient(conn: KubeConnection): Promise<SessionsClient> {
+  /** One request of the agent on a node, by exec: its exit code, stdout, and what it said on stderr. */
+  const agentExec = async (agent: AgentPod, request: AgentRequest) => {
+    const stdout = new Collector();
+    const stderr = new Collector();
+    const code = await new ExecStream(await createExecTransport(conn)).run({
+      namespace: agent.namespace,
+      pod: agent.pod,
+      container: agent.container,
+      command: agentCommand(request),
+      stdout,
+      stderr,
+      tty: false,
+      connectTimeoutMs: conn.requestTimeoutMs,
+      describe: `the nsdebug agent pod ${agent.namespace}/${agent.pod}`,
+      where: conn,
+    });
+    return { code, stdout: stdout.bytes(), said: oneLine(stderr.text()).replace(/^nsdebug-agent: /, '') || `exit ${code}` };
+  };
   const k8s = await clientNode();
   const coordination = conn.kc.makeApiClient(k8s.CoordinationV1Api);
   const custom = conn.kc.makeApiClient(k8s.CustomObjectsApi);
@@ -80,30 +109,15 @@ export async function createSessionsClient(conn: KubeConnection): Promise<Sessio
       }
     },
     killThroughAgent: async (agent, id) => {
-      const stderr = new Collector();
-      const code = await new ExecStream(await createExecTransport(conn)).run({
-        namespace: agent.namespace,
-        pod: agent.pod,
-        container: agent.container,
-        command: agentCommand({ operation: 'kill', session: id }),
-        stdout: new Collector(),
-        stderr,
-        tty: false,
-        connectTimeoutMs: conn.requestTimeoutMs,
-        describe: `the nsdebug agent pod ${agent.namespace}/${agent.pod}`,
-        where: conn,
-      });
+      const { code, said } = await agentExec(agent, { operation: 'kill', session: id });
       if (code === ExitCode.NOT_FOUND) throw new NsdebugError(`session ${id} has ended already`, ExitCode.NOT_FOUND);
-      if (code !== 0)
-        throw new NsdebugError(
-          `the agent on node ${agent.node} could not end session ${id}: ${
-            stderr
-              .text()
-              .trim()
-              .replace(/^nsdebug-agent: /, '') || `exit ${code}`
-          }`,
-          code === ExitCode.FORBIDDEN ? ExitCode.FORBIDDEN : ExitCode.INTERNAL,
-        );
+      if (code !== 0) throw new NsdebugError(`the agent on node ${agent.node} could not end session ${id}: ${said}`, ExitCode.INTERNAL);
+    },
+    recording: async (agent, id) => {
+      const { code, said, stdout } = await agentExec(agent, { operation: 'recording', session: id });
+      if (code === ExitCode.NOT_FOUND) throw new NsdebugError(`the agent on node ${agent.node}: ${said}`, ExitCode.NOT_FOUND);
+      if (code !== 0) throw new NsdebugError(`the agent on node ${agent.node} could not read recording ${id}: ${said}`, ExitCode.INTERNAL);
+      return stdout;
     },
     revoke: async (debugSession) => {
       const [namespace = '', name = ''] = debugSession.split('/');

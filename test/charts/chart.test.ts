@@ -64,6 +64,25 @@ beforeAll(async () => {
     );
   });
 
+  test.each([
+    { to: 'hostpath' as const, dir: '/data/nsdebug', maxBytes: 5 * 2 ** 30, input: true, scope: 'labelled' as const },
+    { to: 'log' as const, dir: '/var/log/nsdebug/recordings', maxBytes: 2 ** 30, input: false, scope: 'all' as const },
+  ])('recording values render what install --record renders: $to', (recording) => {
+    const rendered = template(
+      '--set',
+      `recording.to=${recording.to}`,
+      '--set',
+      `recording.hostPath=${recording.dir}`,
+      '--set',
+      `recording.maxBytes=${recording.maxBytes}`,
+      '--set',
+      `recording.input=${recording.input}`,
+      '--set',
+      `recording.scope=${recording.scope}`,
+    ).map(withoutHelmLabels);
+    expect(byKey(rendered)).toEqual(byKey(renderManifests(objects, { recording })));
+  });
+
   test("sessionAuth=true adds the objects of deploy/session-auth/, in the chart's namespace", async () => {
     const sessionAuth = await kustomizeBuild(join(DEPLOY, 'session-auth'));
     const rendered = template('--set', 'sessionAuth=true', '--set', 'namespace=debug-agents').map(withoutHelmLabels);

@@ -54,6 +54,7 @@ function fakeCluster(sessions: PublishedSession[]) {
     get: async (_ns, id) => sessions.find((s) => s.id === id),
     killThroughAgent: async (agent, id) => void calls.push(`kill ${id} via ${agent.namespace}/${agent.pod}`),
     revoke: async (debugSession) => void calls.push(`delete DebugSession ${debugSession}`),
+    recording: async () => Buffer.alloc(0),
   };
   const cluster: SessionsCluster = {
     loadKubeConfig: async (opts) => ({ namespace: opts.namespace ?? 'shop' }) as KubeConnection,

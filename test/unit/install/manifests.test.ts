@@ -91,15 +91,19 @@ describe('deploy/', () => {
     for (const mode of ['enforce', 'audit', 'warn']) expect(ns.metadata.labels?.[`pod-security.kubernetes.io/${mode}`]).toBe('privileged');
   });
 
-  test("the agent ServiceAccount's one grant: the Leases of its live sessions, in its own namespace", () => {
+  test("the agent ServiceAccount's grants: the Leases of its live sessions in its namespace, and reading namespaces", () => {
     expect(find('ServiceAccount', 'nsdebug-agent').automountServiceAccountToken).toBe(false);
     const bindings = objects.filter((o) => o.kind.endsWith('Binding'));
-    expect(bindings.map((b) => `${b.kind}/${b.metadata.namespace}/${b.metadata.name}`)).toEqual([
-      'RoleBinding/nsdebug-system/nsdebug-agent',
+    expect(bindings.map((b) => `${b.kind}/${b.metadata.name}`)).toEqual([
+      'RoleBinding/nsdebug-agent',
+      'ClusterRoleBinding/nsdebug-agent-namespaces',
     ]);
-    expect(bindings[0]?.subjects).toEqual([{ kind: 'ServiceAccount', name: 'nsdebug-agent', namespace: 'nsdebug-system' }]);
-    const role = objects.find((o) => o.kind === 'Role' && o.metadata.name === 'nsdebug-agent');
-    expect(role?.rules).toEqual([{ apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create', 'delete', 'list'] }]);
+    for (const b of bindings) expect(b.subjects).toEqual([{ kind: 'ServiceAccount', name: 'nsdebug-agent', namespace: 'nsdebug-system' }]);
+    const rules = (kind: string, name: string) => objects.find((o) => o.kind === kind && o.metadata.name === name)?.rules;
+    expect(rules('Role', 'nsdebug-agent')).toEqual([
+      { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create', 'delete', 'list'] },
+    ]);
+    expect(rules('ClusterRole', 'nsdebug-agent-namespaces')).toEqual([{ apiGroups: [''], resources: ['namespaces'], verbs: ['get'] }]);
   });
 
   describe('the DaemonSet', () => {

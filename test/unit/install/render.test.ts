@@ -2,7 +2,7 @@
 import { ExitCode } from '../../../src/contract.js';
 import { parseDuration } from '../../../src/duration.js';
 import { NsdebugError } from '../../../src/errors.js';
-import { validateImage } from '../../../src/cli/install.js';
+import { completeInstall, validateImage, validateInstall } from '../../../src/cli/install.js';
 import { validateAgentNamespace as validateNamespace } from '../../../src/cli/options.js';
 import { splitImage } from '../../../src/kube/image-ref.js';
 import { applyImageRules, kustomizeBuild, parseKustomization, type KubeObject } from '../../../src/kube/kustomize.js';
@@ -96,9 +96,13 @@ describe('renderManifests', () => {
   test('--namespace moves every namespaced object and renames the namespace; cluster objects stay', () => {
     const rendered = renderManifests(objects, { namespace: 'debug-agents' });
     expect(rendered.find((o) => o.kind === 'Namespace')?.metadata.name).toBe('debug-agents');
-    for (const o of rendered.filter((x) => !['Namespace', 'ClusterRole'].includes(x.kind)))
+    const clusterScoped = ['Namespace', 'ClusterRole', 'ClusterRoleBinding'];
+    for (const o of rendered.filter((x) => !clusterScoped.includes(x.kind)))
       expect([objectRef(o), o.metadata.namespace]).toEqual([objectRef(o), 'debug-agents']);
     expect(rendered.find((o) => o.kind === 'ClusterRole')?.metadata.namespace).toBeUndefined();
+    // a cluster binding of the agent's ServiceAccount follows it to its namespace
+    const binding = rendered.find((o) => o.kind === 'ClusterRoleBinding' && o.metadata.name === 'nsdebug-agent-namespaces');
+    expect(binding?.subjects).toEqual([{ kind: 'ServiceAccount', name: 'nsdebug-agent', namespace: 'debug-agents' }]);
     // the input is not modified
     expect(objects.find((o) => o.kind === 'Namespace')?.metadata.name).toBe('nsdebug-system');
   });
@@ -114,11 +118,50 @@ describe('renderManifests', () => {
       'namespace/nsdebug-system',
       'resourcequota/nsdebug-critical-pods',
       'serviceaccount/nsdebug-agent',
+      'clusterrole.rbac.authorization.k8s.io/nsdebug-agent-namespaces',
       'clusterrole.rbac.authorization.k8s.io/nsdebug-user',
+      'clusterrolebinding.rbac.authorization.k8s.io/nsdebug-agent-namespaces',
       'role.rbac.authorization.k8s.io/nsdebug-agent',
       'role.rbac.authorization.k8s.io/nsdebug-user',
       'rolebinding.rbac.authorization.k8s.io/nsdebug-agent',
       'daemonset.apps/nsdebug-agent',
     ]);
+  });
+});
+
+describe('install --record', () => {
+  let deployed: KubeObject[];
+  beforeAll(async () => {
+    deployed = await kustomizeBuild(deployDir());
+  });
+  const agentOf = (objects: KubeObject[]) => {
+    const spec = (objects.find((o) => o.kind === 'DaemonSet')?.spec as { template: { spec: Record<string, unknown> } }).template.spec;
+    const agent = (spec.containers as Array<{ name: string; env: Array<{ name: string; value?: string }>; volumeMounts: unknown[] }>)[0]!;
+    return { agent, volumes: spec.volumes as unknown[] };
+  };
+
+  test('hostpath: the environment the agent reads, and the node directory mounted at the same path', () => {
+    const recording = { to: 'hostpath' as const, dir: '/data/rec', maxBytes: 2 ** 31, input: true, scope: 'labelled' as const };
+    const { agent, volumes } = agentOf(renderManifests(deployed, { recording }));
+    expect(agent.env.filter((e) => e.name.startsWith('NSDEBUG_RECORD'))).toEqual([
+      { name: 'NSDEBUG_RECORD', value: 'hostpath' },
+      { name: 'NSDEBUG_RECORD_MAX_BYTES', value: '2147483648' },
+      { name: 'NSDEBUG_RECORD_SCOPE', value: 'labelled' },
+      { name: 'NSDEBUG_RECORD_INPUT', value: '1' },
+      { name: 'NSDEBUG_RECORD_DIR', value: '/data/rec' },
+    ]);
+    expect(agent.volumeMounts).toContainEqual({ name: 'recordings', mountPath: '/data/rec' });
+    expect(volumes).toContainEqual({ name: 'recordings', hostPath: { path: '/data/rec', type: 'DirectoryOrCreate' } });
+    // deploy/'s objects themselves are not changed
+    expect(agentOf(deployed).agent.env.some((e) => e.name === 'NSDEBUG_RECORD')).toBe(false);
+  });
+
+  test.each([
+    [{ record: 'hostpath', 'record-dir': 'relative/dir' }, '--record-dir must be an absolute directory path on the nodes'],
+    [{ record: 'hostpath', 'record-dir': '/var/../etc' }, '--record-dir must be an absolute directory path on the nodes'],
+    [{ record: 'log', 'record-max-size': '10' }, '--record-max-size must be at least 1Mi'],
+    [{ record: 'log', 'record-max-size': 'lots' }, '--record-max-size must be a size like 512Mi or 2Gi, not "lots"'],
+  ])('refuses %j', (flags, message) => {
+    expect(() => validateInstall(completeInstall(flags))).toThrow(message);
   });
 });

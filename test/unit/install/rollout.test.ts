@@ -234,7 +234,9 @@ describe('install', () => {
       'Namespace//nsdebug-system',
       'ResourceQuota/nsdebug-system/nsdebug-critical-pods',
       'ServiceAccount/nsdebug-system/nsdebug-agent',
+      'ClusterRole//nsdebug-agent-namespaces',
       'ClusterRole//nsdebug-user',
+      'ClusterRoleBinding//nsdebug-agent-namespaces',
       'Role/nsdebug-system/nsdebug-agent',
       'Role/nsdebug-system/nsdebug-user',
       'RoleBinding/nsdebug-system/nsdebug-agent',
@@ -333,7 +335,9 @@ describe('install', () => {
     await install({ manifests, dryRun: true }, cluster, out);
     expect(cluster.applied).toEqual([
       { ref: 'Namespace//nsdebug-system', dryRun: true },
+      { ref: 'ClusterRole//nsdebug-agent-namespaces', dryRun: true },
       { ref: 'ClusterRole//nsdebug-user', dryRun: true },
+      { ref: 'ClusterRoleBinding//nsdebug-agent-namespaces', dryRun: true },
     ]);
     expect(out.lines).toContain(
       'daemonset.apps/nsdebug-agent not checked: the server can dry-run it only once namespace nsdebug-system exists',
@@ -389,7 +393,7 @@ describe('uninstall', () => {
     const cluster = new FakeCluster([{ ds: status(1, 1), pods: [readyPod('n1')] }], {}, 2);
     await install({ manifests }, cluster, io());
     const out = io(true);
-    expect(await uninstall({ manifests }, cluster, out)).toBe(8);
+    expect(await uninstall({ manifests }, cluster, out)).toBe(10);
     expect(cluster.deleted[0]).toBe('DaemonSet/nsdebug-system/nsdebug-agent');
     expect(cluster.deleted.at(-1)).toBe('Namespace//nsdebug-system');
     expect(cluster.stored.size).toBe(0);
