@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 
 import { CONTRACT_VERSION, ExitCode } from '../../src/contract.js';
+import { TarParser } from '../../src/tar.js';
 import { CriClient } from '../support/cri.js';
 import { createPod, IMAGES, waitContainerState, type Pod } from '../support/pods.js';
 import { shortId } from '../../src/agent/resolve.js';
@@ -240,6 +241,54 @@ describe('enter --postmortem', () => {
       ExitCode.USAGE,
       expect.stringMatching(/^nsdebug-agent: --postmortem needs --pod-uid and --container\b[^\n]*$/),
     ]);
+  });
+});
+
+describe("cp --postmortem: out of the dead container's last filesystem", () => {
+  /** `nsdebug-agent cp --postmortem` as the CLI runs it; stdout as bytes. */
+  const copyOut = (pod: Pod, from: string, extra: string[] = []) =>
+    execa(
+      'node',
+      [
+        AGENT,
+        'cp',
+        `--contract=${CONTRACT_VERSION}`,
+        `--container-id=${pod.container('app').id}`,
+        `--pod-uid=${pod.podUid}`,
+        '--postmortem',
+        '--container=app',
+        `--from=${from}`,
+        ...extra,
+      ],
+      { reject: false, encoding: 'buffer', env: { NSDEBUG_RUNTIME_ENDPOINT: process.env.CONTAINERD_ADDRESS } },
+    );
+
+  test("a tree as a tar stream: the dead instance's own writes and its image's files; no mount left on the node", async () => {
+    const before = ownMounts();
+    const r = await copyOut(crashed, '/', ['--recursive']);
+    expect(r.exitCode).toBe(0);
+    const files = new Map<string, string>();
+    let current = '';
+    const parser = new TarParser();
+    for (const event of [...parser.push(Buffer.from(r.stdout)), ...parser.finish()]) {
+      if (event.kind === 'entry' && event.entry.type === 'file') files.set((current = event.entry.path), '');
+      else if (event.kind === 'data') files.set(current, files.get(current) + event.chunk.toString());
+    }
+    expect([files.get('tmp/marker-crashed'), files.get('state'), files.get('marker.txt')]).toEqual([
+      'last-words\n',
+      'root-write\n',
+      'nsdebug-marker\n',
+    ]);
+    // the snapshot's own /proc, /sys and /dev are empty directories: nothing of the node's
+    expect([...files.keys()].filter((p) => /^(proc|sys)\//.test(p))).toEqual([]);
+    expect(ownMounts()).toBe(before);
+  });
+
+  test('one file: a header line, then its bytes', async () => {
+    const ok = await copyOut(crashed, '/tmp/marker-crashed');
+    const [header, ...rest] = Buffer.from(ok.stdout).toString().split('\n');
+    expect(JSON.parse(header!)).toMatchObject({ path: '/tmp/marker-crashed', size: 11 });
+    expect(rest.join('\n')).toBe('last-words\n');
   });
 });
 
