@@ -4,12 +4,14 @@
 // opening anything (O_PATH, openat2 RESOLVE_IN_ROOT: its symlinks stay inside), the inode that
 // fd pins is checked to be a regular file on a real file system, and only then opened for
 // reading, non-blocking, and checked to be that same inode. With the container's credentials
-// both the resolution and the open are made with them.
+// both the resolution and the open are made with them. And what cp shares for writing: where
+// it copies (ContainerRoot), its temporary names, its failures in cp(1)'s words.
+import { randomBytes } from 'node:crypto';
 import { closeSync, constants, fstatSync, openSync, readSync, statfsSync, type Stats } from 'node:fs';
 
 import { ExitCode } from '../contract.js';
 import { NsdebugError } from '../errors.js';
-import { O_PATH, type Confinement, type NativeLibrary } from '../native/libnsdebug.js';
+import { NativeError, O_PATH, type Confinement, type NativeLibrary } from '../native/libnsdebug.js';
 
 const { O_RDONLY, O_NONBLOCK, O_NOCTTY } = constants;
 
@@ -83,3 +85,34 @@ export function readContainerFile(native: NativeLibrary, rootFd: number, path: s
     closeSync(fd);
   }
 }
+
+/** Where a copy reads or writes: the container's root held open, the path made absolute inside it, whose rights apply. */
+export interface ContainerRoot {
+  rootFd: number;
+  path: string;
+  creds: Confinement;
+}
+
+/** Why an open, read or write failed, as cp(1) words it ("PATH: reason"), and what to do. */
+export function copyFailure(err: unknown, path: string): NsdebugError {
+  if (err instanceof NsdebugError) return err;
+  const code = err instanceof NativeError ? err.code : ((err as NodeJS.ErrnoException).code ?? '');
+  const reasons: Record<string, string> = {
+    ENOENT: 'no such file or directory',
+    ENOTDIR: 'a component of the path is not a directory',
+    EROFS: "read-only file system (the container's root or a read-only volume); copy to a writable volume such as an emptyDir",
+    ENOSPC: 'no space left on the file system',
+    EDQUOT: 'disk quota exceeded',
+    EISDIR: 'is a directory; cp -r copies a directory and what it holds',
+    EXDEV: "leads out of the container's root through a magic link; name the file itself",
+    ELOOP: 'too many levels of symbolic links',
+    EACCES: 'permission denied',
+    EPERM: 'operation not permitted (an immutable or append-only file?)',
+  };
+  const reason = reasons[code];
+  const exitCode = code === 'ENOENT' || code === 'ENOTDIR' ? ExitCode.NOT_FOUND : ExitCode.COPY_FAILED;
+  return new NsdebugError(`${path}: ${reason ?? (err as Error).message}`, exitCode);
+}
+
+/** A name for a file being written beside base, renamed to base once complete. */
+export const temporaryName = (base: string) => `.${base.slice(0, 200)}.nsdebug-${randomBytes(4).toString('hex')}`;

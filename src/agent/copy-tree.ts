@@ -29,8 +29,7 @@ import { ExitCode } from '../contract.js';
 import { NsdebugError } from '../errors.js';
 import { O_PATH, type NativeLibrary } from '../native/libnsdebug.js';
 import { NOT_COPIED, specialKind, TAR_END, TarParser, tarHeader, tarPadding, type TarEntry } from '../tar.js';
-import { kernelFileSystem } from './container-file.js';
-import { copyFailure, temporaryName, type ContainerRoot } from './copy.js';
+import { copyFailure, kernelFileSystem, temporaryName, type ContainerRoot } from './container-file.js';
 
 const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_DIRECTORY, O_NOFOLLOW, O_NOCTTY, O_NONBLOCK } = constants;
 

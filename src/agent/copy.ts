@@ -11,28 +11,20 @@
 //         mode, owner (the container's user) and mtime, then renamed over it; stdout = CopyResult.
 //         A tree: a tar stream, each file written the same way (src/agent/copy-tree.ts)
 import { closeSync, constants, createReadStream, fchmodSync, futimesSync, openSync, readlinkSync, rmSync, writeSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
 import { posix } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Readable, Writable } from 'node:stream';
 
 import { ExitCode, type CopyHeader, type CopyRequest, type CopyResult, type SessionCopy } from '../contract.js';
 import { NsdebugError } from '../errors.js';
-import { loadNativeLibrary, NativeError, O_PATH, type Confinement, type NativeLibrary } from '../native/libnsdebug.js';
+import { loadNativeLibrary, O_PATH, type NativeLibrary } from '../native/libnsdebug.js';
 import { openAuditChannel, sessionRecord } from './audit.js';
 import { readTargetCredentials } from './confinement.js';
-import { openContainerFile } from './container-file.js';
+import { copyFailure, openContainerFile, temporaryName, type ContainerRoot } from './container-file.js';
 import { packTree, unpackTree, type TreeResult } from './copy-tree.js';
 import { deadContainer, podSandbox, seesPath } from './postmortem.js';
 import { PROC } from './procfs.js';
 import { resolveContainer, shortId, verifyMembership } from './resolve.js';
-
-/** Where a copy reads or writes: the container's root held open, the path made absolute inside it, whose rights apply. */
-export interface ContainerRoot {
-  rootFd: number;
-  path: string;
-  creds: Confinement;
-}
 
 const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_DIRECTORY, O_NOFOLLOW, O_NOCTTY } = constants;
 
@@ -77,31 +69,7 @@ export async function openContainer(req: CopyRequest, native: NativeLibrary): Pr
   return req.postmortem ? openDeadContainer(req, path, native) : openLiveContainer(req, path);
 }
 
-/** Why an open, read or write failed, as cp(1) words it ("PATH: reason"), and what to do. */
-export function copyFailure(err: unknown, path: string): NsdebugError {
-  if (err instanceof NsdebugError) return err;
-  const code = err instanceof NativeError ? err.code : ((err as NodeJS.ErrnoException).code ?? '');
-  const reasons: Record<string, string> = {
-    ENOENT: 'no such file or directory',
-    ENOTDIR: 'a component of the path is not a directory',
-    EROFS: "read-only file system (the container's root or a read-only volume); copy to a writable volume such as an emptyDir",
-    ENOSPC: 'no space left on the file system',
-    EDQUOT: 'disk quota exceeded',
-    EISDIR: 'is a directory; cp -r copies a directory and what it holds',
-    EXDEV: "leads out of the container's root through a magic link; name the file itself",
-    ELOOP: 'too many levels of symbolic links',
-    EACCES: 'permission denied',
-    EPERM: 'operation not permitted (an immutable or append-only file?)',
-  };
-  const reason = reasons[code];
-  const exitCode = code === 'ENOENT' || code === 'ENOTDIR' ? ExitCode.NOT_FOUND : ExitCode.COPY_FAILED;
-  return new NsdebugError(`${path}: ${reason ?? (err as Error).message}`, exitCode);
-}
-
 const isDirectory = () => Object.assign(new Error('is a directory'), { code: 'EISDIR' });
-
-/** A name for a file being written beside base, renamed to base once complete. */
-export const temporaryName = (base: string) => `.${base.slice(0, 200)}.nsdebug-${randomBytes(4).toString('hex')}`;
 
 /** Stream one regular file out: a header line, then its bytes. */
 async function copyOut(c: ContainerRoot, native: NativeLibrary, stdout: Writable): Promise<CopyHeader> {

@@ -86,6 +86,9 @@ interface Registered {
 /** The live sessions of this serve process; published when an API and the agent's identity are at hand. */
 export class SessionRegistry {
   private readonly live = new Map<string, Registered>();
+
+  constructor(private readonly publishAfterMs = 1000) {}
+
   private publish?: { api: InClusterApi; agent: AgentIdentity; warn: (msg: string, fields: Record<string, unknown>) => void };
 
   /** From now on, publish each session as a Lease (serve, once it knows its pod). */
@@ -102,13 +105,19 @@ export class SessionRegistry {
     return this.publish?.agent.node;
   }
 
-  /** Register a starting session; end is called if it is killed. Returns its removal. */
+  /**
+   * Register a starting session; end is called if it is killed. Returns its removal. Published
+   * once it has lived publishAfterMs: a session of a moment (`-- true`) costs the API server (and
+   * the node it shares CPUs with) nothing, one someone works in is listed within a second.
+   */
   add(session: PublishedSession, end: (ended: SessionEnded) => void): () => void {
     this.live.set(session.id, { session, end });
-    const published = this.publish ? this.create(session) : Promise.resolve();
+    let published: Promise<void> | undefined;
+    const timer = this.publish ? setTimeout(() => (published = this.create(session)), this.publishAfterMs) : undefined;
     return () => {
       this.live.delete(session.id);
-      void published.then(() => this.publish && this.remove(session.id));
+      clearTimeout(timer);
+      void published?.then(() => this.remove(session.id));
     };
   }
 

@@ -66,12 +66,13 @@ test("a session's Lease: labelled by node and target namespace, annotated with t
 
 test('a registered session is published, listed, killed with a reason, and unpublished when it ends', async () => {
   const { api, calls } = fakeApi();
-  const registry = new SessionRegistry();
+  const registry = new SessionRegistry(0);
   registry.publishTo({ api, agent: AGENT, warn: () => undefined });
   const ended: SessionEnded[] = [];
   const session: PublishedSession = publishedSession('aaaaaaaaaa', request, {}, 'n1', SINCE);
   const remove = registry.add(session, (end) => ended.push(end));
   expect(registry.list()).toEqual([session]);
+  await new Promise((resolve) => setTimeout(resolve, 10));
   expect(registry.kill('bbbbbbbbbb', 'x')).toBe(false);
   expect(registry.kill('aaaaaaaaaa', 'kubectl nsdebug sessions kill')).toBe(true);
   expect(ended).toEqual([{ reason: 'killed', message: 'the session was ended by kubectl nsdebug sessions kill' }]);
@@ -84,13 +85,21 @@ test('a registered session is published, listed, killed with a reason, and unpub
   ]);
 });
 
-test('a refused publish is a warning, never a failed session', async () => {
+test('a session of a moment is never published; a refused publish is a warning, never a failed session', async () => {
+  const quick = fakeApi();
+  const patient = new SessionRegistry(50);
+  patient.publishTo({ api: quick.api, agent: AGENT, warn: () => undefined });
+  patient.add(publishedSession('aaaaaaaaaa', request, {}, 'n1', SINCE), () => undefined)();
+  await new Promise((resolve) => setTimeout(resolve, 80));
+  expect(quick.calls).toEqual([]);
+
   const { api } = fakeApi(() => ({ status: 403, body: { message: 'leases is forbidden' } }));
   const warnings: unknown[] = [];
-  const registry = new SessionRegistry();
+  const registry = new SessionRegistry(0);
   registry.publishTo({ api, agent: AGENT, warn: (msg, fields) => warnings.push({ msg, ...fields }) });
-  registry.add(publishedSession('aaaaaaaaaa', request, {}, 'n1', SINCE), () => undefined)();
+  const remove = registry.add(publishedSession('aaaaaaaaaa', request, {}, 'n1', SINCE), () => undefined);
   await new Promise((resolve) => setTimeout(resolve, 10));
+  remove();
   expect(warnings).toContainEqual({ msg: 'could not publish a session', session: 'aaaaaaaaaa', error: 'leases is forbidden' });
 });
 
