@@ -260,7 +260,7 @@ describe("cp --postmortem: out of the dead container's last filesystem", () => {
         `--from=${from}`,
         ...extra,
       ],
-      { reject: false, encoding: 'buffer', env: { NSDEBUG_RUNTIME_ENDPOINT: process.env.CONTAINERD_ADDRESS } },
+      { reject: false, encoding: 'buffer', stripFinalNewline: false, env: { NSDEBUG_RUNTIME_ENDPOINT: process.env.CONTAINERD_ADDRESS } },
     );
 
   test("a tree as a tar stream: the dead instance's own writes and its image's files; no mount left on the node", async () => {
