@@ -165,6 +165,17 @@ cmd_build_agent() {
       podman save --format oci-archive -o "$archive" "$AGENT_IMAGE" >/dev/null
     fi
     bash "$HERE/cluster.sh" import-image "$archive" $stale || { rm -f "$archive"; die "importing $AGENT_IMAGE into $stale failed"; }
+    # Content is digest-checked on import, its unpacked snapshot is not: once (a TCG VM node
+    # under load) its node binary differed from the image's and every agent start died with
+    # SIGSEGV. So the image's node must run on each node; if not, it is imported again, once.
+    local node
+    for node in $stale; do
+      vm_runs_agent_image "$node" && continue
+      log "$AGENT_IMAGE as unpacked on $node does not run (node -e 0); importing it again"
+      bash "$HERE/cluster.sh" ssh "$node" "ctr -n k8s.io images rm --sync $AGENT_IMAGE >/dev/null" || true
+      bash "$HERE/cluster.sh" import-image "$archive" "$node" || { rm -f "$archive"; die "importing $AGENT_IMAGE into $node failed"; }
+      vm_runs_agent_image "$node" || { rm -f "$archive"; die "$AGENT_IMAGE does not run on $node even imported again (ctr run … node -e 0)"; }
+    done
     log "imported $AGENT_IMAGE into $stale"
     imported=1
   fi
@@ -172,6 +183,11 @@ cmd_build_agent() {
   [ -z "$imported" ] || restart_agents
   log "agent image ready in $((SECONDS - start))s"
   echo "$AGENT_IMAGE"
+}
+
+# vm_runs_agent_image NODE: the agent image's node runs on that VM node's containerd.
+vm_runs_agent_image() {
+  bash "$HERE/cluster.sh" ssh "$1" "timeout 120 ctr -n k8s.io run --rm $AGENT_IMAGE nsdebug-image-check-\$\$ /usr/local/bin/node -e 0" >/dev/null 2>&1
 }
 
 case ${1:-} in
