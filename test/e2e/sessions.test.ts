@@ -5,7 +5,7 @@
 import { execa } from 'execa';
 
 import { clusterEnv, kubectl, waitFor } from './helpers/kube.js';
-import { targetNode } from './helpers/node.js';
+import { agentPodOn, targetNode } from './helpers/node.js';
 
 clusterEnv();
 const NODE = targetNode();
@@ -77,7 +77,8 @@ describe('kubectl nsdebug sessions', () => {
     expect(ended.stderr).toContain('the session was ended by kubectl nsdebug sessions kill');
     await waitFor('the session ended in the container', async () => !(await sleeping('sleep 3598')), 20_000);
     await waitFor('its lease removed', async () => !(await leases()).some((l) => l.endsWith(id)), 20_000);
-    const log = await kubectl(['-n', 'nsdebug-system', 'logs', `daemonset/nsdebug-agent`, '--since=2m']);
+    // the log of the agent on the session's node (`logs daemonset/…` reads one pod of many)
+    const log = await kubectl(['-n', 'nsdebug-system', 'logs', await agentPodOn(NODE.name), '--since=2m']);
     const lines = text(log.stdout)
       .split('\n')
       .filter((l) => l.includes(id))
