@@ -19,7 +19,7 @@ import { prepare, realCluster, type ClusterDeps } from './prepare.js';
 import { TarError } from '../tar.js';
 import { oneLine } from '../text.js';
 import { moveIntoPlace, packLocalTree, repackTar, TarUnpacker, type TreeCount } from './cp-tree.js';
-import { escapeLine } from './escape.js';
+import { escapeText } from './escape.js';
 import { createProgress, type Progress } from './progress.js';
 
 export interface CpFlags extends KubeFlags, Omit<TargetFlags, 'target' | 'selector'> {
@@ -141,7 +141,7 @@ async function download(opts: CpOptions, d: { remote: string; local: string }, i
     const doing = `copy ${d.remote} out of container ${target.container.name} of pod ${target.namespace}/${target.pod}`;
     const request = copyRequest(target, { from: d.remote, ...(opts.recursive ? { recursive: true } : {}) });
     const at = { conn, agent, target, sessionAuth: opts.sessionAuth };
-    const said = (text: string) => (progress.clear(), io.stderr.write(escapeLines(text)));
+    const said = (text: string) => (progress.clear(), io.stderr.write(escapeText(text)));
     if (opts.recursive) {
       if (scratch) mkdirSync(scratch, { mode: 0o700 });
       const sink = scratch ? new TarUnpacker(scratch, count, (line) => said(`${line}\n`)) : countedPassThrough(io.stdout, count);
@@ -203,7 +203,7 @@ async function upload(opts: CpOptions, u: { local: string; remote: string }, io:
     progress.step(`copying ${u.local} through the agent on node ${agent.node}`);
     const doing = `copy ${fromStdin ? 'stdin' : u.local} into container ${target.container.name} of pod ${target.namespace}/${target.pod}`;
     const at = { conn, agent, target, sessionAuth: opts.sessionAuth };
-    const said = (text: string) => (progress.clear(), io.stderr.write(escapeLines(text)));
+    const said = (text: string) => (progress.clear(), io.stderr.write(escapeText(text)));
     if (tree) {
       const warn = (line: string) => said(`${line}\n`);
       const stdin = fromStdin ? repackTar(io.stdin, count, warn) : packLocalTree(u.local, count, warn);
@@ -228,14 +228,6 @@ async function upload(opts: CpOptions, u: { local: string; remote: string }, io:
     progress.clear();
   }
 }
-
-/** What the agent says, shown on the user's terminal and never obeyed by it. */
-const escapeLines = (text: string) =>
-  text
-    .split('\n')
-    .filter(Boolean)
-    .map((line) => `${escapeLine(line)}\n`)
-    .join('');
 
 /** stdout, counted for the progress line. */
 function countedPassThrough(stdout: Writable, count: TreeCount): Writable {
