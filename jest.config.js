@@ -22,5 +22,6 @@ export default {
       globalTeardown: '<rootDir>/test/integration/global-teardown.ts',
     }),
     tier('e2e'),
+    tier('scale'),
   ],
 };

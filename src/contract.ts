@@ -64,6 +64,8 @@ export const ExitCode = {
   SESSION_ENDED: 74,
   /** the connection to the agent broke or went silent mid-session; the agent ends the session's processes */
   CONNECTION_LOST: 75,
+  /** install/status: the agent runs, but some nodes' agents are not ready (the rest can host sessions) */
+  DEGRADED: 76,
   /** the command was found but could not be executed (as in shells) */
   COMMAND_NOT_EXECUTABLE: 126,
   /** the command was not found inside the target (as in shells) */
@@ -582,6 +584,15 @@ export const SESSION_LABELS = {
 
 /** The Lease of a live session, in the agent's namespace. */
 export const sessionLeaseName = (id: string) => `nsdebug-session-${id}`;
+
+/**
+ * Each agent's own report (its `info`), published as one Lease per agent pod, named after the
+ * pod and owned by it: `kubectl nsdebug status` lists them in one call whatever the number of
+ * nodes, instead of asking every agent by exec. The agent renews it every REPORT_EVERY_S; one
+ * older than its leaseDurationSeconds is stale.
+ */
+export const AGENT_REPORT = { label: 'nsdebug.io/agent-report', annotation: 'nsdebug.io/agent-report' } as const;
+export const REPORT_EVERY_S = 300;
 
 /** What an agent publishes of a live session (the Lease's annotation), and `sessions -o json` prints. */
 export interface PublishedSession {

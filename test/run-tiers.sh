@@ -8,6 +8,8 @@
 #                legacy node (cgroup v1 hybrid, cgroupfs, containerd 1.6)
 #   e2e-vm       the same suites, targets on a VM node (systemd, cgroup v2, containerd 2.x);
 #                skipped when the cluster runs without VM nodes (cluster.sh up --nodes 1)
+#   scale        the same cluster with 200 kwok nodes and 2,000 pods beside the real ones
+#                (test/scale/run.sh): the cluster-wide views' API requests counted
 # Prints a line per tier and ends with one line "N passed, M failed" (", K skipped" when any
 # test was skipped) summed over every tier, for CI. Tests of the test fixtures themselves
 # (the integration harness, the cluster bring-up) are counted in the tier line apart.
@@ -16,7 +18,7 @@ cd "$(dirname "$0")/.."
 out=test-results
 mkdir -p "$out"
 needs_native=0
-for tier in "$@"; do case $tier in integration | e2e*) needs_native=1 ;; esac; done
+for tier in "$@"; do case $tier in integration | e2e* | scale) needs_native=1 ;; esac; done
 # The unit and charts tiers need only the TypeScript build; the others also native/ (gcc).
 if [ $needs_native = 1 ]; then build=build; else build=build:js; fi
 npm run -s "$build" || { echo "0 passed, 1 failed"; exit 1; }
@@ -33,6 +35,8 @@ for tier in "$@"; do
         continue
       fi
       NSDEBUG_E2E_NODE=nsdebug-vm1 bash test/e2e/run.sh --json --outputFile="$out/$tier.json" ;;
+    scale)
+      bash test/scale/run.sh --json --outputFile="$out/$tier.json" ;;
     charts)
       if helm=$(bash test/support/helm.sh | tail -n1); then export NSDEBUG_HELM=$helm; else unset NSDEBUG_HELM; fi
       NODE_OPTIONS=--experimental-vm-modules npx jest --selectProjects "$tier" --json --outputFile="$out/$tier.json" ;;

@@ -5,6 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 import { ExitCode, SESSION_PORT } from '../contract.js';
 import { loadNativeLibrary } from '../native/libnsdebug.js';
+import { publishAgentReport, reportPeriodically } from './agent-report.js';
 import { AUDIT_SOCKET, startAuditServer } from './audit.js';
 import { apiMessage, inClusterApi } from './apiserver.js';
 import { collectInfo } from './info.js';
@@ -19,6 +20,8 @@ import { liveSessionOwners, removeStaleSessions } from './session-cgroup.js';
 export function log(level: 'info' | 'warn' | 'error', msg: string, fields: Record<string, unknown> = {}): void {
   writeSync(1, `${JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields })}\n`);
 }
+
+const REPORT_WAIT_MS = 3000;
 
 export async function serve(opts: { maxSessionMs: number }): Promise<number> {
   const info = await collectInfo();
@@ -45,6 +48,18 @@ export async function serve(opts: { maxSessionMs: number }): Promise<number> {
       (err: Error) => log('warn', "could not list this node's session leases", { error: err.message }),
     );
   } else log('warn', 'sessions are not published: the DaemonSet names no pod (NSDEBUG_POD_NAME, NSDEBUG_POD_UID, NSDEBUG_POD_NAMESPACE)');
+  // The report `kubectl nsdebug status` reads goes out before the sockets listen, so that a
+  // ready agent (its probe needs them) has reported; an API server that does not answer within
+  // REPORT_WAIT_MS does not hold sessions back.
+  const reporting = agent
+    ? reportPeriodically(
+        info,
+        (report) => publishAgentReport(inClusterApi(), agent, report),
+        () => collectInfo({ serving: true }),
+        (msg, fields) => log('warn', msg, fields),
+      )
+    : undefined;
+  if (reporting) await Promise.race([reporting.published, sleep(REPORT_WAIT_MS)]);
   const controlServer = await startControlServer(liveSessions, (line) => log('info', 'control', line));
   const recording = recordingPolicy();
   if (recording) {
@@ -75,6 +90,7 @@ export async function serve(opts: { maxSessionMs: number }): Promise<number> {
   });
 
   await signal;
+  reporting?.stop();
   // Resident sessions end through the stop signal; per-session processes get SIGTERM.
   const owners = liveSessionOwners().filter((pid) => pid !== process.pid);
   log('info', 'shutting down', { signal: await signal, sessions: owners.length });

@@ -44,7 +44,17 @@ const KIND_PREFIX: Record<string, string> = {
 /** node/NAME as kubectl spells a node. */
 const NODE_PREFIXES = ['node', 'nodes', 'no'];
 
-const startingWith = (prefix: string, words: Iterable<string>) => [...new Set(words)].filter((w) => w.startsWith(prefix)).sort();
+/**
+ * At most this many candidates: on 10,000 pods the shell still gets a list it can show. The
+ * cluster's names are filtered by the typed prefix first, so the cap only bites on a short prefix.
+ */
+export const MAX_CANDIDATES = 500;
+
+const startingWith = (prefix: string, words: Iterable<string>) =>
+  [...new Set(words)]
+    .filter((w) => w.startsWith(prefix))
+    .sort()
+    .slice(0, MAX_CANDIDATES);
 
 /** words: the arguments after `kubectl nsdebug`, the last being the word under the cursor. */
 export async function complete(
@@ -159,12 +169,18 @@ async function completeValue(
   }
 }
 
-/** The cluster behind completion: client-node, quiet on every failure (no candidates). */
+/**
+ * The cluster behind completion, quiet on every failure (no candidates). Lists ask for names only
+ * (src/kube/name-list.ts): one small call from the API server's cache however many objects.
+ */
 export function clusterLookup(flags: KubeConfigOptions): CompletionLookup {
   const connection = (async () => {
-    const { loadKubeConfig, apiClients } = await import('../kube/config.js');
+    const [{ loadKubeConfig, apiClients }, { listNames }] = await Promise.all([
+      import('../kube/config.js'),
+      import('../kube/name-list.js'),
+    ]);
     const conn = await loadKubeConfig(flags);
-    return { conn, api: await apiClients(conn) };
+    return { conn, listNames: (path: string) => listNames(conn, path), api: () => apiClients(conn) };
   })();
   const quietly = async (fn: (c: Awaited<typeof connection>) => Promise<string[]>) => {
     try {
@@ -173,43 +189,35 @@ export function clusterLookup(flags: KubeConfigOptions): CompletionLookup {
       return [];
     }
   };
-  const named = (list: { items: Array<{ metadata?: { name?: string } }> }) =>
-    list.items.flatMap((i) => (i.metadata?.name ? [i.metadata.name] : []));
   return {
-    namespaces: () => quietly(async ({ api }) => named(await api.core.listNamespace())),
+    namespaces: () => quietly(({ listNames }) => listNames('/api/v1/namespaces')),
     contexts: () => quietly(async ({ conn }) => conn.kc.getContexts().map((c) => c.name)),
-    nodes: () => quietly(async ({ api }) => named(await api.core.listNode())),
+    nodes: () => quietly(({ listNames }) => listNames('/api/v1/nodes')),
     names: (kind, ns) =>
-      quietly(async ({ conn, api }) => {
-        const namespace = ns ?? conn.namespace;
-        switch (kind) {
-          case 'pod':
-            return named(await api.core.listNamespacedPod({ namespace }));
-          case 'service':
-            return named(await api.core.listNamespacedService({ namespace }));
-          case 'deployment':
-            return named(await api.apps.listNamespacedDeployment({ namespace }));
-          case 'statefulset':
-            return named(await api.apps.listNamespacedStatefulSet({ namespace }));
-          case 'daemonset':
-            return named(await api.apps.listNamespacedDaemonSet({ namespace }));
-          case 'replicaset':
-            return named(await api.apps.listNamespacedReplicaSet({ namespace }));
-          case 'job':
-            return named(await api.batch.listNamespacedJob({ namespace }));
-          default:
-            return [];
-        }
+      quietly(async ({ conn, listNames }) => {
+        const path = COLLECTION_PATHS[kind];
+        return path ? listNames(path(encodeURIComponent(ns ?? conn.namespace))) : [];
       }),
     containers: (pod, ns) =>
       quietly(async ({ conn, api }) => {
-        const p = await api.core.readNamespacedPod({ name: pod, namespace: ns ?? conn.namespace });
+        const p = await (await api()).core.readNamespacedPod({ name: pod, namespace: ns ?? conn.namespace });
         return [...(p.spec?.containers ?? []), ...(p.spec?.initContainers ?? []), ...(p.spec?.ephemeralContainers ?? [])].map(
           (c) => c.name,
         );
       }),
   };
 }
+
+/** Where each kind completion offers lives in the API, per namespace. */
+const COLLECTION_PATHS: Partial<Record<TargetRef['kind'], (namespace: string) => string>> = {
+  pod: (ns) => `/api/v1/namespaces/${ns}/pods`,
+  service: (ns) => `/api/v1/namespaces/${ns}/services`,
+  deployment: (ns) => `/apis/apps/v1/namespaces/${ns}/deployments`,
+  statefulset: (ns) => `/apis/apps/v1/namespaces/${ns}/statefulsets`,
+  daemonset: (ns) => `/apis/apps/v1/namespaces/${ns}/daemonsets`,
+  replicaset: (ns) => `/apis/apps/v1/namespaces/${ns}/replicasets`,
+  job: (ns) => `/apis/batch/v1/namespaces/${ns}/jobs`,
+};
 
 /** bin/kubectl_complete-nsdebug: print the completion of argv in cobra's protocol. */
 export async function printCompletion(argv: string[]): Promise<void> {

@@ -235,6 +235,26 @@ export async function apiClients(conn: KubeConnection): Promise<ApiClients> {
 // ---- failures as sentences ----
 
 /** client-node's ApiException, recognised by shape so this module needs no runtime import. */
+/** A list call's page size: what kubectl asks for (its --chunk-size). */
+export const LIST_PAGE = 500;
+
+/**
+ * Every item of a list, a page at a time: on a thousand nodes one unpaged list is a response the
+ * API server must build whole. `list` gets the page's limit and continue token.
+ */
+export async function listAllPages<T>(
+  list: (page: { limit: number; _continue?: string }) => Promise<{ items: T[]; metadata?: { _continue?: string } }>,
+): Promise<T[]> {
+  const items: T[] = [];
+  let _continue: string | undefined;
+  do {
+    const page = await list({ limit: LIST_PAGE, ...(_continue ? { _continue } : {}) });
+    items.push(...page.items);
+    _continue = page.metadata?._continue || undefined;
+  } while (_continue);
+  return items;
+}
+
 export interface ApiExceptionLike {
   code: number;
   body?: unknown;

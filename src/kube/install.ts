@@ -130,18 +130,22 @@ export async function createInstallClient(conn: KubeConnection): Promise<Install
       ),
     listAgentPods: async (namespace) =>
       (await call(`list the agent pods in ${namespace}`, () => core.listNamespacedPod({ namespace, labelSelector: AGENT_SELECTOR }))).items,
-    podWarnings: async (namespace, pod) => {
+    agentPodWarnings: async (namespace) => {
+      const byPod = new Map<string, string[]>();
       try {
-        const list = await core.listNamespacedEvent({
-          namespace,
-          fieldSelector: `involvedObject.kind=Pod,involvedObject.name=${pod},type=Warning`,
-        });
+        // one list for every pod of the namespace, not one per pod: a big cluster has a thousand
+        const list = await core.listNamespacedEvent({ namespace, fieldSelector: 'type=Warning,involvedObject.kind=Pod' });
         const when = (e: (typeof list.items)[number]) =>
           new Date(e.lastTimestamp ?? e.eventTime ?? e.metadata.creationTimestamp ?? 0).getTime();
-        return list.items.sort((a, b) => when(a) - when(b)).map((e) => e.message ?? '');
+        for (const e of list.items.sort((a, b) => when(a) - when(b))) {
+          const messages = byPod.get(e.involvedObject.name ?? '') ?? [];
+          messages.push(e.message ?? '');
+          byPod.set(e.involvedObject.name ?? '', messages);
+        }
       } catch {
-        return []; // events only sharpen a message: without them the pod's own status still speaks
+        // events only sharpen a message: without them the pods' own status still speaks
       }
+      return byPod;
     },
   };
 }

@@ -1,7 +1,9 @@
 // Waiting for the agent DaemonSet's rollout after an install: `kubectl rollout status`, plus the
 // node and reason of any agent pod that cannot start, so that an image pull failure or a crash
-// loop fails at once instead of at the timeout. The judgement is pure (rolloutState); the API
-// sits behind RolloutClient. Uninstall's wait shares the clock and the wording of durations.
+// loop fails at once instead of at the timeout. A timeout with some agents ready is DEGRADED (the
+// ready nodes can host sessions), not AGENT_UNAVAILABLE. The judgement is pure (rolloutState,
+// summarizeAgents); the API sits behind RolloutClient, three calls a poll on any number of nodes.
+// Uninstall's wait shares the clock and the wording of durations.
 import { ExitCode } from '../contract.js';
 import { NsdebugError } from '../errors.js';
 import { AGENT_CONTAINER, IMAGE_PULL_REASONS, agentPodState, currentPods, nodeOfPod, type AgentPodState } from '../agent-health.js';
@@ -51,12 +53,12 @@ export function rolloutState(ds: DaemonSetLike | undefined, nodes: AgentPodState
   };
 }
 
-/** What the wait reads from the API server. */
+/** What the wait reads from the API server: three calls a poll, whatever the number of nodes. */
 export interface RolloutClient {
   readDaemonSet(namespace: string, name: string): Promise<DaemonSetLike | undefined>;
   listAgentPods(namespace: string): Promise<PodLike[]>;
-  /** messages of the pod's Warning events, oldest first (probe and pull failures) */
-  podWarnings(namespace: string, pod: string): Promise<string[]>;
+  /** the Warning events of the namespace's pods (probe and pull failures): pod name → messages, oldest first */
+  agentPodWarnings(namespace: string): Promise<Map<string, string[]>>;
 }
 
 /** Progress and the clock of a wait; tests pass their own sleep and now. */
@@ -85,23 +87,118 @@ export function formatDuration(ms: number): string {
 
 async function observe(namespace: string, image: string | undefined, client: RolloutClient): Promise<RolloutState> {
   const [ds, pods] = await Promise.all([client.readDaemonSet(namespace, AGENT_DAEMONSET), client.listAgentPods(namespace)]);
-  const current = currentPods(pods);
-  const nodes = await Promise.all(
-    current.map(async (pod) => {
-      const podImage = pod.spec?.containers?.find((c) => c.name === AGENT_CONTAINER)?.image;
-      // a pod of an earlier install, about to be replaced: its troubles are not this install's
-      if (image && podImage && podImage !== image)
-        return { node: nodeOfPod(pod), pod: pod.metadata?.name ?? '?', ready: false, state: `being replaced (it runs ${podImage})` };
-      const first = agentPodState(pod);
-      // events only for pods that are not ready: they carry the probe's or the pull's own words
-      const events = first.ready || first.state === 'terminating' ? [] : await client.podWarnings(namespace, pod.metadata?.name ?? '');
-      return events.length ? agentPodState(pod, events) : first;
-    }),
-  );
+  const judged = currentPods(pods).map((pod) => {
+    const podImage = pod.spec?.containers?.find((c) => c.name === AGENT_CONTAINER)?.image;
+    // a pod of an earlier install, about to be replaced: its troubles are not this install's
+    if (image && podImage && podImage !== image)
+      return {
+        state: { node: nodeOfPod(pod), pod: pod.metadata?.name ?? '?', ready: false, state: `being replaced (it runs ${podImage})` },
+      };
+    return { pod, state: agentPodState(pod) };
+  });
+  // events only while a pod is not ready: they carry the probe's or the pull's own words; one list for all pods
+  const asks = judged.some((j) => j.pod && !j.state.ready && j.state.state !== 'terminating');
+  const warnings = asks ? await client.agentPodWarnings(namespace) : new Map<string, string[]>();
+  const nodes = judged.map(({ pod, state }) => {
+    const events = pod && !state.ready && state.state !== 'terminating' ? warnings.get(pod.metadata?.name ?? '') : undefined;
+    return pod && events?.length ? agentPodState(pod, events) : state;
+  });
   return rolloutState(ds, nodes);
 }
 
-/** Poll until every node's agent is ready; fail at once when one cannot start, naming it. */
+/** Above this many nodes, progress is one line of counts instead of a line per node. */
+export const PER_NODE_PROGRESS_MAX = 10;
+/** How many nodes a summary names before "and N more". */
+export const NAMED_NODES = 5;
+/** How many states a summary counts before "N other". */
+const STATE_GROUPS = 4;
+/** A longer state is cut in a summary: a probe's words may be long, the line stays one line. */
+const STATE_MAX = 160;
+
+const byName = new Intl.Collator('en', { numeric: true }).compare;
+const clip = (text: string) => (text.length > STATE_MAX ? `${text.slice(0, STATE_MAX - 1)}…` : text);
+/** "a, b, c and 2 more"; with sep "; ", "a; b; c; and 2 more" */
+const listSome = (items: string[], limit: number, sep: string) =>
+  items.length > limit ? `${items.slice(0, limit).join(sep)}${sep === ', ' ? ' ' : sep}and ${items.length - limit} more` : items.join(sep);
+
+/** Agents counted by state, for one line about many nodes; see summarizeAgents. */
+export interface AgentsSummary {
+  /** the nodes judged */
+  total: number;
+  ready: number;
+  /** the states of the agents that are not ready, with counts, largest first, at most 4 then "N other":
+   * "3 running, not ready (readiness check pending); 2 ContainerCreating"; "" when all are ready */
+  states: string;
+  /** the nodes whose agent is not ready, in name order, at most `limit` named: "n7, n9, n11 and 2 more"; "" when all are ready */
+  nodes: string;
+}
+
+/** Agents' states counted and their not-ready nodes named, bounded whatever the number of nodes. Pure. */
+export function summarizeAgents(nodes: AgentPodState[], limit = NAMED_NODES): AgentsSummary {
+  const waiting = nodes.filter((n) => !n.ready).sort((a, b) => byName(a.node, b.node));
+  const counts = new Map<string, number>();
+  for (const n of waiting) counts.set(clip(n.state), (counts.get(clip(n.state)) ?? 0) + 1);
+  const groups = [...counts].sort(([a, x], [b, y]) => y - x || a.localeCompare(b));
+  const other = groups.slice(STATE_GROUPS).reduce((sum, [, count]) => sum + count, 0);
+  return {
+    total: nodes.length,
+    ready: nodes.length - waiting.length,
+    states: [...groups.slice(0, STATE_GROUPS).map(([state, count]) => `${count} ${state}`), ...(other ? [`${other} other`] : [])].join(
+      '; ',
+    ),
+    nodes: listSome(
+      waiting.map((n) => n.node),
+      limit,
+      ', ',
+    ),
+  };
+}
+
+/** Every node the DaemonSet wants, with or without its pod yet. */
+const nodeCount = (state: RolloutState) => Math.max(state.desired, state.nodes.length);
+const withoutPod = (state: RolloutState) => {
+  const missing = state.desired - state.nodes.length;
+  return missing > 0 ? `${missing} node(s) without an agent pod yet` : '';
+};
+
+/** The progress line of a wait on many nodes: "agents ready on 512 of 1000 nodes (488 ContainerCreating)". */
+function progressSummary(state: RolloutState): string {
+  const rest = [summarizeAgents(state.nodes).states, withoutPod(state)].filter(Boolean).join('; ');
+  return `agents ready on ${state.ready} of ${nodeCount(state)} nodes${rest ? ` (${rest})` : ''}`;
+}
+
+/**
+ * The wait's end without a rollout: DEGRADED when some agents are ready (sessions to their nodes
+ * work), else AGENT_UNAVAILABLE; either names at most NAMED_NODES nodes.
+ */
+function timeoutFailure(namespace: string, state: RolloutState, timeoutMs: number): NsdebugError {
+  const total = nodeCount(state);
+  const after = formatDuration(timeoutMs);
+  if (state.ready > 0 && state.ready < total) {
+    const s = summarizeAgents(state.nodes);
+    const which = [s.states && `${s.states} (nodes ${s.nodes})`, withoutPod(state)].filter(Boolean).join('; ');
+    return new NsdebugError(
+      `the agent is ready on ${state.ready} of ${total} node(s) after ${after}; not ready: ${which}; sessions to the ready nodes work; see \`kubectl nsdebug status\``,
+      ExitCode.DEGRADED,
+    );
+  }
+  const waiting = state.nodes
+    .filter((n) => !n.ready)
+    .sort((a, b) => byName(a.node, b.node))
+    .map((n) => `${n.node}: ${n.state}`);
+  const detail =
+    [listSome(waiting, NAMED_NODES, '; '), withoutPod(state)].filter(Boolean).join('; ') || 'the DaemonSet has not reported its status';
+  return new NsdebugError(
+    `the agent is not ready on ${total - state.ready} of ${total} node(s) after ${after}: ${detail}; see \`kubectl -n ${namespace} describe daemonset ${AGENT_DAEMONSET}\` or wait longer with --timeout`,
+    ExitCode.AGENT_UNAVAILABLE,
+  );
+}
+
+/**
+ * Poll until every node's agent is ready; fail at once when one cannot start, naming it. Each poll
+ * is at most three API calls (the DaemonSet, its pods, their Warning events), and on more than
+ * PER_NODE_PROGRESS_MAX nodes progress is one line of counts, printed when it changes.
+ */
 export async function waitForRollout(
   namespace: string,
   timeoutMs: number,
@@ -112,9 +209,13 @@ export async function waitForRollout(
   const { sleep, now } = clockOf(io);
   const deadline = now() + timeoutMs;
   const shown = new Map<string, string>();
+  let summary = '';
   for (;;) {
     const state = await observe(namespace, image, client);
-    if (io.progress) {
+    if (io.progress && nodeCount(state) > PER_NODE_PROGRESS_MAX) {
+      const line = progressSummary(state);
+      if (line !== summary) io.progress((summary = line));
+    } else if (io.progress) {
       for (const n of state.nodes) {
         if (shown.get(n.node) === n.state) continue;
         shown.set(n.node, n.state);
@@ -123,17 +224,7 @@ export async function waitForRollout(
     }
     if (state.failure) throw new NsdebugError(`${state.failure}${imageHint(state)}`, ExitCode.AGENT_UNAVAILABLE);
     if (state.done) return state;
-    if (now() >= deadline) {
-      const waiting = state.nodes.filter((n) => !n.ready).map((n) => `${n.node}: ${n.state}`);
-      const missing = state.desired - state.nodes.length;
-      const detail =
-        [...waiting, ...(missing > 0 ? [`${missing} node(s) without an agent pod yet`] : [])].join('; ') ||
-        'the DaemonSet has not reported its status';
-      throw new NsdebugError(
-        `the agent is not ready on ${state.desired - state.ready} of ${state.desired} node(s) after ${formatDuration(timeoutMs)}: ${detail}; see \`kubectl -n ${namespace} describe daemonset ${AGENT_DAEMONSET}\` or wait longer with --timeout`,
-        ExitCode.AGENT_UNAVAILABLE,
-      );
-    }
+    if (now() >= deadline) throw timeoutFailure(namespace, state, timeoutMs);
     await sleep(Math.min(POLL_MS, Math.max(0, deadline - now())));
   }
 }

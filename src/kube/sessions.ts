@@ -13,7 +13,7 @@ import {
 import { NsdebugError } from '../errors.js';
 import { oneLine } from '../text.js';
 import type { AgentPod } from './agent.js';
-import { apiStatusCode, clientNode, describeApiError, type KubeConnection } from './config.js';
+import { apiStatusCode, clientNode, describeApiError, listAllPages, type KubeConnection } from './config.js';
 import { Collector, createExecTransport, ExecStream } from './exec.js';
 
 export interface SessionsClient {
@@ -28,8 +28,6 @@ export interface SessionsClient {
   /** a recorded session's recording, from the agent of its node (`nsdebug-agent recording`) */
   recording(agent: AgentPod, id: string): Promise<Buffer>;
 }
-
-const PAGE = 500;
 
 /** The session a Lease publishes, or undefined when its annotation is not one. */
 export function sessionOfLease(lease: { metadata?: { annotations?: Record<string, string> } }): PublishedSession | undefined {
@@ -77,27 +75,15 @@ export async function createSessionsClient(conn: KubeConnection): Promise<Sessio
         `${SESSION_LABELS.session}=true`,
         ...(targetNamespace ? [`${SESSION_LABELS.targetNamespace}=${targetNamespace}`] : []),
       ].join(',');
-      const sessions: PublishedSession[] = [];
-      let _continue: string | undefined;
       try {
-        do {
-          const page = await coordination.listNamespacedLease({
-            namespace: agentNamespace,
-            labelSelector,
-            limit: PAGE,
-            ...(_continue ? { _continue } : {}),
-          });
-          for (const lease of page.items) {
-            const session = sessionOfLease(lease);
-            if (session) sessions.push(session);
-          }
-          _continue = page.metadata?._continue || undefined;
-        } while (_continue);
+        const leases = await listAllPages((page) =>
+          coordination.listNamespacedLease({ namespace: agentNamespace, labelSelector, ...page }),
+        );
+        return leases.flatMap((lease) => sessionOfLease(lease) ?? []);
       } catch (err) {
         if (apiStatusCode(err) === 403) throw forbidden(agentNamespace);
         throw describeApiError(err, `list the live sessions in namespace ${agentNamespace}`, conn);
       }
-      return sessions;
     },
     get: async (agentNamespace, id) => {
       try {

@@ -1,10 +1,12 @@
 // `npm run bench`: one run, one table (Markdown on stdout, progress on stderr). Needs root.
-// `--only cluster,load,agent` (any of them) runs only those sections; `--only load` alone uses the
-// running e2e cluster and its installed agent as they are (`npm run bench -- --only load`).
+// `--only cluster,load,scale,agent` (any of them) runs only those sections; `--only load` or
+// `--only scale` alone uses the running e2e cluster as it is (`npm run bench -- --only load`).
 // - cluster, on the e2e cluster (test/cluster; brought up for the run and down again if it was
 //   not running): `kubectl nsdebug` against `kubectl exec` on the same pod, CLI start-up, and
 //   the resident agent's memory.
 // - load, on the same cluster: 50 concurrent sessions on its one agent, with slow readers (load.ts).
+// - scale, on the same cluster with 1,000 kwok nodes and 10,000 pods beside it (test/cluster/scale.sh):
+//   status, a session, completion and `sessions -A`, timed and their API requests counted.
 // - On a private containerd with a kubelet-style pod (test/support): `nsdebug-agent enter`
 //   against `nsenter` on the same container, and PID resolution with 10 and with 5,000 extra
 //   processes on the host.
@@ -19,6 +21,7 @@ import { findByProcScan, resolveContainer } from '../../src/agent/resolve.js';
 import { CriClient } from '../support/cri.js';
 import { createPod, IMAGES } from '../support/pods.js';
 import { loadRows, quote } from './load.js';
+import { scaleRows } from './scale.js';
 
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 const AGENT = `${ROOT}/bin/nsdebug-agent.js`;
@@ -53,13 +56,14 @@ export function formatRows(rows: Row[]): string {
   return lines.join('\n');
 }
 
-function timeCommand(argv: string[], runs: number, env: NodeJS.ProcessEnv = process.env, input?: Buffer): number[] {
+/** Wall time of each run of argv; a run that exits other than `expected` ends the bench. */
+export function timeCommand(argv: string[], runs: number, env: NodeJS.ProcessEnv = process.env, input?: Buffer, expected = 0): number[] {
   const samples: number[] = [];
   for (let i = 0; i < runs; i++) {
     const t0 = performance.now();
     const r = spawnSync(argv[0]!, argv.slice(1), { stdio: [input ? 'pipe' : 'ignore', 'ignore', 'pipe'], env, input, maxBuffer: 1 << 20 });
     samples.push(performance.now() - t0);
-    if (r.status !== 0) throw new Error(`${argv.join(' ')} exited ${r.status}: ${r.stderr}`);
+    if (r.status !== expected) throw new Error(`${argv.join(' ')} exited ${r.status}: ${r.stderr}`);
   }
   return samples;
 }
@@ -169,7 +173,7 @@ function agentImageMiB(image: string): number {
   );
 }
 
-const run = (argv: string[], env: NodeJS.ProcessEnv = process.env) =>
+export const run = (argv: string[], env: NodeJS.ProcessEnv = process.env) =>
   execFileSync(argv[0]!, argv.slice(1), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], env });
 
 /**
@@ -235,7 +239,7 @@ function clusterCoordinates(clusterOutput: string): { env: NodeJS.ProcessEnv; co
  * `kubectl nsdebug` against `kubectl exec` on the e2e cluster, through the API server both; then
  * the load section, when asked for, on the same cluster and agent.
  */
-async function clusterRows(withLoad: boolean): Promise<Row[]> {
+async function clusterRows(withLoad: boolean, withScale: boolean): Promise<Row[]> {
   const wasUp = spawnSync('bash', [CLUSTER, 'status'], { stdio: 'ignore' }).status === 0;
   process.stderr.write(`bench: ${wasUp ? 'using the running' : 'bringing up the'} e2e cluster\n`);
   // measured on this host's node: a cluster brought up for the bench has no VM nodes (their
@@ -328,10 +332,28 @@ async function clusterRows(withLoad: boolean): Promise<Row[]> {
     });
     rows.push(...agentPodRows);
     if (withLoad) rows.push(...(await loadRows(env)));
+    if (withScale) rows.push(...(await scaleRows(env, image, exec)));
     return rows;
   } finally {
     if (!wasUp) run(['bash', CLUSTER, 'down']);
   }
+}
+
+/** The scale section alone: on the running e2e cluster, the agent image as images.sh has it. */
+async function scaleRowsOnRunningCluster(): Promise<Row[]> {
+  const status = spawnSync('bash', [CLUSTER, 'status'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  if (status.status !== 0) throw new Error('--only scale needs the e2e cluster running (npm run cluster:up)');
+  const { env, containerdAddress } = clusterCoordinates(status.stdout);
+  const image = run(['bash', `${ROOT}/test/cluster/images.sh`, 'build-agent', containerdAddress])
+    .trim()
+    .split('\n')
+    .pop()!;
+  run(['kubectl', 'nsdebug', 'install', '--session-auth', '--image', image, '--timeout', '3m'], env);
+  const exec = {
+    what: 'kubectl exec busybox -- true',
+    samples: timeCommand(['kubectl', 'exec', '-n', 'demo', 'busybox', '--', 'true'], RUNS, env),
+  };
+  return scaleRows(env, image, exec);
 }
 
 /** The load section alone: on the running e2e cluster and the agent installed there, as they are. */
@@ -411,7 +433,7 @@ async function agentRows(): Promise<Row[]> {
   }
 }
 
-const SECTIONS = ['cluster', 'load', 'agent'] as const;
+const SECTIONS = ['cluster', 'load', 'scale', 'agent'] as const;
 type Section = (typeof SECTIONS)[number];
 
 function sectionsToRun(argv: string[]): Set<Section> {
@@ -426,8 +448,9 @@ async function main(): Promise<void> {
   const sections = sectionsToRun(process.argv.slice(2));
   if (process.getuid?.() !== 0) throw new Error('npm run bench needs root: it runs containerd and enters containers');
   const rows: Row[] = [];
-  if (sections.has('cluster')) rows.push(...(await clusterRows(sections.has('load'))));
+  if (sections.has('cluster')) rows.push(...(await clusterRows(sections.has('load'), sections.has('scale'))));
   else if (sections.has('load')) rows.push(...(await loadRowsOnRunningCluster()));
+  else if (sections.has('scale')) rows.push(...(await scaleRowsOnRunningCluster()));
   if (sections.has('agent')) rows.push(...(await agentRows()));
   process.stdout.write(`\n${formatRows(rows)}\n`);
 }

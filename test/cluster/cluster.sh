@@ -670,7 +670,8 @@ cmd_down() {
   fi
   BIN=$(cat "$DIR/bin-dir" 2>/dev/null || echo /nonexistent)
   # The kubelet first, so nothing restarts containers; then the runtime and every pod;
-  # then the control plane.
+  # then the control plane. kwok (test/cluster/scale.sh) plays the kubelet of the fake nodes.
+  stop_pid_file kwok
   stop_pid_file kubelet
   vms_down
   stop_pid_file kube-scheduler

@@ -95,6 +95,7 @@ describe('kubectl nsdebug install | status | uninstall on a real cluster', () =>
       cli: { version: string; contractVersion: number };
       nodes: Array<{
         node: string;
+        pod: string;
         ready: boolean;
         version: string;
         contractVersion: number;
@@ -114,7 +115,23 @@ describe('kubectl nsdebug install | status | uninstall on a real cluster', () =>
         cgroup: cgroupOf(node),
         problems: [],
       });
-    const table = await nsdebug('status');
+    const summary = await nsdebug('status');
+    expect(summary.exitCode).toBe(0);
+    expect(String(summary.stdout).split('\n').slice(0, 2)).toEqual([
+      `nodes: ${nodes.length}; ready to host a session: ${nodes.length}`,
+      `agent versions: ${VERSION} (contract ${CONTRACT_VERSION}) on ${nodes.length}; this CLI: ${VERSION} (contract ${CONTRACT_VERSION})`,
+    ]);
+    // what the agents published of themselves, as kubectl sees it: a Lease per agent pod, owned by it
+    const reports = await json<{ items: Array<{ metadata: { name: string; ownerReferences: Array<{ kind: string; name: string }> } }> }>([
+      '-n',
+      NS,
+      'get',
+      'leases',
+      '-l',
+      'nsdebug.io/agent-report=true',
+    ]);
+    expect(reports.items.map((l) => l.metadata.ownerReferences[0]?.name).sort()).toEqual(report.nodes.map((n) => n.pod).sort());
+    const table = await nsdebug('status', '-o', 'wide');
     expect(table.exitCode).toBe(0);
     const [header, ...rows] = String(table.stdout).split('\n');
     expect(header).toMatch(/^NODE\s+AGENT POD\s+READY\s+VERSION\s+CONTRACT\s+RUNTIME\s+CGROUP\s+KERNEL$/);

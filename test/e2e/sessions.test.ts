@@ -40,8 +40,13 @@ describe('kubectl nsdebug sessions', () => {
   test('lists a running session; sessions kill ends it, tells its user, and leaves nothing', async () => {
     const cli = execa('kubectl', ['nsdebug', '-n', NS, 'pod/busybox', '--', 'sleep', '3598'], { reject: false });
     await waitFor('the session running in the container', () => sleeping('sleep 3598'));
-    const listed = JSON.parse(text((await kubectl(['nsdebug', 'sessions', '-n', NS, '-o', 'json'])).stdout)) as Listed[];
-    const session = listed.find((s) => s.command.join(' ') === 'sleep 3598');
+    // an agent publishes a session once it has lived a second, so the list may lag the container
+    const listedSession = async () =>
+      (JSON.parse(text((await kubectl(['nsdebug', 'sessions', '-n', NS, '-o', 'json'])).stdout) || '[]') as Listed[]).find(
+        (s) => s.command.join(' ') === 'sleep 3598',
+      );
+    await waitFor('the session listed', async () => (await listedSession()) !== undefined, 20_000);
+    const session = await listedSession();
     expect(session).toMatchObject({
       node: NODE.name,
       target: { namespace: NS, pod: 'busybox', container: 'busybox' },

@@ -6,9 +6,10 @@ import Ns from '../../../commands/ns.js';
 import Ps from '../../../commands/ps.js';
 import Status from '../../../commands/status.js';
 import Uninstall from '../../../commands/uninstall.js';
-import { complete, Directive, type CompletionLookup } from '../../../src/cli/complete.js';
+import { complete, Directive, MAX_CANDIDATES, type CompletionLookup } from '../../../src/cli/complete.js';
 import { DEFAULT_COMMAND_ID } from '../../../src/cli/default-command.js';
 import type { KubeConfigOptions } from '../../../src/kube/config.js';
+import { namesOfTable } from '../../../src/kube/name-list.js';
 
 const inventory: Record<string, Record<string, string[]>> = {
   demo: { pod: ['busybox', 'multi', 'web-1'], deployment: ['web'] },
@@ -105,5 +106,37 @@ describe('kubectl nsdebug <TAB>', () => {
     asked.length = 0;
     await run('--kubeconfig /tmp/kc --context staging -n demo ');
     expect(asked).toContainEqual({ kubeconfig: '/tmp/kc', context: 'staging', requestTimeout: '5s' });
+  });
+});
+
+describe('at cluster scale', () => {
+  const pods = Array.from({ length: 10_000 }, (_, i) => `load-${String(i).padStart(5, '0')}`);
+  const big = (): CompletionLookup => ({
+    namespaces: async () => [],
+    contexts: async () => [],
+    names: async () => pods,
+    containers: async () => [],
+    nodes: async () => pods.slice(0, 1000).map((p) => p.replace('load', 'kwok')),
+  });
+  test(`10,000 pods: at most ${MAX_CANDIDATES} candidates, and a prefix still finds the last of them`, async () => {
+    const all = await complete(['-n', 'load', ''], commands, big);
+    expect(all.candidates).toHaveLength(MAX_CANDIDATES);
+    expect((await complete(['-n', 'load', 'load-0999'], commands, big)).candidates).toEqual(
+      Array.from({ length: 10 }, (_, i) => `load-0999${i}`),
+    );
+    expect((await complete(['node/kwok-00999'], commands, big)).candidates).toEqual(['node/kwok-00999']);
+  });
+});
+
+describe("the API server's Table of names", () => {
+  test('the Name column, whatever its place; anything else is no names', () => {
+    const table = {
+      kind: 'Table',
+      columnDefinitions: [{ name: 'Status' }, { name: 'Name' }],
+      rows: [{ cells: ['Running', 'a'] }, { cells: ['Pending', 'b'] }, { cells: ['x', 7] }],
+    };
+    expect(namesOfTable(table)).toEqual(['a', 'b']);
+    expect(namesOfTable({ kind: 'PodList', items: [] })).toEqual([]);
+    expect(namesOfTable(null)).toEqual([]);
   });
 });

@@ -68,11 +68,12 @@ describe('kubectl nsdebug uninstall', () => {
 });
 
 describe('kubectl nsdebug status', () => {
-  test('defaults', async () => expect(await statusOptions([])).toEqual({ namespace: 'nsdebug-system', output: 'table', kube: {} }));
+  test('defaults', async () => expect(await statusOptions([])).toEqual({ namespace: 'nsdebug-system', output: 'summary', kube: {} }));
+  test('-o wide', async () => expect(await statusOptions(['-o', 'wide'])).toMatchObject({ output: 'wide' }));
   test('-o json -n dbg', async () =>
     expect(await statusOptions(['-o', 'json', '-n', 'dbg'])).toMatchObject({ namespace: 'dbg', output: 'json' }));
   test.each<[string[], string]>([
-    [['-o', 'yaml'], 'error: expected --output=yaml to be one of: table, json'],
+    [['-o', 'yaml'], 'error: expected --output=yaml to be one of: wide, json'],
     [['-n'], 'error: flag --namespace expects a value'],
     [['-n', 'x-'], `error: --namespace must be a DNS label (lowercase letters, digits, '-'), not "x-"`],
   ])('%j is refused', async (argv, line) => expect(await refusal(statusOptions(argv))).toEqual({ line, exitCode: ExitCode.USAGE }));

@@ -101,7 +101,7 @@ describe('deploy/', () => {
     for (const b of bindings) expect(b.subjects).toEqual([{ kind: 'ServiceAccount', name: 'nsdebug-agent', namespace: 'nsdebug-system' }]);
     const rules = (kind: string, name: string) => objects.find((o) => o.kind === kind && o.metadata.name === name)?.rules;
     expect(rules('Role', 'nsdebug-agent')).toEqual([
-      { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create', 'delete', 'list'] },
+      { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create', 'delete', 'list', 'update'] },
     ]);
     expect(rules('ClusterRole', 'nsdebug-agent-namespaces')).toEqual([{ apiGroups: [''], resources: ['namespaces'], verbs: ['get'] }]);
   });

@@ -1,12 +1,18 @@
 // install/uninstall against a fake API: what is applied, how the wait judges agent pods, and the
 // one-line failures a user sees (image pull, crash loop, timeout, someone else's namespace).
+import { Writable } from 'node:stream';
+
+import { failureOf } from '../../../src/cli/failure.js';
+import { runInstall } from '../../../src/cli/install.js';
+import type { CliIo } from '../../../src/cli/io.js';
 import { ExitCode } from '../../../src/contract.js';
 import { NsdebugError } from '../../../src/errors.js';
 import { agentPodState, currentPods } from '../../../src/agent-health.js';
+import type { KubeConnection } from '../../../src/kube/config.js';
 import { install, installApiFailure as apiFailure, type InstallClient, type InstallIO } from '../../../src/kube/install.js';
 import { kustomizeBuild, type KubeObject } from '../../../src/kube/kustomize.js';
 import { deployDir } from '../../../src/kube/manifests.js';
-import { rolloutState, type DaemonSetLike } from '../../../src/kube/rollout.js';
+import { rolloutState, summarizeAgents, type DaemonSetLike } from '../../../src/kube/rollout.js';
 import { uninstall } from '../../../src/kube/uninstall.js';
 import type { PodLike } from '../../../src/pod.js';
 
@@ -144,6 +150,8 @@ class FakeCluster implements InstallClient {
   applied: Array<{ ref: string; dryRun: boolean }> = [];
   deleted: string[] = [];
   polls = 0;
+  /** the wait's API calls, in order: a poll starts with readDaemonSet */
+  calls: string[] = [];
   constructor(
     private timeline: Array<{ ds: DaemonSetLike; pods: PodLike[] }> = [],
     public warnings: Record<string, string[]> = {},
@@ -179,15 +187,27 @@ class FakeCluster implements InstallClient {
     return this.timeline[Math.min(this.polls, this.timeline.length - 1)] ?? { ds: {}, pods: [] };
   }
   async readDaemonSet() {
+    this.calls.push('readDaemonSet');
     return this.now().ds;
   }
   async listAgentPods() {
+    this.calls.push('listAgentPods');
     const pods = this.now().pods;
     this.polls++;
     return pods;
   }
-  async podWarnings(_ns: string, name: string) {
-    return this.warnings[name] ?? [];
+  async agentPodWarnings() {
+    this.calls.push('agentPodWarnings');
+    return new Map(Object.entries(this.warnings));
+  }
+  /** the calls of each poll */
+  callsPerPoll(): string[][] {
+    const polls: string[][] = [];
+    for (const call of this.calls) {
+      if (call === 'readDaemonSet') polls.push([]);
+      polls.at(-1)?.push(call);
+    }
+    return polls;
   }
 }
 
@@ -317,16 +337,34 @@ describe('install', () => {
     ]);
   });
 
-  test('a timeout names what each node is waiting for', async () => {
+  test('a timeout with no agent ready names what each node is waiting for', async () => {
+    const cluster = new FakeCluster(
+      [{ ds: status(2, 0), pods: [pod('n1', waiting('ContainerCreating')), pod('n2', { state: { running: {} } })] }],
+      {
+        'nsdebug-agent-n2': ['Readiness probe failed: toolbox: no static busybox'],
+      },
+    );
+    const out = io();
+    const err = await failure(install({ manifests, timeoutMs: 5000 }, cluster, out));
+    expect(err.exitCode).toBe(ExitCode.AGENT_UNAVAILABLE);
+    expect(err.message).toBe(
+      'the agent is not ready on 2 of 2 node(s) after 5s: n1: ContainerCreating; n2: running, not ready: Readiness probe failed: toolbox: no static busybox; see `kubectl -n nsdebug-system describe daemonset nsdebug-agent` or wait longer with --timeout',
+    );
+    expect(out.clock).toBe(5000);
+  });
+
+  test('a timeout with some agents ready is DEGRADED, naming what the others wait for', async () => {
     const cluster = new FakeCluster([{ ds: status(2, 1), pods: [readyPod('n1'), pod('n2', { state: { running: {} } })] }], {
       'nsdebug-agent-n2': ['Readiness probe failed: toolbox: no static busybox'],
     });
     const out = io();
     const err = await failure(install({ manifests, timeoutMs: 5000 }, cluster, out));
+    expect(err.exitCode).toBe(ExitCode.DEGRADED);
     expect(err.message).toBe(
-      'the agent is not ready on 1 of 2 node(s) after 5s: n2: running, not ready: Readiness probe failed: toolbox: no static busybox; see `kubectl -n nsdebug-system describe daemonset nsdebug-agent` or wait longer with --timeout',
+      'the agent is ready on 1 of 2 node(s) after 5s; not ready: 1 running, not ready: Readiness probe failed: toolbox: no static busybox (nodes n2); sessions to the ready nodes work; see `kubectl nsdebug status`',
     );
-    expect(out.clock).toBe(5000);
+    // what was applied is on stdout before the error
+    expect(out.lines.at(-1)).toBe('daemonset.apps/nsdebug-agent serverside-applied');
   });
 
   test('--dry-run on a fresh cluster checks the namespace and cluster objects, and says what it could not', async () => {
@@ -380,6 +418,161 @@ describe('install', () => {
     await install({ manifests, namespace: 'dbg', image: 'r.example/agent:1' }, cluster, out);
     expect([...cluster.stored.keys()]).toContain('DaemonSet/dbg/nsdebug-agent');
     expect(out.lines.at(-1)).toBe('nsdebug agent ready on 1/1 node (image r.example/agent:1, namespace dbg)');
+  });
+});
+
+describe('summarizeAgents', () => {
+  const state = (node: string, s: string) => ({ node, pod: `nsdebug-agent-${node}`, ready: s === 'ready', state: s });
+
+  test('counts by state, largest first, at most 4 then "N other"; names at most 5 nodes in name order', () => {
+    const states = ['A', 'A', 'A', 'B', 'B', 'C', 'C', 'D', 'E', 'F'];
+    const nodes = [...states.map((s, i) => state(`n${20 - i}`, s)), ...Array.from({ length: 10 }, (_, i) => state(`r${i}`, 'ready'))];
+    expect(summarizeAgents(nodes)).toEqual({
+      total: 20,
+      ready: 10,
+      states: '3 A; 2 B; 2 C; 1 D; 2 other',
+      nodes: 'n11, n12, n13, n14, n15 and 5 more',
+    });
+    expect(summarizeAgents(nodes, 2).nodes).toBe('n11, n12 and 8 more');
+  });
+
+  test('all ready: nothing to name', () => {
+    expect(summarizeAgents([state('a', 'ready')])).toEqual({ total: 1, ready: 1, states: '', nodes: '' });
+  });
+});
+
+describe('a rollout on 1000 nodes', () => {
+  let manifests: KubeObject[];
+  beforeAll(async () => {
+    manifests = await kustomizeBuild(deployDir());
+  });
+  const node = (i: number) => `kwok-node-${i}`;
+  /** agent pods on nodes 0..count-1, each as `of` says */
+  const fleet = (of: (i: number) => PodLike, count = 1000) => Array.from({ length: count }, (_, i) => of(i));
+  const creating = (i: number) => pod(node(i), waiting('ContainerCreating'));
+  const probe = { state: { running: {} } };
+
+  test('progress is one line of counts, printed only when the counts change', async () => {
+    const half = (i: number) => (i < 512 ? readyPod(node(i)) : creating(i));
+    const cluster = new FakeCluster([
+      { ds: status(1000, 0), pods: [] },
+      { ds: status(1000, 0), pods: fleet(creating) },
+      { ds: status(1000, 0), pods: fleet(creating) },
+      { ds: status(1000, 512), pods: fleet(half) },
+      { ds: status(1000, 512), pods: fleet(half) },
+      { ds: status(1000, 512), pods: fleet(half) },
+      { ds: status(1000, 1000), pods: fleet((i) => readyPod(node(i))) },
+    ]);
+    const out = io(true);
+    const state = await install({ manifests }, cluster, out);
+    expect(state?.done).toBe(true);
+    expect(cluster.polls).toBe(7);
+    expect(out.progressLines).toEqual([
+      'agents ready on 0 of 1000 nodes (1000 node(s) without an agent pod yet)',
+      'agents ready on 0 of 1000 nodes (1000 ContainerCreating)',
+      'agents ready on 512 of 1000 nodes (488 ContainerCreating)',
+      'agents ready on 1000 of 1000 nodes',
+    ]);
+    expect(out.lines.at(-1)).toBe('nsdebug agent ready on 1000/1000 nodes (image nsdebug.local/agent:dev, namespace nsdebug-system)');
+  });
+
+  test('each poll is at most three API calls, and the events are read only while an agent is not ready', async () => {
+    const cluster = new FakeCluster([
+      { ds: status(1000, 0), pods: fleet(creating) },
+      { ds: status(1000, 600), pods: fleet((i) => (i < 600 ? readyPod(node(i)) : creating(i))) },
+      { ds: status(1000, 1000), pods: fleet((i) => readyPod(node(i))) },
+    ]);
+    await install({ manifests }, cluster, io(true));
+    const events = ['readDaemonSet', 'listAgentPods', 'agentPodWarnings'];
+    expect(cluster.callsPerPoll()).toEqual([events, events, ['readDaemonSet', 'listAgentPods']]);
+  });
+
+  test('a timeout with most agents ready is DEGRADED: one line, counts by state, at most 5 nodes named', async () => {
+    const stuck: Record<number, PodLike> = {
+      7: pod(node(7), probe),
+      9: pod(node(9), probe),
+      11: pod(node(11), probe),
+      12: creating(12),
+      40: creating(40),
+    };
+    const cluster = new FakeCluster(
+      [
+        { ds: status(1000, 0), pods: fleet(creating) },
+        { ds: status(1000, 995), pods: fleet((i) => stuck[i] ?? readyPod(node(i))) },
+      ],
+      Object.fromEntries([7, 9, 11].map((i) => [`nsdebug-agent-${node(i)}`, ['Readiness probe failed: toolbox: no static busybox']])),
+    );
+    const out = io(true);
+    const err = await failure(install({ manifests, timeoutMs: 120_000 }, cluster, out));
+    expect(err.exitCode).toBe(ExitCode.DEGRADED);
+    expect(err.message).toBe(
+      'the agent is ready on 995 of 1000 node(s) after 2m; not ready: 3 running, not ready: Readiness probe failed: toolbox: no static busybox; 2 ContainerCreating (nodes kwok-node-7, kwok-node-9, kwok-node-11, kwok-node-12, kwok-node-40); sessions to the ready nodes work; see `kubectl nsdebug status`',
+    );
+    expect(out.clock).toBe(120_000);
+    expect(cluster.polls).toBe(121);
+    expect(Math.max(...cluster.callsPerPoll().map((calls) => calls.length))).toBe(3);
+    expect(out.progressLines).toEqual([
+      'agents ready on 0 of 1000 nodes (1000 ContainerCreating)',
+      'agents ready on 995 of 1000 nodes (3 running, not ready: Readiness probe failed: toolbox: no static busybox; 2 ContainerCreating)',
+    ]);
+  });
+
+  test('a degraded timeout names at most 5 nodes, then how many more', async () => {
+    const cluster = new FakeCluster([
+      { ds: status(1000, 990), pods: fleet((i) => (i % 100 === 0 ? creating(i) : readyPod(node(i))), 998) },
+    ]);
+    const err = await failure(install({ manifests, timeoutMs: 3000 }, cluster, io()));
+    expect([err.exitCode, err.message]).toEqual([
+      ExitCode.DEGRADED,
+      'the agent is ready on 988 of 1000 node(s) after 3s; not ready: 10 ContainerCreating (nodes kwok-node-0, kwok-node-100, kwok-node-200, kwok-node-300, kwok-node-400 and 5 more); 2 node(s) without an agent pod yet; sessions to the ready nodes work; see `kubectl nsdebug status`',
+    ]);
+  });
+
+  test('a timeout with no agent ready stays AGENT_UNAVAILABLE, naming at most 5 nodes', async () => {
+    const cluster = new FakeCluster([{ ds: status(1000, 0), pods: fleet(creating, 998) }]);
+    const err = await failure(install({ manifests, timeoutMs: 5000 }, cluster, io()));
+    expect(err.exitCode).toBe(ExitCode.AGENT_UNAVAILABLE);
+    expect(err.message).toBe(
+      'the agent is not ready on 1000 of 1000 node(s) after 5s: kwok-node-0: ContainerCreating; kwok-node-1: ContainerCreating; kwok-node-2: ContainerCreating; kwok-node-3: ContainerCreating; kwok-node-4: ContainerCreating; and 993 more; 2 node(s) without an agent pod yet; see `kubectl -n nsdebug-system describe daemonset nsdebug-agent` or wait longer with --timeout',
+    );
+  });
+
+  test('one agent that cannot start still fails at once', async () => {
+    const cluster = new FakeCluster([
+      { ds: status(1000, 999), pods: fleet((i) => (i === 500 ? pod(node(i), waiting('InvalidImageName', 'bad ref')) : readyPod(node(i)))) },
+    ]);
+    const out = io();
+    const err = await failure(install({ manifests, timeoutMs: 120_000 }, cluster, out));
+    expect([err.exitCode, err.message]).toEqual([
+      ExitCode.AGENT_UNAVAILABLE,
+      "agent on node kwok-node-500 (pod nsdebug-agent-kwok-node-500) cannot start: InvalidImageName: bad ref; make the image available to the node (push it, or import it into the node's runtime) or pass --image",
+    ]);
+    expect(out.clock).toBe(0);
+  });
+});
+
+describe('kubectl nsdebug install, degraded', () => {
+  test('prints what it applied, then one error line, and exits 76', async () => {
+    const cluster = new FakeCluster([{ ds: status(2, 1), pods: [readyPod('n1'), pod('n2', waiting('ContainerCreating'))] }]);
+    const stdout: string[] = [];
+    const stderr: string[] = [];
+    const sink = (to: string[]) => new Writable({ write: (chunk: Buffer, _enc, done) => void (to.push(chunk.toString()), done()) });
+    const cliIo = { stdout: sink(stdout), stderr: sink(stderr), facts: { stdinIsTTY: false, stderrIsTTY: false } } as unknown as CliIo;
+    let thrown: unknown;
+    try {
+      await runInstall({ timeout: '100ms' }, cliIo, {
+        loadKubeConfig: async () => ({}) as KubeConnection,
+        installClient: async () => cluster,
+      });
+    } catch (err) {
+      thrown = err;
+    }
+    expect(failureOf(thrown)).toEqual({
+      line: 'error: the agent is ready on 1 of 2 node(s) after 0.1s; not ready: 1 ContainerCreating (nodes n2); sessions to the ready nodes work; see `kubectl nsdebug status`',
+      exitCode: 76,
+    });
+    expect(stdout.join('').split('\n').at(-2)).toBe('daemonset.apps/nsdebug-agent serverside-applied');
+    expect(stderr).toEqual([]);
   });
 });
 
