@@ -3,15 +3,14 @@
 // published for it here (fakeAgentReports: the report Lease a real agent writes, owned by its pod);
 // an agent that is not ready is one kwok reports so (markAgentsNotReady labels its pod). Everything else — the DaemonSet's pods, their scheduling, the API's
 // answers — is the real control plane's.
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-
 import { AGENT_REPORT, CONTRACT_VERSION, REPORT_EVERY_S, SESSION_LABELS, type AgentInfo } from '../../../src/contract.js';
-import { AGENT_SELECTOR } from '../../../src/kube/manifests.js';
+import { AGENT_SELECTOR, cliVersion } from '../../../src/kube/manifests.js';
+import { packageRoot } from '../../../src/package.js';
 import { kubectl, kubectlJson, waitFor } from '../../e2e/helpers/kube.js';
 
-export const ROOT = new URL('../../..', import.meta.url).pathname;
-export const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+// the package's root and version whether this runs from test/ (jest) or dist/test/ (the bench)
+export const ROOT = packageRoot();
+export const VERSION = cliVersion();
 export const AGENT_NAMESPACE = 'nsdebug-system';
 export const SCALE_NAMESPACE = 'nsdebug-scale';
 export const FAKE_NODE_LABEL = 'nsdebug.test/kwok=true';
