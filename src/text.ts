@@ -17,3 +17,10 @@ export function formatTable(header: string[], rows: string[][], gap = 2): string
       .trimEnd();
   return [header, ...rows].map(line).join('\n') + '\n';
 }
+
+/** How often each value occurs, most frequent first, ties in name order: what a summary line counts. */
+export function tally(values: Iterable<string>): Array<[value: string, count: number]> {
+  const counts = new Map<string, number>();
+  for (const v of values) counts.set(v, (counts.get(v) ?? 0) + 1);
+  return [...counts].sort(([a, x], [b, y]) => y - x || a.localeCompare(b));
+}

@@ -8,7 +8,7 @@ import { parseRequestTimeout, type KubeConfigOptions, type KubeConnection } from
 import { cliVersion } from '../kube/manifests.js';
 import { summarizeAgents } from '../kube/rollout.js';
 import type { StatusClient, StatusReport } from '../kube/status.js';
-import { formatTable } from '../text.js';
+import { formatTable, tally } from '../text.js';
 import { escapeLine } from './escape.js';
 import { processIo, type CliIo } from './io.js';
 import { connectionOptions, DEFAULT_AGENT_NAMESPACE, validateAgentNamespace, type KubeFlags } from './options.js';
@@ -81,14 +81,10 @@ const asAgents = (report: StatusReport) =>
   report.nodes.map((n) => ({ node: n.node, pod: n.pod ?? '-', ready: n.hostsSessions, state: n.problems[0] ?? n.state }));
 
 /** "containerd 2.4.2 on 1000, containerd 1.6.20 on 1": counts of a column, largest first. */
-function countsOf(values: string[]): string {
-  const counts = new Map<string, number>();
-  for (const v of values) counts.set(v, (counts.get(v) ?? 0) + 1);
-  return [...counts]
-    .sort(([a, x], [b, y]) => y - x || a.localeCompare(b))
+const countsOf = (values: string[]) =>
+  tally(values)
     .map(([v, n]) => `${v} on ${n}`)
     .join(', ');
-}
 
 /** At most this many nodes that cannot host a session are listed by name in the summary. */
 export const LISTED_NODES = 20;

@@ -8,6 +8,7 @@ import { ExitCode } from '../contract.js';
 import { NsdebugError } from '../errors.js';
 import { AGENT_CONTAINER, IMAGE_PULL_REASONS, agentPodState, currentPods, nodeOfPod, type AgentPodState } from '../agent-health.js';
 import type { PodLike } from '../pod.js';
+import { tally } from '../text.js';
 import { AGENT_DAEMONSET } from './manifests.js';
 
 /** The subset of a DaemonSet the rollout judgement reads (client-node's V1DaemonSet fits). */
@@ -94,14 +95,15 @@ async function observe(namespace: string, image: string | undefined, client: Rol
       return {
         state: { node: nodeOfPod(pod), pod: pod.metadata?.name ?? '?', ready: false, state: `being replaced (it runs ${podImage})` },
       };
-    return { pod, state: agentPodState(pod) };
+    const state = agentPodState(pod);
+    // events only while a pod is not ready: they carry the probe's or the pull's own words
+    return { state, ...(!state.ready && state.state !== 'terminating' ? { waiting: pod } : {}) };
   });
-  // events only while a pod is not ready: they carry the probe's or the pull's own words; one list for all pods
-  const asks = judged.some((j) => j.pod && !j.state.ready && j.state.state !== 'terminating');
-  const warnings = asks ? await client.agentPodWarnings(namespace) : new Map<string, string[]>();
-  const nodes = judged.map(({ pod, state }) => {
-    const events = pod && !state.ready && state.state !== 'terminating' ? warnings.get(pod.metadata?.name ?? '') : undefined;
-    return pod && events?.length ? agentPodState(pod, events) : state;
+  // one list for all pods
+  const warnings = judged.some((j) => j.waiting) ? await client.agentPodWarnings(namespace) : new Map<string, string[]>();
+  const nodes = judged.map(({ waiting, state }) => {
+    const events = waiting && warnings.get(waiting.metadata?.name ?? '');
+    return waiting && events?.length ? agentPodState(waiting, events) : state;
   });
   return rolloutState(ds, nodes);
 }
@@ -136,9 +138,7 @@ export interface AgentsSummary {
 /** Agents' states counted and their not-ready nodes named, bounded whatever the number of nodes. Pure. */
 export function summarizeAgents(nodes: AgentPodState[], limit = NAMED_NODES): AgentsSummary {
   const waiting = nodes.filter((n) => !n.ready).sort((a, b) => byName(a.node, b.node));
-  const counts = new Map<string, number>();
-  for (const n of waiting) counts.set(clip(n.state), (counts.get(clip(n.state)) ?? 0) + 1);
-  const groups = [...counts].sort(([a, x], [b, y]) => y - x || a.localeCompare(b));
+  const groups = tally(waiting.map((n) => clip(n.state)));
   const other = groups.slice(STATE_GROUPS).reduce((sum, [, count]) => sum + count, 0);
   return {
     total: nodes.length,
