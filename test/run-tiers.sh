@@ -6,8 +6,11 @@
 #   integration  root: real containerd + runc
 #   e2e          root: the real cluster (test/e2e/run.sh brings it up), targets on this host's
 #                legacy node (cgroup v1 hybrid, cgroupfs, containerd 1.6)
-#   e2e-vm       the same suites, targets on a VM node (systemd, cgroup v2, containerd 2.x);
-#                skipped when the cluster runs without VM nodes (cluster.sh up --nodes 1)
+#   e2e-vm       the suites whose outcome depends on the node (VM_SUITES), targets on a VM node
+#                (systemd, cgroup v2, containerd 2.x); skipped when the cluster runs without VM
+#                nodes (cluster.sh up --nodes 1). The cluster-wide suites (install and its rollouts
+#                on every node, session authorization's API policies, recording settings, the
+#                sessions listing) already ran over all nodes, VMs included, in tier e2e.
 #   scale        the same cluster with 200 kwok nodes and 2,000 pods beside the real ones
 #                (test/scale/run.sh): the cluster-wide views' API requests counted
 # Prints a line per tier and ends with one line "N passed, M failed" (", K skipped" when any
@@ -22,6 +25,8 @@ for tier in "$@"; do case $tier in integration | e2e* | scale) needs_native=1 ;;
 # The unit and charts tiers need only the TypeScript build; the others also native/ (gcc).
 if [ $needs_native = 1 ]; then build=build; else build=build:js; fi
 npm run -s "$build" || { echo "0 passed, 1 failed"; exit 1; }
+# sessions, confinement, post-mortem snapshots, ps/ns, copies, liveness and the node's own checks
+VM_SUITES='test/e2e/(nsdebug|confinement|postmortem|observe|cp|cp-tree|liveness|cluster)\.test\.ts$'
 passed=0 failed=0 skipped=0 status=0
 for tier in "$@"; do
   case $tier in
@@ -34,7 +39,7 @@ for tier in "$@"; do
         skipped=$((skipped + 1))
         continue
       fi
-      NSDEBUG_E2E_NODE=nsdebug-vm1 bash test/e2e/run.sh --json --outputFile="$out/$tier.json" ;;
+      NSDEBUG_E2E_NODE=nsdebug-vm1 bash test/e2e/run.sh --json --outputFile="$out/$tier.json" "$VM_SUITES" ;;
     scale)
       bash test/scale/run.sh --json --outputFile="$out/$tier.json" ;;
     charts)

@@ -3,12 +3,11 @@
 // nsdebug: `kubectl exec` into the same container gives its own confinement to compare with.
 import { execa } from 'execa';
 
-import { busyboxPod, kubectl, kubectlJson, waitFor, type PodJson } from './helpers/kube.js';
+import { busyboxPod, INSTALL_SETUP_MS, installAgent, kubectl, kubectlJson, type PodJson, waitFor } from './helpers/kube.js';
 import { agentPodOn, onNode, pgrepOn, slow, targetNode } from './helpers/node.js';
 
 const NODE = targetNode();
 const NS = NODE.namespace;
-const IMAGE = process.env.NSDEBUG_AGENT_IMAGE ?? 'nsdebug.local/agent:dev';
 const nsdebug = (args: string[], opts: Parameters<typeof kubectl>[1] = {}) => kubectl(['nsdebug', '-n', NS, ...args], opts);
 const text = (v: unknown) => String(v ?? '');
 const STATUS_FIELDS = /^(Uid|Gid|Groups|CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs|Seccomp):/;
@@ -31,14 +30,13 @@ async function runPod(pod: ReturnType<typeof restrictedPod>): Promise<void> {
 }
 
 beforeAll(async () => {
-  const install = await kubectl(['nsdebug', 'install', '--image', IMAGE, '--timeout', '3m']);
-  if (install.exitCode !== 0) throw new Error(`kubectl nsdebug install: ${text(install.stderr)}`);
+  await installAgent();
   await runPod(restrictedPod('confined', 'sleep infinity'));
   // a tenant's hostile files: /etc/passwd a FIFO nobody writes, a symlink to a device
   await runPod(
     restrictedPod('tenant', 'mkfifo /etc/passwd /etc/fifo && ln -s /dev/zero /etc/zero && exec sleep infinity', { etc: '/etc' }),
   );
-}, 300_000);
+}, INSTALL_SETUP_MS);
 
 afterAll(async () => {
   await kubectl(['-n', NS, 'delete', 'pod', 'confined', 'tenant', '--grace-period=0', '--wait=false', '--ignore-not-found']);

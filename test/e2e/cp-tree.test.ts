@@ -24,12 +24,11 @@ import { join } from 'node:path';
 
 import { execa } from 'execa';
 
-import { clusterEnv, kubectl, waitForBackOff } from './helpers/kube.js';
+import { clusterEnv, INSTALL_SETUP_MS, installAgent, kubectl, waitForBackOff } from './helpers/kube.js';
 import { targetNode } from './helpers/node.js';
 
 clusterEnv();
 const { namespace: NS } = targetNode();
-const IMAGE = process.env.NSDEBUG_AGENT_IMAGE ?? 'nsdebug.local/agent:dev';
 const lines = (v: unknown) =>
   String(v ?? '')
     .split('\n')
@@ -106,9 +105,8 @@ async function makeTree(root: string): Promise<{ big: Buffer }> {
 }
 
 beforeAll(async () => {
-  const install = await kubectl(['nsdebug', 'install', '--image', IMAGE, '--timeout', '3m']);
-  if (install.exitCode !== 0) throw new Error(`kubectl nsdebug install: ${String(install.stderr)}`);
-}, 300_000);
+  await installAgent();
+}, INSTALL_SETUP_MS);
 
 afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });

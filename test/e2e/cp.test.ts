@@ -6,12 +6,11 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, wri
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { clusterEnv, kubectl } from './helpers/kube.js';
+import { clusterEnv, INSTALL_SETUP_MS, installAgent, kubectl } from './helpers/kube.js';
 import { targetNode } from './helpers/node.js';
 
 clusterEnv();
 const { name: NODE, namespace: NS } = targetNode();
-const IMAGE = process.env.NSDEBUG_AGENT_IMAGE ?? 'nsdebug.local/agent:dev';
 const lines = (v: unknown) =>
   String(v ?? '')
     .split('\n')
@@ -20,9 +19,8 @@ const dir = mkdtempSync(join(tmpdir(), 'nsdebug-e2e-cp-'));
 const name = `blob-${randomBytes(4).toString('hex')}.bin`;
 
 beforeAll(async () => {
-  const install = await kubectl(['nsdebug', 'install', '--image', IMAGE, '--timeout', '3m']);
-  if (install.exitCode !== 0) throw new Error(`kubectl nsdebug install: ${String(install.stderr)}`);
-}, 300_000);
+  await installAgent();
+}, INSTALL_SETUP_MS);
 
 afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });

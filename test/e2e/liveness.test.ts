@@ -10,14 +10,24 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { busyboxPod, clusterEnv, E2E_LABEL, kubectl, kubectlJson, waitFor, type PodJson } from './helpers/kube.js';
+import {
+  busyboxPod,
+  clusterEnv,
+  E2E_LABEL,
+  INSTALL_SETUP_MS,
+  ROLLOUT_MS,
+  installAgent,
+  kubectl,
+  kubectlJson,
+  type PodJson,
+  waitFor,
+} from './helpers/kube.js';
 import { agentPodOn, clusterSh, HOST_NODE, onNode, pgrepOn, slow, targetNode } from './helpers/node.js';
 
 const env = clusterEnv();
 const NODE = targetNode();
 // one per node type: the previous tier's may still be terminating
 const NS = `nsdebug-e2e-liveness-${NODE.name}`;
-const IMAGE = process.env.NSDEBUG_AGENT_IMAGE ?? 'nsdebug.local/agent:dev';
 const CUT_NETNS = 'nsdbg-e2e-cut';
 const dir = mkdtempSync(join(tmpdir(), 'nsdebug-liveness-'));
 
@@ -183,13 +193,12 @@ const agentReady = () =>
       const pod = await kubectlJson<PodJson>(['-n', 'nsdebug-system', 'get', 'pod', await agentPodOn(NODE.name)]);
       return pod.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
     },
-    slow(180_000),
+    ROLLOUT_MS,
     1000,
   );
 
 beforeAll(async () => {
-  const install = await kubectl(['nsdebug', 'install', '--session-auth', '--image', IMAGE, '--timeout', '3m']);
-  if (install.exitCode !== 0) throw new Error(`kubectl nsdebug install --session-auth: ${String(install.stderr)}`);
+  await installAgent('--session-auth');
   const objects = [
     { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS, labels: { [E2E_LABEL]: 'true' }, annotations: NODE.nodeSelector } },
     busyboxPod('target', NS, 'sleep infinity', { restart: 'Always' }),
@@ -201,7 +210,7 @@ beforeAll(async () => {
     async () => (await kubectlJson<PodJson>(['-n', NS, 'get', 'pod', 'target'])).status.phase === 'Running',
   );
   await agentReady();
-}, slow(300_000));
+}, INSTALL_SETUP_MS);
 
 afterAll(async () => {
   await execa('ip', ['netns', 'del', CUT_NETNS], { reject: false });
@@ -426,5 +435,6 @@ test(
       await agentReady();
     }
   },
-  slow(300_000),
+  // two rollouts over every node, and the sessions between them
+  2 * ROLLOUT_MS + slow(120_000),
 );

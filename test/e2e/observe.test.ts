@@ -3,11 +3,20 @@
 // `unshare --pid --fork --mount-proc`, as the seed material does with nsenter), `ns` (the lsns
 // view of a pod: who shares which namespace) and node/NAME (a shell in the node's own
 // namespaces) on the real cluster.
-import { clusterEnv, E2E_LABEL, isReady, kubectl, kubectlJson, waitFor, type PodJson } from './helpers/kube.js';
+import {
+  clusterEnv,
+  E2E_LABEL,
+  INSTALL_SETUP_MS,
+  installAgent,
+  isReady,
+  kubectl,
+  kubectlJson,
+  type PodJson,
+  waitFor,
+} from './helpers/kube.js';
 import { onNode, targetNode } from './helpers/node.js';
 
 clusterEnv();
-const IMAGE = process.env.NSDEBUG_AGENT_IMAGE ?? 'nsdebug.local/agent:dev';
 const NODE = targetNode();
 const NS = NODE.namespace;
 // one per node type: the previous tier's may still be terminating
@@ -18,8 +27,7 @@ const lines = (v: unknown) =>
     .filter(Boolean);
 
 beforeAll(async () => {
-  const install = await kubectl(['nsdebug', 'install', '--image', IMAGE, '--timeout', '3m']);
-  if (install.exitCode !== 0) throw new Error(`kubectl nsdebug install: ${String(install.stderr)}`);
+  await installAgent();
   // unshare needs CAP_SYS_ADMIN: a namespace of its own that PodSecurity lets run it
   const objects = [
     {
@@ -63,7 +71,7 @@ beforeAll(async () => {
   if (r.exitCode !== 0) throw new Error(`kubectl apply: ${String(r.stderr)}`);
   for (const pod of ['nested', 'hostnet'])
     await waitFor(`pod ${pod} Ready`, async () => isReady(await kubectlJson<PodJson>(['-n', PRIVILEGED_NS, 'get', 'pod', pod])));
-}, 300_000);
+}, INSTALL_SETUP_MS);
 
 afterAll(async () => {
   await kubectl(['delete', 'namespace', PRIVILEGED_NS, '--wait=false']);

@@ -4,7 +4,18 @@
 import { rmSync, writeFileSync } from 'node:fs';
 
 import { CriClient } from '../support/cri.js';
-import { clusterEnv, E2E_LABEL, kubectl, kubectlJson, waitFor, type PodJson, busyboxPod, waitForBackOff } from './helpers/kube.js';
+import {
+  busyboxPod,
+  clusterEnv,
+  E2E_LABEL,
+  INSTALL_SETUP_MS,
+  installAgent,
+  kubectl,
+  kubectlJson,
+  type PodJson,
+  waitFor,
+  waitForBackOff,
+} from './helpers/kube.js';
 import { nodeContainerd, slow, targetNode } from './helpers/node.js';
 
 const env = clusterEnv();
@@ -22,7 +33,6 @@ async function withNodeCri<T>(fn: (cri: CriClient) => Promise<T>): Promise<T> {
     containerd.close();
   }
 }
-const IMAGE = process.env.NSDEBUG_AGENT_IMAGE ?? 'nsdebug.local/agent:dev';
 const nsdebug = (args: string[], opts: Parameters<typeof kubectl>[1] = {}) => kubectl(['nsdebug', '-n', NS, ...args], opts);
 const lines = (v: unknown) =>
   String(v ?? '')
@@ -42,9 +52,8 @@ async function createAndWaitTerminated(pod: ReturnType<typeof oneShotPod>): Prom
 }
 
 beforeAll(async () => {
-  const install = await kubectl(['nsdebug', 'install', '--image', IMAGE, '--timeout', '3m']);
-  if (install.exitCode !== 0) throw new Error(`kubectl nsdebug install: ${String(install.stderr)}`);
-}, 300_000);
+  await installAgent();
+}, INSTALL_SETUP_MS);
 
 afterAll(async () => {
   await kubectl(['-n', NS, 'delete', 'pod', '-l', `${E2E_LABEL}=true`, '--grace-period=0', '--wait=false']);

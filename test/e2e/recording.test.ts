@@ -4,14 +4,13 @@
 // `kubectl nsdebug replay` shows both again; a session without a TTY is recorded as its argv, byte
 // counts and exit code; the audit line names the recording. The agent is installed without
 // recording again afterwards.
-import { clusterEnv, kubectl, waitFor } from './helpers/kube.js';
+import { clusterEnv, INSTALL_SETUP_MS, installAgent, kubectl, waitFor } from './helpers/kube.js';
 import { agentPodOn, targetNode } from './helpers/node.js';
 import { tmuxTerminal } from './helpers/tmux.js';
 
 const env = clusterEnv();
 const NODE = targetNode();
 const NS = NODE.namespace;
-const IMAGE = process.env.NSDEBUG_AGENT_IMAGE ?? 'nsdebug.local/agent:dev';
 const DIR = '/var/log/nsdebug/recordings';
 const text = (v: unknown) => String(v ?? '');
 const NOTICE = /this session is recorded \(kubectl nsdebug replay ([0-9a-f]{10}) --node ([a-z0-9.-]+)\)/;
@@ -21,13 +20,12 @@ const onNode = async (...args: string[]) =>
   kubectl(['-n', 'nsdebug-system', 'exec', await agentPodOn(NODE.name), '--', '/usr/lib/nsdebug/busybox', ...args]);
 
 beforeAll(async () => {
-  const install = await kubectl(['nsdebug', 'install', '--image', IMAGE, '--record', 'hostpath', '--record-input', '--timeout', '3m']);
-  if (install.exitCode !== 0) throw new Error(`kubectl nsdebug install --record hostpath: ${text(install.stderr)}`);
-}, 300_000);
+  await installAgent('--record', 'hostpath', '--record-input');
+}, INSTALL_SETUP_MS);
 
 afterAll(async () => {
-  await kubectl(['nsdebug', 'install', '--image', IMAGE, '--timeout', '3m']);
-}, 300_000);
+  await installAgent();
+}, INSTALL_SETUP_MS);
 
 describe('session recording', () => {
   test('a TTY session is told it is recorded; the recording holds what was typed and printed, and replay shows it', async () => {

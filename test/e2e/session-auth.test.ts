@@ -15,14 +15,24 @@ import { createExecTransport } from '../../src/kube/exec.js';
 import { SessionStream } from '../../src/kube/session-stream.js';
 import { execa } from 'execa';
 
-import { busyboxPod, clusterEnv, E2E_LABEL, kubectl, kubectlJson, waitFor, type PodJson, waitForBackOff } from './helpers/kube.js';
+import {
+  busyboxPod,
+  clusterEnv,
+  E2E_LABEL,
+  INSTALL_SETUP_MS,
+  installAgent,
+  kubectl,
+  kubectlJson,
+  type PodJson,
+  waitFor,
+  waitForBackOff,
+} from './helpers/kube.js';
 import { agentPodOn, slow, targetNode } from './helpers/node.js';
 import { tmuxTerminal } from './helpers/tmux.js';
 
 const env = clusterEnv();
 const NODE = targetNode();
 const NS = NODE.namespace;
-const IMAGE = process.env.NSDEBUG_AGENT_IMAGE ?? 'nsdebug.local/agent:dev';
 // one per node type: the previous tier's may still be terminating
 const OTHER = `nsdebug-e2e-sessions-${NODE.name}`;
 const DEPLOY_SESSION_AUTH = join(process.cwd(), 'deploy', 'session-auth');
@@ -71,15 +81,14 @@ const debugSession = (namespace: string, spec: Record<string, unknown>) =>
   JSON.stringify({ apiVersion: DEBUG_SESSION_API, kind: 'DebugSession', metadata: { generateName: 'e2e-', namespace }, spec });
 
 beforeAll(async () => {
-  const install = await kubectl(['nsdebug', 'install', '--session-auth', '--image', IMAGE, '--timeout', '3m']);
-  if (install.exitCode !== 0) throw new Error(`kubectl nsdebug install --session-auth: ${text(install.stderr)}`);
+  await installAgent('--session-auth');
   const applied = await kubectl(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects }) });
   if (applied.exitCode !== 0) throw new Error(`kubectl apply: ${text(applied.stderr)}`);
   await waitFor('pod target running', async () => {
     const pod = await kubectlJson<PodJson>(['-n', OTHER, 'get', 'pod', 'target']);
     return pod.status.phase === 'Running';
   });
-}, 300_000);
+}, INSTALL_SETUP_MS);
 
 afterAll(async () => {
   // the limited user keeps only what the cluster gave it (cluster.test.ts checks that)

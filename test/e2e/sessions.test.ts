@@ -4,13 +4,12 @@
 // audited in the agent's log.
 import { execa } from 'execa';
 
-import { clusterEnv, kubectl, waitFor } from './helpers/kube.js';
+import { clusterEnv, INSTALL_SETUP_MS, installAgent, kubectl, waitFor } from './helpers/kube.js';
 import { agentPodOn, targetNode } from './helpers/node.js';
 
 clusterEnv();
 const NODE = targetNode();
 const NS = NODE.namespace;
-const IMAGE = process.env.NSDEBUG_AGENT_IMAGE ?? 'nsdebug.local/agent:dev';
 const text = (v: unknown) => String(v ?? '');
 
 interface Listed {
@@ -32,9 +31,8 @@ const sleeping = async (args: string) =>
     .includes(args);
 
 beforeAll(async () => {
-  const install = await kubectl(['nsdebug', 'install', '--image', IMAGE, '--timeout', '3m']);
-  if (install.exitCode !== 0) throw new Error(`kubectl nsdebug install: ${text(install.stderr)}`);
-}, 300_000);
+  await installAgent();
+}, INSTALL_SETUP_MS);
 
 describe('kubectl nsdebug sessions', () => {
   test('lists a running session; sessions kill ends it, tells its user, and leaves nothing', async () => {

@@ -28,6 +28,25 @@ export function kubectl(args: string[], opts: Options = {}): Promise<Result> {
   return execa('kubectl', args, { reject: false, timeout: 120_000, ...opts }) as Promise<Result>;
 }
 
+/** The agent image the e2e run built and imported into every node (test/cluster/images.sh). */
+export const AGENT_IMAGE = process.env.NSDEBUG_AGENT_IMAGE ?? 'nsdebug.local/agent:dev';
+/** How long a rollout of the agent over every node may take: VM nodes under emulation take a minute each. */
+export const ROLLOUT_MS = 5 * 60_000;
+/** A suite's set-up that installs the agent: the install's wait, and a minute for the rest. */
+export const INSTALL_SETUP_MS = ROLLOUT_MS + 2 * 60_000;
+
+/**
+ * `kubectl nsdebug install --image AGENT_IMAGE FLAGS` and its wait for the rollout; throws with
+ * the install's own last words. kubectl is given longer than the install's --timeout, so a slow
+ * rollout ends in the install's message, not in a kill without one.
+ */
+export async function installAgent(...flags: string[]): Promise<void> {
+  const r = await kubectl(['nsdebug', 'install', '--image', AGENT_IMAGE, ...flags, '--timeout', `${ROLLOUT_MS / 1000}s`], {
+    timeout: ROLLOUT_MS + 30_000,
+  });
+  if (r.exitCode !== 0) throw new Error(`kubectl nsdebug install ${flags.join(' ')}: exit ${r.exitCode}: ${String(r.stderr)}`);
+}
+
 /** kubectl ARGS -o json, parsed; throws with kubectl's stderr on failure. */
 export async function kubectlJson<T>(args: string[], opts: Options = {}): Promise<T> {
   const r = await kubectl([...args, '-o', 'json'], opts);
