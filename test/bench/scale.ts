@@ -3,8 +3,9 @@
 // (its report published for it, ten of them not ready). Each cluster-wide view is timed against
 // its goal and its API requests counted through the tests' counting proxy; a session to the real
 // node is timed against the same session before the fake nodes existed.
-import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+
+import { execa } from 'execa';
 
 import { startCountingProxy } from '../scale/helpers/counting-proxy.js';
 import { fakeAgentReports, fakeNodeNames, markAgentsNotReady, SCALE_NAMESPACE } from '../scale/helpers/fleet.js';
@@ -22,7 +23,8 @@ const DEGRADED = 76;
 async function requestsOf(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   const proxy = await startCountingProxy(env.KUBECONFIG);
   try {
-    spawnSync(argv[0]!, argv.slice(1), { stdio: 'ignore', env: { ...env, KUBECONFIG: proxy.kubeconfig } });
+    // not spawnSync: the proxy answers on this process's event loop
+    await execa(argv[0]!, argv.slice(1), { stdio: 'ignore', reject: false, env: { ...env, KUBECONFIG: proxy.kubeconfig } });
     return proxy.requests.length;
   } finally {
     await proxy.close();
