@@ -10,7 +10,8 @@
 #                (systemd, cgroup v2, containerd 2.x); skipped when the cluster runs without VM
 #                nodes (cluster.sh up --nodes 1). The cluster-wide suites (install and its rollouts
 #                on every node, session authorization's API policies, recording settings, the
-#                sessions listing) already ran over all nodes, VMs included, in tier e2e.
+#                sessions listing, sessions ended away from their node: liveness-cluster) already
+#                ran over all nodes, VMs included, in tier e2e.
 #   scale        the same cluster with 200 kwok nodes and 2,000 pods beside the real ones
 #                (test/scale/run.sh): the cluster-wide views' API requests counted
 # Prints a line per tier and ends with one line "N passed, M failed" (", K skipped" when any
@@ -25,7 +26,7 @@ for tier in "$@"; do case $tier in integration | e2e* | scale) needs_native=1 ;;
 # The unit and charts tiers need only the TypeScript build; the others also native/ (gcc).
 if [ $needs_native = 1 ]; then build=build; else build=build:js; fi
 npm run -s "$build" || { echo "0 passed, 1 failed"; exit 1; }
-# sessions, confinement, post-mortem snapshots, ps/ns, copies, liveness and the node's own checks
+# sessions, confinement, post-mortem snapshots, ps/ns, copies, sessions ended on their node, the node's own checks
 VM_SUITES='test/e2e/(nsdebug|confinement|postmortem|observe|cp|cp-tree|liveness|cluster)\.test\.ts$'
 passed=0 failed=0 skipped=0 status=0
 for tier in "$@"; do

@@ -32,7 +32,7 @@ export function kubectl(args: string[], opts: Options = {}): Promise<Result> {
 export const AGENT_IMAGE = process.env.NSDEBUG_AGENT_IMAGE ?? 'nsdebug.local/agent:dev';
 /** How long a rollout of the agent over every node may take: VM nodes under emulation take a minute each. */
 export const ROLLOUT_MS = 5 * 60_000;
-/** A suite's set-up that installs the agent: the install's wait, and a minute for the rest. */
+/** A suite's set-up that installs the agent: the install's wait, and two minutes for the rest. */
 export const INSTALL_SETUP_MS = ROLLOUT_MS + 2 * 60_000;
 
 /**
