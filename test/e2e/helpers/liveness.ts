@@ -242,7 +242,7 @@ export async function componentPid(component: 'kube-apiserver' | 'kubelet'): Pro
   return { node, pid: Number(String((await onNode(node, ['systemctl', 'show', '-P', 'MainPID', component])).stdout).trim()) };
 }
 
-/** The test both suites run on one component: COMPONENT restarted mid-session: everything ends within 5 s of its going, the CLI says the connection closed (75) */
+/** A control-plane or node component restarted under four sessions: the kubelet in liveness, the API server in liveness-cluster. */
 export const RESTART_TITLE = '%s restarted mid-session: everything ends within 5 s of its going, the CLI says the connection closed (75)';
 export async function restartedMidSession(component: 'kube-apiserver' | 'kubelet'): Promise<void> {
   await apiServerReady();
