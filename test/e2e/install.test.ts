@@ -6,13 +6,12 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { CONTRACT_VERSION } from '../../src/contract.js';
-import { clusterEnv, kubectl as kubectlRaw, kubectlJson as json, type PodJson } from './helpers/kube.js';
+import { clusterEnv, kubectl as kubectlRaw, kubectlJson as json, type PodJson, AGENT_IMAGE as IMAGE } from './helpers/kube.js';
 import { HOST_NODE, targetNode } from './helpers/node.js';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 const NS = 'nsdebug-system';
-const IMAGE = process.env.NSDEBUG_AGENT_IMAGE ?? 'nsdebug.local/agent:dev';
 // a demo workload of test/cluster on this run's node type: busybox running `sleep infinity`
 const TARGET = { namespace: targetNode().namespace, pod: 'busybox', container: 'busybox' };
 // what each node type reports: this host's legacy node, the VM nodes (test/cluster/node)

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 
 import type { Options, Result } from 'execa';
 
-import { clusterEnv, E2E_LABEL, isReady, kubectl, kubectlJson, waitFor, type PodJson } from './helpers/kube.js';
+import { clusterEnv, E2E_LABEL, isReady, kubectl, kubectlJson, waitFor, type PodJson, AGENT_IMAGE as IMAGE } from './helpers/kube.js';
 import { agentPodOn, targetNode } from './helpers/node.js';
 import { tmuxTerminal } from './helpers/tmux.js';
 
@@ -17,7 +17,6 @@ const env = clusterEnv();
 const NODE = targetNode();
 const NS = NODE.namespace;
 const AGENT_NS = 'nsdebug-system';
-const IMAGE = process.env.NSDEBUG_AGENT_IMAGE ?? 'nsdebug.local/agent:dev';
 
 /** `kubectl nsdebug ARGS`: kubectl's plugin lookup, never the script directly. */
 const nsdebug = (args: string[], opts: Options = {}): Promise<Result> => kubectl(['nsdebug', ...args], opts);
