@@ -25,7 +25,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 
 import { clusterEnv, INSTALL_SETUP_MS, installAgent, kubectl, waitForBackOff } from './helpers/kube.js';
-import { targetNode } from './helpers/node.js';
+import { slow, targetNode } from './helpers/node.js';
 
 clusterEnv();
 const { namespace: NS } = targetNode();
@@ -150,13 +150,13 @@ describe('kubectl nsdebug cp -r', () => {
   }, 300_000);
 
   test("out of a CrashLoopBackOff container: its last filesystem, the crashed instance's own writes in it", async () => {
-    await waitForBackOff(NS, 'crashloop');
+    await waitForBackOff(NS, 'crashloop', slow(75_000));
     const local = join(dir, 'crashed-tmp');
     const r = await nsdebug(['cp', '-r', 'pod/crashloop:/tmp', local]);
     expect(r.exitCode).toBe(0);
     expect(lines(r.stderr)[0]).toMatch(/^container app is not running \(.*\); copying from its last filesystem$/);
     expect(readFileSync(join(local, 'marker-crashed'), 'utf8')).toMatch(/^crashed-at-\d+\n$/);
-  }, 180_000);
+  }, slow(75_000) + 150_000);
 
   test('"-": a tar stream out to tar(1), and one from tar(1) in', async () => {
     const out = await execa('sh', ['-c', `kubectl nsdebug -n ${NS} cp -r pod/busybox:/etc - | tar -tf -`], { reject: false });

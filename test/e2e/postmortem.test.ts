@@ -150,7 +150,7 @@ describe('kubectl nsdebug --wait: the next start of a crash-looping container, e
     const pod = oneShotPod('flaky', `echo attempt-$(cat /proc/uptime) > /tmp/a; sleep ${slow(2000) / 1000}; exit 1`);
     pod.spec.restartPolicy = 'Always';
     expect((await kubectl(['apply', '-f', '-'], { input: JSON.stringify(pod) })).exitCode).toBe(0);
-    await waitForBackOff(NS, 'flaky');
+    await waitForBackOff(NS, 'flaky', slow(75_000));
     const r = await nsdebug([
       'pod/flaky',
       '--wait',
@@ -167,7 +167,7 @@ describe('kubectl nsdebug --wait: the next start of a crash-looping container, e
       `waiting up to 90 s for container app of pod ${NS}/flaky to start…`,
       expect.stringMatching(/^nsdebug-agent: container app started \([0-9a-f]{12}\): entering it$/),
     ]);
-  }, 180_000);
+  }, slow(75_000) + 150_000);
 
   test("nothing of the node underneath, and the dead container's own user and capabilities", async () => {
     const marker = `/tmp/nsdebug-e2e-node-marker-${process.pid}`;

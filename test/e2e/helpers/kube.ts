@@ -148,9 +148,15 @@ export function busyboxPod(name: string, namespace: string, script: string, opts
 }
 
 /** Wait until the pod's first container crashed at least once and waits in back-off for its next start. */
-export function waitForBackOff(namespace: string, pod: string) {
-  return waitFor(`${pod} in back-off after a crash`, async () => {
-    const s = (await kubectlJson<PodJson>(['-n', namespace, 'get', 'pod', pod])).status.containerStatuses?.[0];
-    return (s?.restartCount ?? 0) >= 1 && s?.state.waiting ? s : undefined;
-  });
+export function waitForBackOff(namespace: string, pod: string, timeoutMs?: number) {
+  return waitFor(
+    `${pod} in back-off after a crash`,
+    async () => {
+      const s = (await kubectlJson<PodJson>(['-n', namespace, 'get', 'pod', pod])).status.containerStatuses?.[0];
+      if ((s?.restartCount ?? 0) >= 1 && s?.state.waiting) return s;
+      // what the timeout's message says, when kubelet never gets there
+      throw new Error(`restarts ${s?.restartCount ?? '-'}, state ${JSON.stringify(s?.state ?? null)}`);
+    },
+    timeoutMs,
+  );
 }
