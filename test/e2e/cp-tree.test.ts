@@ -149,14 +149,18 @@ describe('kubectl nsdebug cp -r', () => {
     expect(readdirSync(dir).filter((n) => n.includes('.nsdebug-'))).toEqual([]);
   }, 300_000);
 
-  test("out of a CrashLoopBackOff container: its last filesystem, the crashed instance's own writes in it", async () => {
-    await waitForBackOff(NS, 'crashloop', slow(75_000));
-    const local = join(dir, 'crashed-tmp');
-    const r = await nsdebug(['cp', '-r', 'pod/crashloop:/tmp', local]);
-    expect(r.exitCode).toBe(0);
-    expect(lines(r.stderr)[0]).toMatch(/^container app is not running \(.*\); copying from its last filesystem$/);
-    expect(readFileSync(join(local, 'marker-crashed'), 'utf8')).toMatch(/^crashed-at-\d+\n$/);
-  }, slow(75_000) + 150_000);
+  test(
+    "out of a CrashLoopBackOff container: its last filesystem, the crashed instance's own writes in it",
+    async () => {
+      await waitForBackOff(NS, 'crashloop', slow(75_000));
+      const local = join(dir, 'crashed-tmp');
+      const r = await nsdebug(['cp', '-r', 'pod/crashloop:/tmp', local]);
+      expect(r.exitCode).toBe(0);
+      expect(lines(r.stderr)[0]).toMatch(/^container app is not running \(.*\); copying from its last filesystem$/);
+      expect(readFileSync(join(local, 'marker-crashed'), 'utf8')).toMatch(/^crashed-at-\d+\n$/);
+    },
+    slow(75_000) + 150_000,
+  );
 
   test('"-": a tar stream out to tar(1), and one from tar(1) in', async () => {
     const out = await execa('sh', ['-c', `kubectl nsdebug -n ${NS} cp -r pod/busybox:/etc - | tar -tf -`], { reject: false });

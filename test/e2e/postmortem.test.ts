@@ -146,28 +146,32 @@ describe('kubectl nsdebug on a container that is not running: a post-mortem sess
 });
 
 describe('kubectl nsdebug --wait: the next start of a crash-looping container, entered alive', () => {
-  test('a container that lives two seconds between back-offs is caught; the command runs in it', async () => {
-    const pod = oneShotPod('flaky', `echo attempt-$(cat /proc/uptime) > /tmp/a; sleep ${slow(2000) / 1000}; exit 1`);
-    pod.spec.restartPolicy = 'Always';
-    expect((await kubectl(['apply', '-f', '-'], { input: JSON.stringify(pod) })).exitCode).toBe(0);
-    await waitForBackOff(NS, 'flaky', slow(75_000));
-    const r = await nsdebug([
-      'pod/flaky',
-      '--wait',
-      '--timeout',
-      '90s',
-      '--',
-      'sh',
-      '-c',
-      'cat /tmp/a; cat /proc/1/cmdline | tr "\\0" " "',
-    ]);
-    expect(r.exitCode).toBe(0);
-    expect(lines(r.stdout)).toEqual([expect.stringMatching(/^attempt-[\d.]+ [\d.]+$/), expect.stringMatching(/^sh -c echo attempt-/)]);
-    expect(lines(r.stderr)).toEqual([
-      `waiting up to 90 s for container app of pod ${NS}/flaky to start…`,
-      expect.stringMatching(/^nsdebug-agent: container app started \([0-9a-f]{12}\): entering it$/),
-    ]);
-  }, slow(75_000) + 150_000);
+  test(
+    'a container that lives two seconds between back-offs is caught; the command runs in it',
+    async () => {
+      const pod = oneShotPod('flaky', `echo attempt-$(cat /proc/uptime) > /tmp/a; sleep ${slow(2000) / 1000}; exit 1`);
+      pod.spec.restartPolicy = 'Always';
+      expect((await kubectl(['apply', '-f', '-'], { input: JSON.stringify(pod) })).exitCode).toBe(0);
+      await waitForBackOff(NS, 'flaky', slow(75_000));
+      const r = await nsdebug([
+        'pod/flaky',
+        '--wait',
+        '--timeout',
+        '90s',
+        '--',
+        'sh',
+        '-c',
+        'cat /tmp/a; cat /proc/1/cmdline | tr "\\0" " "',
+      ]);
+      expect(r.exitCode).toBe(0);
+      expect(lines(r.stdout)).toEqual([expect.stringMatching(/^attempt-[\d.]+ [\d.]+$/), expect.stringMatching(/^sh -c echo attempt-/)]);
+      expect(lines(r.stderr)).toEqual([
+        `waiting up to 90 s for container app of pod ${NS}/flaky to start…`,
+        expect.stringMatching(/^nsdebug-agent: container app started \([0-9a-f]{12}\): entering it$/),
+      ]);
+    },
+    slow(75_000) + 150_000,
+  );
 
   test("nothing of the node underneath, and the dead container's own user and capabilities", async () => {
     const marker = `/tmp/nsdebug-e2e-node-marker-${process.pid}`;
