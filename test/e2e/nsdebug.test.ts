@@ -9,7 +9,17 @@ import { join } from 'node:path';
 
 import type { Options, Result } from 'execa';
 
-import { clusterEnv, E2E_LABEL, isReady, kubectl, kubectlJson, waitFor, type PodJson, AGENT_IMAGE as IMAGE } from './helpers/kube.js';
+import {
+  clusterEnv,
+  E2E_LABEL,
+  INSTALL_SETUP_MS,
+  installAgent,
+  isReady,
+  kubectl,
+  kubectlJson,
+  waitFor,
+  type PodJson,
+} from './helpers/kube.js';
 import { agentPodOn, targetNode } from './helpers/node.js';
 import { tmuxTerminal } from './helpers/tmux.js';
 
@@ -89,8 +99,7 @@ beforeAll(async () => {
   const plugins = await kubectl(['plugin', 'list', '--name-only']);
   expect(lines(plugins.stdout)).toContain('kubectl-nsdebug');
   // the agent: install is idempotent (server-side apply) and waits for the rollout
-  const install = await nsdebug(['install', '--image', IMAGE, '--timeout', '3m']);
-  if (install.exitCode !== 0) throw new Error(`kubectl nsdebug install: exit ${install.exitCode}: ${text(install.stderr)}`);
+  await installAgent();
   for (const name of ['busybox', 'distroless', 'multi', 'shared-pid']) {
     await waitFor(`pod ${name} Ready`, async () => isReady(await kubectlJson<PodJson>(['-n', NS, 'get', 'pod', name])));
   }
@@ -101,7 +110,7 @@ beforeAll(async () => {
   );
   baselinePods = await podUids();
   for (const t of Object.values(TARGETS)) baselineProcesses.set(t, await processes(t));
-}, 400_000);
+}, INSTALL_SETUP_MS);
 
 beforeEach(() => {
   touched = new Set();
