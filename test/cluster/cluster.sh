@@ -11,6 +11,10 @@
 #                               import the test images; apply the demo workloads
 #                               (manifests/*.yaml: namespace demo on this host, demo-vm on
 #                               nsdebug-vm1) unless --no-demo; wait until every node is Ready
+#   cluster.sh build [--nodes 1|3]
+#                               build (or find in the cache) what `up` needs, starting nothing:
+#                               the Kubernetes binaries, the agent image's base, and with 3 nodes
+#                               the VM image and containerd 2 (run-tiers.sh runs it ahead, niced)
 #   cluster.sh ssh NODE [CMD…]   a root shell (or CMD) on a VM node
 #   cluster.sh import-image ARCHIVE [NODE…]
 #                               import an OCI archive into the VM nodes' containerd (all)
@@ -519,6 +523,19 @@ cmd_up() {
   print_env
 }
 
+cmd_build() {
+  local nodes jobs=() job failed=0
+  case ${1:-} in --nodes) nodes=$(node_count "${2:-}") ;; --nodes=*) nodes=$(node_count "${1#--nodes=}") ;; '') nodes=$(node_count "") ;; *) die "build: unknown option $1" ;; esac
+  bash "$HERE/k8s/build.sh" >/dev/null & jobs+=($!)
+  bash "$HERE/images.sh" base & jobs+=($!)
+  if [ "$nodes" = 3 ]; then
+    bash "$HERE/node/image.sh" >/dev/null & jobs+=($!)
+    bash "$HERE/node/build-containerd.sh" >/dev/null & jobs+=($!)
+  fi
+  for job in "${jobs[@]}"; do wait "$job" || failed=1; done
+  return "$failed"
+}
+
 # The demo namespaces: `demo` on this host's node; with the VM nodes also `demo-vm` on
 # nsdebug-vm1 (the same workloads, plus a user-namespaced pod). Each namespace's
 # node-selector annotation (PodNodeSelector) pins every pod made in it, tests' pods too.
@@ -753,6 +770,7 @@ cmd_image_missing() {
 
 case ${1:-} in
   up) shift; cmd_up "$@" ;;
+  build) shift; cmd_build "$@" ;;
   restart) shift; cmd_restart "$@" ;;
   ssh)
     shift
