@@ -24,8 +24,10 @@ import { join } from 'node:path';
 
 import { execa } from 'execa';
 
+import { ExitCode } from '../../src/contract.js';
+
 import { clusterEnv, INSTALL_SETUP_MS, installAgent, kubectl, waitForBackOff } from './helpers/kube.js';
-import { slow, targetNode } from './helpers/node.js';
+import { POD_WAIT_MS, targetNode } from './helpers/node.js';
 
 clusterEnv();
 const { namespace: NS } = targetNode();
@@ -154,18 +156,18 @@ describe('kubectl nsdebug cp -r', () => {
     async () => {
       const local = join(dir, 'crashed-tmp');
       const copy = async () => {
-        await waitForBackOff(NS, 'crashloop', slow(75_000));
+        await waitForBackOff(NS, 'crashloop', POD_WAIT_MS);
         return nsdebug(['cp', '-r', 'pod/crashloop:/tmp', local]);
       };
       let r = await copy();
       // a slow node may end the next instance between the lookup and the copy, and kubelet then
       // removes this dead one: the CLI says so (65, nothing left to inspect); the next back-off has another
-      if (r.exitCode === 65 && /nothing left to inspect/.test(String(r.stderr))) r = await copy();
+      if (r.exitCode === ExitCode.NOT_FOUND && /nothing left to inspect/.test(String(r.stderr))) r = await copy();
       expect(r.exitCode).toBe(0);
       expect(lines(r.stderr)[0]).toMatch(/^container app is not running \(.*\); copying from its last filesystem$/);
       expect(readFileSync(join(local, 'marker-crashed'), 'utf8')).toMatch(/^crashed-at-\d+\n$/);
     },
-    2 * slow(75_000) + 150_000,
+    2 * POD_WAIT_MS + 150_000,
   );
 
   test('"-": a tar stream out to tar(1), and one from tar(1) in', async () => {

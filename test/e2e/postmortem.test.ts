@@ -16,13 +16,11 @@ import {
   waitFor,
   waitForBackOff,
 } from './helpers/kube.js';
-import { nodeContainerd, slow, targetNode } from './helpers/node.js';
+import { nodeContainerd, POD_WAIT_MS, slow, targetNode } from './helpers/node.js';
 
 const env = clusterEnv();
 const NODE = targetNode();
 const NS = NODE.namespace;
-/** How long a fixture pod may take to start and end (or crash): a loaded emulated VM node takes minutes. */
-const POD_WAIT_MS = slow(75_000);
 /** A test that makes a fixture pod: its waits, and two minutes for the rest. */
 const POD_TEST_MS = 2 * POD_WAIT_MS + 120_000;
 

@@ -87,6 +87,8 @@ export async function nodeContainerd(node: string, hostAddress: string): Promise
 
 /** Under emulation (a VM node) everything takes several times longer: scale a timeout or bound. */
 export const slow = (ms: number): number => (targetNode().vm ? ms * 4 : ms);
+/** How long a fixture pod may take to start and end (or crash into back-off): a loaded emulated VM node takes minutes. */
+export const POD_WAIT_MS = slow(75_000);
 
 /** The agent pod on node NAME (the one that audits sessions in that node's containers), not one being deleted. */
 export async function agentPodOn(node: string, agentNamespace = 'nsdebug-system'): Promise<string> {
