@@ -171,9 +171,12 @@ describe('kubectl nsdebug cp -r', () => {
   );
 
   test('"-": a tar stream out to tar(1), and one from tar(1) in', async () => {
-    const out = await execa('sh', ['-c', `kubectl nsdebug -n ${NS} cp -r pod/busybox:/etc - | tar -tf -`], { reject: false });
-    expect(out.exitCode).toBe(0);
-    expect(lines(out.stdout)).toEqual(expect.arrayContaining(['./', 'hostname', 'passwd']));
+    // nsdebug's own exit code and stderr first (a pipe into tar would show only tar's), then tar(1) reads what it wrote
+    const archive = await nsdebug(['cp', '-r', 'pod/busybox:/etc', '-'], { encoding: 'buffer' });
+    expect([archive.exitCode, Buffer.from(archive.stderr as Uint8Array).toString()]).toEqual([0, '']);
+    const listed = await execa('tar', ['-tf', '-'], { input: archive.stdout as Uint8Array, reject: false });
+    expect([listed.exitCode, String(listed.stderr)]).toEqual([0, '']);
+    expect(lines(listed.stdout)).toEqual(expect.arrayContaining(['./', 'hostname', 'passwd']));
 
     const src = join(dir, 'for-tar');
     mkdirSync(join(src, 'sub'), { recursive: true });

@@ -133,11 +133,14 @@ vm_start() {
   local accel=tcg,thread=multi,tb-size=256
   [ -n "${NSDEBUG_VM_KVM:-}" ] && accel=kvm
   rm -f "$vdir/console.log"
+  # panic=10 oops=panic: a guest kernel that oopses reboots itself (QEMU resets it) and the node
+  # comes back, where it would hang dead; seen under multi-threaded TCG: an int3 from a jump label
+  # being patched, hit after the patch was done ("Oops: int3" in kmem_cache_free at boot)
   qemu-system-x86_64 -name "$name" -daemonize -pidfile "$vdir/qemu.pid" \
     -accel "$accel" -machine q35 -cpu max -m "$VM_MEMORY" -smp "$VM_CPUS" -nodefaults -display none \
     -serial "file:$vdir/console.log" -monitor "unix:$vdir/monitor.sock,server,nowait" \
     -kernel "$image/vmlinuz" -initrd "$image/initrd.img" \
-    -append "root=/dev/vda rw console=ttyS0 quiet systemd.unified_cgroup_hierarchy=1 mitigations=off net.ifnames=0 systemd.show_status=false" \
+    -append "root=/dev/vda rw console=ttyS0 quiet systemd.unified_cgroup_hierarchy=1 mitigations=off net.ifnames=0 systemd.show_status=false panic=10 oops=panic" \
     -drive "file=$vdir/disk.qcow2,if=virtio,format=qcow2,cache=unsafe" \
     -netdev "tap,id=n0,ifname=$tap,script=no,downscript=no" -device "virtio-net-pci,netdev=n0,mac=52:54:00:6e:64:$(printf %02x "$i")" \
     -virtfs "local,path=$vdir/share,mount_tag=nsdebug,security_model=none,readonly=on" \
@@ -156,6 +159,15 @@ vm_wait() {
     tail -n 40 "$VMS_DIR/$name/console.log" >&2 || true
     die "node $name not Ready within $secs s (console: $VMS_DIR/$name/console.log; ssh: cluster.sh ssh $name)"
   fi
+  vm_panics "$name"
+}
+
+# vm_panics NAME: says so when the guest kernel panicked (and rebooted) since the VM started (a
+# suite that failed while its node was rebooting is explained there).
+vm_panics() {
+  local n
+  n=$(grep -c 'Kernel panic - not syncing' "$VMS_DIR/$1/console.log" 2>/dev/null) || true
+  [ "${n:-0}" -eq 0 ] || log "$1: its kernel panicked $n time(s) and rebooted (console: $VMS_DIR/$1/console.log)"
 }
 
 # vm_stop NAME: SIGTERM makes QEMU quit at once, as its monitor's `quit` does (a guest
@@ -174,6 +186,7 @@ vms_down() {
   for vdir in "$VMS_DIR"/*/; do
     [ -d "$vdir" ] || continue
     name=$(basename "$vdir")
+    vm_panics "$name"
     vm_stop "$name"
     i=${name#nsdebug-vm}
     ip link del "nsdbg-tap$i" 2>/dev/null || true
